@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+import Foundation
+import PackageDescription
+
+// Every schema/NNNN_*.sql file ships with the binary, so a new migration needs no edit here.
+let schemaFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("schema")
+let migrations = ((try? FileManager.default.contentsOfDirectory(atPath: schemaFolder.path)) ?? [])
+    .filter { $0.hasSuffix(".sql") }.sorted()
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "WorkflowLauncher",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "wfl", targets: ["wfl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    ],
+    targets: [
+        .target(name: "LauncherCore", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "LauncherSystem", swiftSettings: swiftSettings),
+        .target(name: "LauncherStages", dependencies: ["LauncherCore", "LauncherSystem"], swiftSettings: swiftSettings),
+        .target(name: "LauncherSchema", path: "schema", resources: migrations.map { .copy($0) }, swiftSettings: swiftSettings),
+        .target(name: "LauncherPostgres", dependencies: [
+            "LauncherCore", "LauncherSchema", "LauncherSystem",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "LauncherAPI", dependencies: [
+            "LauncherCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "wfl", dependencies: [
+            "LauncherCore", "LauncherStages", "LauncherPostgres", "LauncherAPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,151 @@
+import Foundation
+
+/// A workload as stored: its request, its three stages' configurations and its lifecycle times.
+/// The lifecycle is derived from the timestamps (as in WFL), never from a separate state column.
+public struct WorkloadRecord: Sendable {
+    public var id: Int64
+    public var uuid: UUID
+    public var project: String
+    public var creator: String
+    public var labels: [String]
+    public var watchers: JSONValue
+    public var sourceConfig: JSONObject
+    public var executorConfig: JSONObject
+    public var sinkConfig: JSONObject
+    public var sourceState: JSONValue
+    public var version: String
+    public var created: Date
+    public var started: Date?
+    public var stopped: Date?
+    public var aborted: Date?
+    public var finished: Date?
+    public var updated: Date?
+    public var lastError: String?
+    public var lastErrorAt: Date?
+    public var errorCount: Int
+
+    public init(id: Int64, uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
+                sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, sourceState: JSONValue,
+                version: String, created: Date, started: Date?, stopped: Date?, aborted: Date?, finished: Date?,
+                updated: Date?, lastError: String?, lastErrorAt: Date?, errorCount: Int) {
+        self.id = id
+        self.uuid = uuid
+        self.project = project
+        self.creator = creator
+        self.labels = labels
+        self.watchers = watchers
+        self.sourceConfig = sourceConfig
+        self.executorConfig = executorConfig
+        self.sinkConfig = sinkConfig
+        self.sourceState = sourceState
+        self.version = version
+        self.created = created
+        self.started = started
+        self.stopped = stopped
+        self.aborted = aborted
+        self.finished = finished
+        self.updated = updated
+        self.lastError = lastError
+        self.lastErrorAt = lastErrorAt
+        self.errorCount = errorCount
+    }
+
+    /// created → started → (stopped | aborted) → finished; retry can clear `finished`.
+    public var state: String {
+        if finished != nil { return aborted != nil ? "Aborted" : "Finished" }
+        if aborted != nil { return "Aborting" }
+        if stopped != nil { return "Stopped" }
+        if started != nil { return "Running" }
+        return "Created"
+    }
+
+    /// The workload as users see it: WFL's shape plus `project`, `state`, workflow counts and
+    /// the last error.
+    public func json(counts: [WorkflowStatus: Int]) -> JSONValue {
+        var countJSON: JSONObject = [:]
+        for status in WorkflowStatus.allCases { countJSON[status.rawValue] = .int(Int64(counts[status] ?? 0)) }
+        countJSON["total"] = .int(Int64(counts.values.reduce(0, +)))
+        var object: JSONObject = [
+            "uuid": .string(uuid.uuidString.lowercased()),
+            "project": .string(project),
+            "creator": .string(creator),
+            "version": .string(version),
+            "labels": .array(labels.map(JSONValue.string)),
+            "watchers": watchers,
+            "source": .object(sourceConfig),
+            "executor": .object(executorConfig),
+            "sink": .object(sinkConfig),
+            "state": .string(state),
+            "created": Timestamp.json(created),
+            "started": Timestamp.json(started),
+            "stopped": Timestamp.json(stopped),
+            "aborted": Timestamp.json(aborted),
+            "finished": Timestamp.json(finished),
+            "updated": Timestamp.json(updated),
+            "workflows": .object(countJSON),
+        ]
+        if let lastError {
+            object["lastError"] = .object([
+                "message": .string(lastError), "at": Timestamp.json(lastErrorAt), "consecutive": .int(Int64(errorCount)),
+            ])
+        }
+        return .object(object.compacted)
+    }
+}
+
+/// A validated request, ready to be written.
+public struct NewWorkload: Sendable {
+    public var uuid: UUID
+    public var project: String
+    public var creator: String
+    public var labels: [String]
+    public var watchers: JSONValue
+    public var sourceConfig: JSONObject
+    public var executorConfig: JSONObject
+    public var sinkConfig: JSONObject
+    public var version: String
+
+    public init(uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
+                sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, version: String) {
+        self.uuid = uuid
+        self.project = project
+        self.creator = creator
+        self.labels = labels
+        self.watchers = watchers
+        self.sourceConfig = sourceConfig
+        self.executorConfig = executorConfig
+        self.sinkConfig = sinkConfig
+        self.version = version
+    }
+}
+
+public struct WorkloadEvent: Sendable {
+    public var id: Int64
+    public var at: Date
+    public var kind: String
+    public var message: String
+    public var data: JSONValue
+
+    public init(id: Int64, at: Date, kind: String, message: String, data: JSONValue) {
+        self.id = id
+        self.at = at
+        self.kind = kind
+        self.message = message
+        self.data = data
+    }
+
+    public var json: JSONValue {
+        .object(["at": Timestamp.json(at), "kind": .string(kind), "message": .string(message), "data": data].compacted)
+    }
+}
+
+/// One page of a listing. `nextCursor` is opaque to callers; nil on the last page.
+public struct Page<Element: Sendable>: Sendable {
+    public var items: [Element]
+    public var nextCursor: String?
+
+    public init(items: [Element], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}

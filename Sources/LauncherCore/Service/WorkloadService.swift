@@ -1,0 +1,263 @@
+import Foundation
+import Logging
+
+/// Every operation on workloads. The HTTP API and the CLI both call this and add no rules of
+/// their own: validation, lifecycle transitions and retry semantics live here.
+public final class WorkloadService: Sendable {
+    public let store: any LauncherStore
+    public let registry: StageRegistry
+    public let environment: LauncherEnvironment
+    public let updater: Updater
+    let logger: Logger
+
+    public static let defaultPageSize = 100
+    public static let maxPageSize = 1000
+
+    public init(store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
+                updater: Updater, logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.environment = environment
+        self.updater = updater
+        self.logger = logger
+    }
+
+    /// A workload with its workflow counts.
+    public struct WorkloadView: Sendable {
+        public var record: WorkloadRecord
+        public var counts: [WorkflowStatus: Int]
+        public var json: JSONValue { record.json(counts: counts) }
+    }
+
+    // MARK: Create
+
+    /// Validates a workload request completely (stage configurations, every initial item,
+    /// remote checks), then writes it in one transaction. `start` is `exec`.
+    public func create(_ request: JSONValue, creator: String, start: Bool) async throws -> WorkloadView {
+        guard let object = request.objectValue else {
+            throw LauncherError(.badRequest, "a workload request must be a JSON object, got \(request.typeName)",
+                                details: ["field": ""])
+        }
+        let top = ConfigReader(object, path: "")
+        if let unknown = object.keys.sorted().first(where: { !RequestValidation.topLevelFields.contains($0) }) {
+            throw LauncherError.invalid(
+                unknown, "unknown field; a workload request has \(RequestValidation.topLevelFields.joined(separator: ", "))")
+        }
+        _ = top
+        let project = try RequestValidation.project(object["project"])
+        let labels = try RequestValidation.labels(object["labels"], project: project)
+        let watchers = try RequestValidation.watchers(object["watchers"])
+        let source = try registry.makeSource(object["source"])
+        let executor = try registry.makeExecutor(object["executor"])
+        let sink = try registry.makeSink(object["sink"])
+
+        let items = source.initialItems()
+        for (index, item) in items.enumerated() {
+            guard let inputs = item.objectValue else {
+                throw LauncherError.invalid("source.items[\(index)]", "expected an object of inputs, got \(item.typeName)")
+            }
+            if let problem = executor.checkInputs(inputs) {
+                throw LauncherError.invalid("source.items[\(index)]", problem)
+            }
+        }
+
+        let uuid = UUID()
+        let context = StageContext(workloadUUID: uuid, project: project, logger: logger, environment: environment)
+        try await source.validateRemotely(context)
+        try await executor.validateRemotely(context)
+        try await sink.validateRemotely(context)
+
+        let new = NewWorkload(
+            uuid: uuid, project: project, creator: creator, labels: labels, watchers: watchers,
+            sourceConfig: source.config, executorConfig: executor.config, sinkConfig: sink.config,
+            version: environment.version)
+        let record = try await store.createWorkload(new, items: items, start: start)
+        logger.info("created workload", metadata: ["workload": "\(record.uuid)", "items": "\(items.count)", "started": "\(start)"])
+        return WorkloadView(record: record, counts: [:])
+    }
+
+    // MARK: Lifecycle
+
+    public func start(_ uuid: UUID) async throws -> WorkloadView {
+        let workload = try await find(uuid)
+        return try await view(store.start(workloadID: workload.id))
+    }
+
+    public func stop(_ uuid: UUID) async throws -> WorkloadView {
+        let workload = try await find(uuid)
+        guard workload.started != nil else {
+            throw LauncherError(.badRequest, "Cannot stop workload before it's been started.",
+                                details: ["uuid": .string(uuid.uuidString.lowercased())])
+        }
+        return try await view(store.stop(workloadID: workload.id))
+    }
+
+    /// Stops the workload and aborts its active workflows at the backend. The abort runs now
+    /// when the workload's update lock comes free within a few seconds, else on the updater's
+    /// next pass; either way no new workflow is launched from here on.
+    public func abort(_ uuid: UUID) async throws -> WorkloadView {
+        let workload = try await find(uuid)
+        guard workload.started != nil else {
+            throw LauncherError(.badRequest, "Cannot abort workload before it's been started.",
+                                details: ["uuid": .string(uuid.uuidString.lowercased())])
+        }
+        let marked = try await store.markAborted(workloadID: workload.id)
+        if marked.finished == nil {
+            do {
+                _ = try await updater.update(workloadID: workload.id, wait: .seconds(5))
+            } catch {
+                logger.warning("abort will complete on the next update pass", metadata: ["workload": "\(uuid)", "error": "\(error)"])
+            }
+        }
+        return try await view(find(uuid))
+    }
+
+    // MARK: Queries
+
+    public func workload(_ uuid: UUID) async throws -> WorkloadView {
+        try await view(find(uuid))
+    }
+
+    public func workloads(project: String?, cursor: String?, limit: Int?) async throws -> Page<WorkloadView> {
+        let after = try Cursor.decode(cursor, kind: "workload")
+        let limit = try pageSize(limit)
+        let records = try await store.workloads(project: project, afterID: after, limit: limit + 1)
+        let page = Array(records.prefix(limit))
+        let counts = try await store.statusCounts(workloadIDs: page.map(\.id))
+        let next = records.count > limit ? page.last.map { Cursor.encode($0.id, kind: "workload") } : nil
+        return Page(items: page.map { WorkloadView(record: $0, counts: counts[$0.id] ?? [:]) }, nextCursor: next)
+    }
+
+    public func workflows(_ uuid: UUID, status: String?, submission: String?, includeRetried: Bool,
+                          cursor: String?, limit: Int?) async throws -> Page<WorkflowRecord> {
+        var filter = WorkflowFilter(submission: submission, includeRetried: includeRetried)
+        if let status {
+            guard let parsed = WorkflowStatus(userInput: status) else {
+                throw LauncherError.invalid("status", "unknown status \"\(status)\"; known: \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            filter.statuses = [parsed]
+        }
+        let after = try Cursor.decode(cursor, kind: "workflow")
+        let limit = try pageSize(limit)
+        let workload = try await find(uuid)
+        let rows = try await store.workflows(workloadID: workload.id, filter: filter, afterID: after, limit: limit + 1)
+        let page = Array(rows.prefix(limit))
+        let next = rows.count > limit ? page.last.map { Cursor.encode($0.id, kind: "workflow") } : nil
+        return Page(items: page, nextCursor: next)
+    }
+
+    public func events(_ uuid: UUID, cursor: String?, limit: Int?) async throws -> Page<WorkloadEvent> {
+        let after = try Cursor.decode(cursor, kind: "event")
+        let limit = try pageSize(limit)
+        let workload = try await find(uuid)
+        let rows = try await store.events(workloadID: workload.id, afterID: after, limit: limit + 1)
+        let page = Array(rows.prefix(limit))
+        let next = rows.count > limit ? page.last.map { Cursor.encode($0.id, kind: "event") } : nil
+        return Page(items: page, nextCursor: next)
+    }
+
+    public var stages: [JSONValue] { registry.catalog }
+
+    // MARK: Retry
+
+    /// Relaunches the final workflows matching `{"status"?, "submission"?, "uuids"?, "overrides"?}`
+    /// as new workflows linked to the originals. Returns the new workflows.
+    public func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowRecord] {
+        guard let object = request.objectValue else {
+            throw LauncherError(.badRequest, "a retry request must be a JSON object, got \(request.typeName)", details: ["field": ""])
+        }
+        let reader = ConfigReader(object, path: "")
+        let allowed = ["status", "submission", "uuids", "overrides"]
+        if let unknown = reader.keys.first(where: { !allowed.contains($0) }) {
+            throw LauncherError.invalid(unknown, "unknown field; a retry request has \(allowed.joined(separator: ", "))")
+        }
+        var filter = WorkflowFilter()
+        if let status = try reader.string("status") {
+            guard let parsed = WorkflowStatus(userInput: status), parsed.isFinal else {
+                throw LauncherError.invalid(
+                    "status", "Retry unsupported for requested workflow status \"\(status)\"; retry accepts \(WorkflowStatus.final.map(\.rawValue).joined(separator: ", "))",
+                    ["supported": .array(WorkflowStatus.final.map { .string($0.rawValue) })])
+            }
+            filter.statuses = [parsed]
+        }
+        filter.submission = try reader.string("submission")
+        if let uuids = try reader.array("uuids") {
+            filter.uuids = try uuids.enumerated().map { index, value in
+                guard let text = value.stringValue else {
+                    throw LauncherError.invalid("uuids[\(index)]", "expected a workflow UUID string, got \(value.typeName)")
+                }
+                return try RequestValidation.uuid(text, field: "uuids[\(index)]")
+            }
+            if filter.uuids.isEmpty { throw LauncherError.invalid("uuids", "must not be empty") }
+        }
+        guard !filter.statuses.isEmpty || filter.submission != nil || !filter.uuids.isEmpty else {
+            throw LauncherError(.badRequest, "Cannot retry workload: give at least one filter: status, submission or uuids.",
+                                details: ["field": "status"])
+        }
+
+        let workload = try await find(uuid)
+        guard workload.started != nil else {
+            throw LauncherError(.badRequest, "Cannot retry workload before it's been started.",
+                                details: ["uuid": .string(uuid.uuidString.lowercased())])
+        }
+        let executor = try registry.makeExecutor(.object(workload.executorConfig), origin: .stored)
+        let overrides = try (try reader.object("overrides")).map {
+            try executor.validateOverrides(ConfigReader($0, path: "overrides"))
+        } ?? [:]
+
+        if !filter.uuids.isEmpty {
+            // Name the uuids that cannot be retried rather than silently skipping them.
+            let found = try await store.workflows(
+                workloadID: workload.id, filter: WorkflowFilter(uuids: filter.uuids, includeRetried: true),
+                afterID: nil, limit: filter.uuids.count + 1)
+            let byUUID = Dictionary(found.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+            for (index, id) in filter.uuids.enumerated() {
+                guard let workflow = byUUID[id] else {
+                    throw LauncherError.invalid("uuids[\(index)]", "no workflow \(id.uuidString.lowercased()) in this workload")
+                }
+                if !workflow.status.isFinal {
+                    throw LauncherError.invalid("uuids[\(index)]", "workflow \(id.uuidString.lowercased()) is \(workflow.status.rawValue); only final workflows can be retried")
+                }
+                if let newer = workflow.retriedBy {
+                    throw LauncherError.invalid("uuids[\(index)]", "workflow \(id.uuidString.lowercased()) was already retried as \(newer.uuidString.lowercased())")
+                }
+            }
+        }
+
+        let created = try await store.retry(workloadID: workload.id, filter: filter, overrides: overrides)
+        guard !created.isEmpty else {
+            throw LauncherError(.badRequest, "No workflows to retry for workload and requested workflow filters.",
+                                details: ["field": filter.statuses.isEmpty ? (filter.submission != nil ? "submission" : "uuids") : "status",
+                                          "filters": .object(object.filter { $0.key != "overrides" })])
+        }
+        logger.info("retried workflows", metadata: ["workload": "\(uuid)", "count": "\(created.count)"])
+        return created
+    }
+
+    // MARK: Helpers
+
+    public func find(_ uuid: UUID) async throws -> WorkloadRecord {
+        guard let workload = try await store.workload(uuid: uuid) else {
+            throw LauncherError.notFound("No workload found matching uuid \(uuid.uuidString.lowercased())",
+                                         ["uuid": .string(uuid.uuidString.lowercased())])
+        }
+        return workload
+    }
+
+    func view(_ record: WorkloadRecord) async throws -> WorkloadView {
+        let counts = try await store.statusCounts(workloadIDs: [record.id])
+        return WorkloadView(record: record, counts: counts[record.id] ?? [:])
+    }
+
+    func pageSize(_ limit: Int?) throws -> Int {
+        guard let limit else { return Self.defaultPageSize }
+        guard (1...Self.maxPageSize).contains(limit) else {
+            throw LauncherError.invalid("limit", "must be between 1 and \(Self.maxPageSize), got \(limit)")
+        }
+        return limit
+    }
+
+    public static func parseUUID(_ text: String, field: String = "uuid") throws -> UUID {
+        try RequestValidation.uuid(text, field: field)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+
+public enum StageKind: String, Sendable, CaseIterable {
+    case source, executor, sink
+}
+
+/// What every stage implementation has in common.
+///
+/// A stage is a backend adapter and nothing more: it never touches the launcher's queues. The
+/// core moves items and workflows between the PostgreSQL queues and calls the stage with
+/// batches; the stage talks to its backend and reports what happened. That keeps the
+/// reliability rules (nothing lost, nothing launched twice) in one place for every backend.
+public protocol Stage: Sendable {
+    /// The configuration as stored with the workload and shown to users. Always holds `name`.
+    var config: JSONObject { get }
+
+    /// Checks that need the network (the workspace exists, the server supports the workflow
+    /// type). Runs once at create time, before anything is written.
+    func validateRemotely(_ context: StageContext) async throws
+}
+
+extension Stage {
+    public func validateRemotely(_ context: StageContext) async throws {}
+}
+
+/// What the launcher tells a stage about the workload it works for.
+public struct StageContext: Sendable {
+    public var workloadUUID: UUID
+    public var project: String
+    public var logger: Logger
+    public var environment: LauncherEnvironment
+
+    public init(workloadUUID: UUID, project: String, logger: Logger, environment: LauncherEnvironment) {
+        self.workloadUUID = workloadUUID
+        self.project = project
+        self.logger = logger
+        self.environment = environment
+    }
+}
+
+/// Process-wide settings stages may need.
+public struct LauncherEnvironment: Sendable {
+    /// The launcher's data folder (`WFL_HOME`): default work folders live below it.
+    public var home: URL
+    public var version: String
+
+    public init(home: URL, version: String = LauncherVersion.current) {
+        self.home = home
+        self.version = version
+    }
+}
+
+public enum LauncherVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,114 @@
+import Foundation
+
+/// Durable state: workloads, their queues and their event log. Implemented over PostgreSQL by
+/// `LauncherPostgres`; the core never sees SQL, so it builds without NIO.
+///
+/// Every state change is conditional on the state it expects, so two processes acting on the
+/// same rows (an HTTP handler and an updater) cannot overwrite each other's work.
+public protocol LauncherStore: Sendable {
+    func ping() async throws
+
+    /// Writes the workload and its initial source items in one transaction; nothing on error.
+    func createWorkload(_ workload: NewWorkload, items: [JSONValue], start: Bool) async throws -> WorkloadRecord
+    func workload(uuid: UUID) async throws -> WorkloadRecord?
+    /// Workloads in creation order after `afterID`, optionally of one project.
+    func workloads(project: String?, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord]
+    /// Workflow counts by status (newest attempts only), for many workloads in one query.
+    func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]]
+
+    /// Sets `started` (no-op when already started). Returns the workload as it now is.
+    func start(workloadID: Int64) async throws -> WorkloadRecord
+    func stop(workloadID: Int64) async throws -> WorkloadRecord
+    /// In one transaction: sets `aborted` (and `stopped`), turns unclaimed source items into
+    /// `Aborted` workflows (so a retry can relaunch them), aborts `Pending` workflows no launch
+    /// attempt reached, and flags the rest for the updater to abort at the backend.
+    func markAborted(workloadID: Int64) async throws -> WorkloadRecord
+
+    func workflows(workloadID: Int64, filter: WorkflowFilter, afterID: Int64?, limit: Int) async throws -> [WorkflowRecord]
+    func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent]
+
+    /// In one transaction: relaunch the final, newest-attempt workflows matching `filter` as
+    /// new `Pending` workflows (attempt + 1) linked to the originals, reopen a finished
+    /// workload, and log the event. Returns the new workflows (empty when nothing matched).
+    func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord]
+
+    /// Started, unfinished workloads whose wake-up time has come, oldest wake-up first.
+    func dueWorkloads(limit: Int) async throws -> [WorkloadRecord]
+
+    /// Runs `body` holding the workload's update lock (one updater per workload, across
+    /// processes and machines). Returns nil without running `body` when another process holds
+    /// it and it did not come free within `wait`. The lock dies with the holder's connection,
+    /// so a crashed updater never blocks a workload.
+    func withWorkloadLock<T: Sendable>(
+        workloadID: Int64, wait: Duration, _ body: @Sendable (any WorkloadQueues) async throws -> T
+    ) async throws -> T?
+
+    /// Records a failed update on the workload (message, time, consecutive count, an event)
+    /// and delays its next update with backoff.
+    func recordUpdateError(workloadID: Int64, message: String, retryAt: Date) async throws
+}
+
+/// The queues of one workload, used by its updater while it holds the workload's lock.
+public protocol WorkloadQueues: Sendable {
+    func reload() async throws -> WorkloadRecord
+
+    // Source queue
+    func enqueue(items: [JSONValue]) async throws
+    func saveSourceState(_ state: JSONValue) async throws
+
+    // Executor queue
+    /// Pending and active workflows.
+    func inFlightCount() async throws -> (pending: Int, active: Int)
+    /// Turns up to `limit` unconsumed source items into Pending workflows in one statement
+    /// (none once the workload is aborted).
+    func claimItems(limit: Int, submission: String) async throws -> Int
+    /// Turns any unconsumed source items of an aborted workload into Aborted workflows.
+    func abortUnclaimed() async throws -> Int
+    /// Pending workflows whose next launch attempt is due.
+    func launchable(limit: Int) async throws -> [LaunchRequest]
+    /// Records the intent to call the backend (launch attempt + 1) before calling it. Returns
+    /// the workflows it marked: only those still Pending.
+    func markLaunchAttempt(_ uuids: [UUID]) async throws -> Set<UUID>
+    /// Writes launch outcomes in one statement per kind. Deferred launches wait 2^attempts
+    /// seconds (at most five minutes); after `maxAttempts` they fail as infrastructure errors.
+    func recordLaunches(_ outcomes: [UUID: SubmitOutcome], maxAttempts: Int) async throws -> LaunchTally
+    /// Active workflows in id order after `afterID`, for polling.
+    func active(afterID: Int64?, limit: Int) async throws -> [(id: Int64, workflow: ActiveWorkflow)]
+    /// Workflows flagged for abort and not yet aborting (Pending ones included).
+    func abortRequested(limit: Int) async throws -> [ActiveWorkflow]
+    /// Applies executor updates, each conditional on the status the workflow had when read.
+    func apply(_ updates: [(previous: WorkflowStatus, update: WorkflowUpdate)]) async throws -> [WorkflowStatus: Int]
+
+    // Sink queue
+    func deliverable(limit: Int) async throws -> [DeliverableWorkflow]
+    /// Marks delivered workflows consumed; failed deliveries wait with backoff and, after
+    /// `maxAttempts` (or at once when rejected), are set aside: consumed, with the error kept.
+    func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], maxAttempts: Int) async throws -> DeliveryTally
+
+    // Workload
+    /// Sets `finished` when nothing is left to do. Serialised with retry by the workload row lock.
+    func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool
+    /// When the next update of this workload is due (nil: only when something happens).
+    func setWake(_ at: Date?) async throws
+    /// A pending retry or delivery backoff: the earliest time one falls due.
+    func nextBackoffDue() async throws -> Date?
+    func recordSuccess() async throws
+    func addEvent(kind: String, message: String, data: JSONValue) async throws
+}
+
+public struct LaunchTally: Sendable {
+    public var launched = 0
+    public var failed = 0
+    public var deferred = 0
+    public var gaveUp = 0
+    public var lastError: String?
+    public init() {}
+}
+
+public struct DeliveryTally: Sendable {
+    public var delivered = 0
+    public var retrying = 0
+    public var setAside = 0
+    public var lastError: String?
+    public init() {}
+}

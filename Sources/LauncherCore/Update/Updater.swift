@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+
+public struct UpdaterOptions: Sendable {
+    /// Workloads updated at once.
+    public var concurrency: Int
+    /// Items claimed, workflows launched, polled or delivered per batch.
+    public var batchSize: Int
+    /// How long one workload's update may keep working before it yields to the next pass.
+    public var tickBudget: Duration
+    /// Launch attempts (transient backend errors) before a workflow is failed as infrastructure.
+    public var maxLaunchAttempts: Int
+    /// Delivery attempts before a workflow's outputs are set aside as undeliverable.
+    public var maxDeliveryAttempts: Int
+    /// Most due workloads one pass picks up.
+    public var passLimit: Int
+
+    public init(concurrency: Int = 4, batchSize: Int = 500, tickBudget: Duration = .seconds(10),
+                maxLaunchAttempts: Int = 5, maxDeliveryAttempts: Int = 5, passLimit: Int = 10_000) {
+        self.concurrency = concurrency
+        self.batchSize = batchSize
+        self.tickBudget = tickBudget
+        self.maxLaunchAttempts = maxLaunchAttempts
+        self.maxDeliveryAttempts = maxDeliveryAttempts
+        self.passLimit = passLimit
+    }
+}
+
+public struct PassReport: Sendable {
+    public var due = 0
+    public var updated = 0
+    public var skippedLocked = 0
+    public var failed = 0
+    public var finished = 0
+    public var seconds = 0.0
+}
+
+/// Moves every started, unfinished workload one step along its chain. Runs as a pass every
+/// interval inside `wfl serve`, once per `wfl update`, and per workload under `wfl exec --wait`.
+/// Any number of updaters may run at once, in any number of processes: each workload is
+/// updated by whichever holds its lock, and the others skip it.
+public final class Updater: Sendable {
+    let store: any LauncherStore
+    let registry: StageRegistry
+    let environment: LauncherEnvironment
+    let options: UpdaterOptions
+    let logger: Logger
+
+    public init(store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
+                options: UpdaterOptions = UpdaterOptions(), logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.environment = environment
+        self.options = options
+        self.logger = logger
+    }
+
+    /// One pass over the workloads that are due. An error in one workload is recorded on it
+    /// and never stops the others.
+    public func runPass() async -> PassReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var report = PassReport()
+        let due: [WorkloadRecord]
+        do {
+            due = try await store.dueWorkloads(limit: options.passLimit)
+        } catch {
+            logger.error("update pass could not list workloads", metadata: ["error": "\(error)"])
+            report.failed = 1
+            return report
+        }
+        report.due = due.count
+        await withTaskGroup(of: TickOutcome.self) { group in
+            var next = due.makeIterator()
+            func addNext() -> Bool {
+                guard let workload = next.next() else { return false }
+                group.addTask { await self.updateRecordingErrors(workload) }
+                return true
+            }
+            for _ in 0..<max(1, options.concurrency) where !addNext() { break }
+            while let outcome = await group.next() {
+                switch outcome {
+                case .updated(let finished):
+                    report.updated += 1
+                    if finished { report.finished += 1 }
+                case .locked: report.skippedLocked += 1
+                case .failed: report.failed += 1
+                }
+                _ = addNext()
+            }
+        }
+        report.seconds = (clock.now - start).seconds
+        UpdateMetrics.record(report)
+        if report.due > 0 {
+            logger.debug("update pass", metadata: [
+                "due": "\(report.due)", "updated": "\(report.updated)", "locked": "\(report.skippedLocked)",
+                "failed": "\(report.failed)", "seconds": "\(report.seconds)",
+            ])
+        }
+        return report
+    }
+
+    public enum TickOutcome: Sendable {
+        case updated(finished: Bool)
+        /// Another updater holds the workload.
+        case locked
+        /// The update failed; the error is recorded on the workload.
+        case failed
+    }
+
+    /// Updates one workload, recording a failure on the workload (as a pass does) instead of
+    /// throwing it.
+    public func updateRecordingErrors(_ workload: WorkloadRecord, wait: Duration = .zero) async -> TickOutcome {
+        do {
+            guard let report = try await update(workloadID: workload.id, wait: wait) else { return .locked }
+            return .updated(finished: report.finished)
+        } catch {
+            let message = describe(error)
+            logger.error("workload update failed", metadata: ["workload": "\(workload.uuid)", "error": "\(message)"])
+            let retryAt = Date().addingTimeInterval(Self.backoff(errorCount: workload.errorCount + 1))
+            do {
+                try await store.recordUpdateError(workloadID: workload.id, message: message, retryAt: retryAt)
+            } catch {
+                logger.error("could not record the update error", metadata: ["workload": "\(workload.uuid)", "error": "\(error)"])
+            }
+            return .failed
+        }
+    }
+
+    /// Updates one workload now, holding its lock; nil when another updater holds it and it
+    /// did not come free within `wait`.
+    public func update(workloadID: Int64, wait: Duration = .zero) async throws -> TickReport? {
+        let report = try await store.withWorkloadLock(workloadID: workloadID, wait: wait) { queues in
+            try await WorkloadTick(queues: queues, updater: self).run()
+        }
+        if let report { UpdateMetrics.record(report) }
+        return report
+    }
+
+    /// 2, 4, 8 … seconds, at most five minutes.
+    static func backoff(errorCount: Int) -> TimeInterval {
+        min(300, pow(2, Double(min(max(errorCount, 1), 9))))
+    }
+}
+
+func describe(_ error: any Error) -> String {
+    if let error = error as? LauncherError { return error.message }
+    return String(describing: error)
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Logging
+
+/// What one update of one workload did.
+public struct TickReport: Sendable {
+    public var claimed = 0
+    public var launched = 0
+    public var launchFailed = 0
+    public var deferred = 0
+    /// Workflows that reached each status in this update.
+    public var changed: [WorkflowStatus: Int] = [:]
+    public var delivered = 0
+    public var setAside = 0
+    public var finished = false
+    /// Stage errors recorded on the workload (the update itself carried on).
+    public var errors: [String] = []
+}
+
+/// One update of one workload, run while holding its lock:
+///
+/// 1. the source adds new items (open sources, unless stopped);
+/// 2. workflows flagged for abort are aborted at the backend;
+/// 3. active workflows are polled, a page at a time, one backend call per page;
+/// 4. rounds of: claim items into Pending workflows, launch them, deliver succeeded ones —
+///    until nothing moves or the tick's time budget is spent;
+/// 5. the workload finishes when all three stages are done, else sets its next wake-up.
+struct WorkloadTick {
+    let queues: any WorkloadQueues
+    let updater: Updater
+
+    func run() async throws -> TickReport {
+        let workload = try await queues.reload()
+        var report = TickReport()
+        guard workload.started != nil, workload.finished == nil else { return report }
+
+        let registry = updater.registry
+        let options = updater.options
+        let source = try registry.makeSource(.object(workload.sourceConfig), origin: .stored)
+        let executor = try registry.makeExecutor(.object(workload.executorConfig), origin: .stored)
+        let sink = try registry.makeSink(.object(workload.sinkConfig), origin: .stored)
+        var logger = updater.logger
+        logger[metadataKey: "workload"] = "\(workload.uuid)"
+        let context = StageContext(workloadUUID: workload.uuid, project: workload.project, logger: logger,
+                                   environment: updater.environment)
+        let clock = ContinuousClock()
+        let deadline = clock.now + options.tickBudget
+        var wake: [Date] = []
+
+        // 1. Source
+        var sourceState = workload.sourceState
+        let closed = workload.stopped != nil || workload.aborted != nil
+        if source.isOpen && !closed {
+            do {
+                let poll = try await source.poll(context, state: sourceState)
+                if !poll.items.isEmpty { try await queues.enqueue(items: poll.items) }
+                if poll.state != sourceState {
+                    try await queues.saveSourceState(poll.state)
+                    sourceState = poll.state
+                }
+                wake.append(poll.nextPoll ?? Date())
+            } catch {
+                report.errors.append("source: \(describe(error))")
+            }
+        }
+        let sourceDone = source.isDone(state: sourceState, stopped: closed)
+        if workload.aborted != nil {
+            let aborted = try await queues.abortUnclaimed()
+            report.changed[.aborted, default: 0] += aborted
+        }
+
+        // 2. Abort what was flagged
+        do {
+            try await abortFlagged(executor, context: context, report: &report)
+        } catch {
+            report.errors.append("executor abort: \(describe(error))")
+        }
+
+        // 3. Poll
+        var nextPoll: Date?
+        do {
+            nextPoll = try await pollActive(executor, context: context, report: &report)
+        } catch {
+            report.errors.append("executor status: \(describe(error))")
+        }
+
+        // 4. Launch and deliver
+        var submitBudget = executor.maxSubmitPerTick ?? Int.max
+        var sinkHealthy = true
+        var launchHealthy = true
+        while true {
+            var progress = false
+            if launchHealthy {
+                do {
+                    let moved = try await launchRound(executor, context: context, aborted: workload.aborted != nil,
+                                                      submitBudget: &submitBudget, report: &report)
+                    progress = progress || moved
+                } catch {
+                    report.errors.append("executor launch: \(describe(error))")
+                    launchHealthy = false
+                }
+            }
+            if sinkHealthy {
+                do {
+                    let moved = try await deliverRound(sink, context: context, report: &report)
+                    progress = progress || moved
+                } catch {
+                    report.errors.append("sink: \(describe(error))")
+                    sinkHealthy = false
+                }
+            }
+            if !progress { break }
+            if clock.now >= deadline {
+                wake.append(Date())  // more to do: come back on the next pass
+                break
+            }
+        }
+
+        // 5. Finish, or decide when to look again
+        try await logEvents(report)
+        if try await queues.finishIfDone(sourceDone: sourceDone, ignoreUnconsumedItems: workload.aborted != nil) {
+            report.finished = true
+            try await queues.addEvent(kind: "finished", message: "Workload finished", data: .null)
+            logger.info("workload finished")
+        } else {
+            let inFlight = try await queues.inFlightCount()
+            if report.launched > 0 || report.claimed > 0 { wake.append(Date()) }
+            if inFlight.active > 0 { wake.append(nextPoll ?? Date()) }
+            if let backoff = try await queues.nextBackoffDue() { wake.append(backoff) }
+            // A safety net: a workload with nothing scheduled is still looked at now and then.
+            try await queues.setWake(wake.min() ?? Date().addingTimeInterval(60))
+        }
+        if report.errors.isEmpty {
+            if workload.errorCount > 0 { try await queues.recordSuccess() }
+        } else {
+            throw LauncherError(.unavailable, report.errors.joined(separator: "; "))
+        }
+        return report
+    }
+
+    private func abortFlagged(_ executor: any Executor, context: StageContext, report: inout TickReport) async throws {
+        while true {
+            let flagged = try await queues.abortRequested(limit: updater.options.batchSize)
+            if flagged.isEmpty { return }
+            let updates = try await executor.abort(flagged, context: context)
+            let previous = Dictionary(flagged.map { ($0.uuid, $0.status) }, uniquingKeysWith: { a, _ in a })
+            let applied = try await queues.apply(updates.compactMap { update in
+                previous[update.uuid].map { (previous: $0, update: update) }
+            })
+            report.changed.merge(applied, uniquingKeysWith: +)
+            // Only Aborting/Aborted leave the flagged set: go on only while whole batches move.
+            let moved = updates.filter { $0.status == .aborting || $0.status.isFinal }.count
+            if moved < flagged.count || flagged.count < updater.options.batchSize { return }
+        }
+    }
+
+    /// Polls every active workflow, a page at a time. Returns the earliest time the executor
+    /// said anything can change.
+    private func pollActive(_ executor: any Executor, context: StageContext, report: inout TickReport) async throws -> Date? {
+        var after: Int64?
+        var hints: [Date] = []
+        var sawAll = true
+        while true {
+            let page = try await queues.active(afterID: after, limit: updater.options.batchSize)
+            if page.isEmpty { break }
+            after = page.last!.id
+            let result = try await executor.poll(page.map(\.workflow), context: context)
+            let previous = Dictionary(page.map { ($0.workflow.uuid, $0.workflow.status) }, uniquingKeysWith: { a, _ in a })
+            let applied = try await queues.apply(result.updates.compactMap { update in
+                guard let before = previous[update.uuid], before != update.status || !update.details.isEmpty
+                        || update.externalID != nil else { return nil }
+                return (previous: before, update: update)
+            })
+            report.changed.merge(applied, uniquingKeysWith: +)
+            if let hint = result.nextPoll { hints.append(hint) } else { sawAll = false }
+            if page.count < updater.options.batchSize { break }
+        }
+        return sawAll ? hints.min() : nil
+    }
+
+    /// Claims items into Pending workflows (up to the executor's capacity) and launches one
+    /// batch of due Pending workflows. Returns whether anything moved.
+    private func launchRound(_ executor: any Executor, context: StageContext, aborted: Bool,
+                             submitBudget: inout Int, report: inout TickReport) async throws -> Bool {
+        let options = updater.options
+        guard submitBudget > 0 else { return false }
+        var claimed = 0
+        if !aborted {
+            var room = min(options.batchSize, submitBudget)
+            if let maxActive = executor.maxActive {
+                let inFlight = try await queues.inFlightCount()
+                room = min(room, maxActive - inFlight.pending - inFlight.active)
+            }
+            if room > 0 {
+                claimed = try await queues.claimItems(limit: room, submission: UUID().uuidString.lowercased())
+                report.claimed += claimed
+            }
+        }
+        let due = try await queues.launchable(limit: min(options.batchSize, submitBudget))
+        if due.isEmpty { return claimed > 0 }
+        let marked = try await queues.markLaunchAttempt(due.map(\.uuid))
+        let batch = due.filter { marked.contains($0.uuid) }
+        if batch.isEmpty { return claimed > 0 }
+        submitBudget -= batch.count
+
+        var outcomes: [UUID: SubmitOutcome]
+        do {
+            outcomes = try await executor.submit(batch, context: context)
+        } catch {
+            // The backend as a whole did not answer: every workflow in the batch waits.
+            let message = describe(error)
+            outcomes = Dictionary(uniqueKeysWithValues: batch.map { ($0.uuid, SubmitOutcome.deferred(message)) })
+        }
+        for request in batch where outcomes[request.uuid] == nil {
+            outcomes[request.uuid] = .deferred("the executor gave no answer for this workflow")
+        }
+        let tally = try await queues.recordLaunches(outcomes, maxAttempts: options.maxLaunchAttempts)
+        report.launched += tally.launched
+        report.launchFailed += tally.failed + tally.gaveUp
+        report.deferred += tally.deferred
+        for outcome in outcomes.values {
+            if case .launched(let launched) = outcome, launched.status != .submitted {
+                report.changed[launched.status, default: 0] += 1
+            }
+        }
+        if tally.failed + tally.gaveUp > 0 { report.changed[.failed, default: 0] += tally.failed + tally.gaveUp }
+        // A batch that only deferred is not progress: the backend is struggling, back off.
+        return claimed > 0 || tally.launched + tally.failed + tally.gaveUp > 0
+    }
+
+    private func deliverRound(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws -> Bool {
+        let options = updater.options
+        let batch = try await queues.deliverable(limit: options.batchSize)
+        if batch.isEmpty { return false }
+        var outcomes: [UUID: DeliveryOutcome]
+        do {
+            outcomes = try await sink.deliver(batch, context: context)
+        } catch {
+            let message = describe(error)
+            outcomes = Dictionary(uniqueKeysWithValues: batch.map { ($0.uuid, DeliveryOutcome.retry(message)) })
+        }
+        for workflow in batch where outcomes[workflow.uuid] == nil {
+            outcomes[workflow.uuid] = .retry("the sink gave no answer for this workflow")
+        }
+        let tally = try await queues.recordDeliveries(outcomes, maxAttempts: options.maxDeliveryAttempts)
+        report.delivered += tally.delivered
+        report.setAside += tally.setAside
+        if tally.retrying > 0 && tally.delivered == 0 && tally.setAside == 0 {
+            report.errors.append("sink: \(tally.lastError ?? "delivery failed"); will retry")
+            return false
+        }
+        return tally.delivered + tally.setAside > 0
+    }
+
+    /// A few summary events per update, never one per workflow.
+    private func logEvents(_ report: TickReport) async throws {
+        if report.launched > 0 {
+            try await queues.addEvent(kind: "launched", message: "Launched \(report.launched) workflow(s)",
+                                      data: ["count": .int(Int64(report.launched))])
+        }
+        let finals = WorkflowStatus.final.compactMap { status -> String? in
+            guard let n = report.changed[status], n > 0 else { return nil }
+            return "\(n) \(status.rawValue.lowercased())"
+        }
+        if !finals.isEmpty {
+            var data: JSONObject = [:]
+            for status in WorkflowStatus.final { if let n = report.changed[status], n > 0 { data[status.rawValue] = .int(Int64(n)) } }
+            try await queues.addEvent(kind: "workflows", message: "Workflows finished: \(finals.joined(separator: ", "))",
+                                      data: .object(data))
+        }
+        if report.deferred > 0 {
+            try await queues.addEvent(kind: "launch-deferred", message: "\(report.deferred) launch(es) failed and will be retried",
+                                      data: ["count": .int(Int64(report.deferred))])
+        }
+        if report.delivered > 0 {
+            try await queues.addEvent(kind: "delivered", message: "Delivered \(report.delivered) workflow(s)",
+                                      data: ["count": .int(Int64(report.delivered))])
+        }
+        if report.setAside > 0 {
+            try await queues.addEvent(kind: "delivery-set-aside", message: "Set aside \(report.setAside) undeliverable workflow(s)",
+                                      data: ["count": .int(Int64(report.setAside))])
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import LauncherCore
+import Logging
+import PostgresNIO
+
+/// A pooled PostgreSQL client plus the launcher's conventions: errors become `LauncherError`s
+/// that say what the server said, and transactions rethrow the caller's own error.
+public final class Database: Sendable {
+    public let client: PostgresClient
+    let logger: Logger
+
+    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Runs `body` while the client's connection pool runs, then shuts the pool down.
+    public func run<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await self.client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(self)
+        }
+    }
+
+    @discardableResult
+    func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        do {
+            return try await client.query(query, logger: logger)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Collects every row (queries with bounded results only).
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            var rows: [PostgresRow] = []
+            for try await row in try await client.query(query, logger: logger) { rows.append(row) }
+            return rows
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in
+                try await Self.transaction(on: connection, logger: self.logger, body)
+            }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// BEGIN … COMMIT on one connection; on error, ROLLBACK and rethrow the original error.
+    static func transaction<T>(on connection: PostgresConnection, logger: Logger,
+                               _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            let value = try await body(connection)
+            try await connection.query("COMMIT", logger: logger)
+            return value
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    /// PostgreSQL errors as `LauncherError`s carrying the server's own message.
+    static func translate(_ error: any Error) -> any Error {
+        if error is LauncherError || error is CancellationError { return error }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                let detail = error.serverInfo?[.detail].map { ": \($0)" } ?? ""
+                return LauncherError(.internalError, "database error: \(message)\(detail)\(state)")
+            }
+            return LauncherError(.unavailable, "database unreachable: \(error.code)")
+        }
+        return LauncherError(.unavailable, "database unreachable: \(String(reflecting: error))")
+    }
+}
+
+extension PostgresRandomAccessRow {
+    func json(_ index: Int) throws -> JSONValue {
+        guard let text = try self[index].decode(String?.self) else { return .null }
+        return try JSONValue.parse(text)
+    }
+
+    func object(_ index: Int) throws -> JSONObject {
+        try json(index).objectValue ?? [:]
+    }
+}
+
+/// Builds SQL with numbered bind parameters when the clauses depend on the request.
+struct SQLBuilder {
+    var text: String
+    var binds = PostgresBindings()
+    private var count = 0
+
+    init(_ text: String) { self.text = text }
+
+    /// Appends a bind parameter and returns its placeholder (`$3`).
+    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T) -> String {
+        binds.append(value)
+        count += 1
+        return "$\(count)"
+    }
+
+    mutating func append(_ sql: String) { text += sql }
+
+    var query: PostgresQuery { PostgresQuery(unsafeSQL: text, binds: binds) }
+}

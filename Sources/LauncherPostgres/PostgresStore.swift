@@ -1,0 +1,275 @@
+import Foundation
+import LauncherCore
+import Logging
+import PostgresNIO
+
+/// `LauncherStore` over PostgreSQL.
+public final class PostgresStore: LauncherStore {
+    let database: Database
+    let logger: Logger
+
+    public init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    public func ping() async throws {
+        try await database.query("SELECT 1")
+    }
+
+    // MARK: Workloads
+
+    public func createWorkload(_ w: NewWorkload, items: [JSONValue], start: Bool) async throws -> WorkloadRecord {
+        try await database.transaction { connection in
+            let rows = try await connection.rows("""
+                INSERT INTO workload (uuid, project, creator, labels, watchers, source_type, source_config,
+                                      executor_type, executor_config, sink_type, sink_config, version, started, updated, wake_at)
+                VALUES (\(w.uuid), \(w.project), \(w.creator), \(w.labels), \(w.watchers.description)::jsonb,
+                        \(Rows.stageType(w.sourceConfig)), \(JSONValue.object(w.sourceConfig).description)::jsonb,
+                        \(Rows.stageType(w.executorConfig)), \(JSONValue.object(w.executorConfig).description)::jsonb,
+                        \(Rows.stageType(w.sinkConfig)), \(JSONValue.object(w.sinkConfig).description)::jsonb,
+                        \(w.version), CASE WHEN \(start) THEN now() END, now(), CASE WHEN \(start) THEN now() END)
+                RETURNING \(unescaped: Rows.workloadColumns)
+                """, logger: logger)
+            let record = try Rows.workload(rows[0])
+            try await SharedStatements.insertItems(connection, logger: logger, workloadID: record.id, items: items)
+            try await SharedStatements.addEvent(
+                connection, logger: logger, workloadID: record.id, kind: "created",
+                message: "Workload created with \(items.count) item(s)", data: ["creator": .string(w.creator)])
+            if start {
+                try await SharedStatements.addEvent(connection, logger: logger, workloadID: record.id,
+                                                    kind: "started", message: "Workload started", data: .null)
+            }
+            if items.count >= 10_000 {
+                // Fresh statistics keep the claim query on its partial index after a bulk load.
+                try await connection.execute("ANALYZE source_item", logger: logger)
+            }
+            return record
+        }
+    }
+
+    public func workload(uuid: UUID) async throws -> WorkloadRecord? {
+        try await database.rows("SELECT \(unescaped: Rows.workloadColumns) FROM workload WHERE uuid = \(uuid)")
+            .first.map(Rows.workload)
+    }
+
+    public func workloads(project: String?, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
+        var sql = SQLBuilder("SELECT \(Rows.workloadColumns) FROM workload WHERE true")
+        if let project { sql.append(" AND project = \(sql.bind(project))") }
+        if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
+        sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
+        return try await database.rows(sql.query).map(Rows.workload)
+    }
+
+    public func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]] {
+        guard !workloadIDs.isEmpty else { return [:] }
+        var counts: [Int64: [WorkflowStatus: Int]] = [:]
+        for row in try await database.rows("""
+            SELECT workload_id, status, count(*) FROM workflow
+            WHERE workload_id = ANY(\(workloadIDs)) AND retried_by IS NULL GROUP BY 1, 2
+            """) {
+            let (id, status, count) = try row.decode((Int64, String, Int).self)
+            counts[id, default: [:]][try Rows.status(status)] = count
+        }
+        return counts
+    }
+
+    public func start(workloadID: Int64) async throws -> WorkloadRecord {
+        try await database.transaction { connection in
+            let changed = try await connection.rows("""
+                UPDATE workload SET started = now(), updated = now(), wake_at = now()
+                WHERE id = \(workloadID) AND started IS NULL RETURNING 1
+                """, logger: logger)
+            if !changed.isEmpty {
+                try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID,
+                                                    kind: "started", message: "Workload started", data: .null)
+            }
+            return try await reload(connection, workloadID)
+        }
+    }
+
+    public func stop(workloadID: Int64) async throws -> WorkloadRecord {
+        try await database.transaction { connection in
+            let changed = try await connection.rows("""
+                UPDATE workload SET stopped = now(), updated = now(), wake_at = now()
+                WHERE id = \(workloadID) AND started IS NOT NULL AND stopped IS NULL AND finished IS NULL RETURNING 1
+                """, logger: logger)
+            if !changed.isEmpty {
+                try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: "stopped",
+                                                    message: "Workload stopped: the source takes no new items", data: .null)
+            }
+            return try await reload(connection, workloadID)
+        }
+    }
+
+    public func markAborted(workloadID: Int64) async throws -> WorkloadRecord {
+        try await database.transaction { connection in
+            let current = try await connection.rows("""
+                SELECT finished FROM workload WHERE id = \(workloadID) FOR UPDATE
+                """, logger: logger)
+            guard try current.first?.decode(Date?.self) == nil else { return try await reload(connection, workloadID) }
+            try await connection.execute("""
+                UPDATE workload SET aborted = COALESCE(aborted, now()), stopped = COALESCE(stopped, now()),
+                                    updated = now(), wake_at = now()
+                WHERE id = \(workloadID)
+                """, logger: logger)
+            let unclaimed = try await SharedStatements.abortUnclaimed(connection, logger: logger, workloadID: workloadID)
+            let unlaunched = try await connection.rows("""
+                WITH aborted AS (
+                    UPDATE workflow SET status = 'Aborted', finished = now(), updated = now()
+                    WHERE workload_id = \(workloadID) AND status = 'Pending' AND launch_attempts = 0
+                    RETURNING 1)
+                SELECT count(*) FROM aborted
+                """, logger: logger)
+            let flagged = try await connection.rows("""
+                WITH flagged AS (
+                    UPDATE workflow SET abort_requested = now(), updated = now()
+                    WHERE workload_id = \(workloadID) AND abort_requested IS NULL
+                      AND status IN ('Pending', 'Submitted', 'Queued', 'Running')
+                    RETURNING 1)
+                SELECT count(*) FROM flagged
+                """, logger: logger)
+            let notLaunched = unclaimed + (try unlaunched.first?.decode(Int.self) ?? 0)
+            let toAbort = try flagged.first?.decode(Int.self) ?? 0
+            try await SharedStatements.addEvent(
+                connection, logger: logger, workloadID: workloadID, kind: "aborted",
+                message: "Workload aborted: \(toAbort) workflow(s) to abort at the backend, \(notLaunched) never launched",
+                data: ["toAbort": .int(Int64(toAbort)), "neverLaunched": .int(Int64(notLaunched))])
+            return try await reload(connection, workloadID)
+        }
+    }
+
+    // MARK: Workflows and events
+
+    public func workflows(workloadID: Int64, filter: WorkflowFilter, afterID: Int64?, limit: Int) async throws -> [WorkflowRecord] {
+        var sql = SQLBuilder("SELECT \(Rows.workflowColumns) FROM workflow WHERE workload_id = ")
+        sql.append(sql.bind(workloadID))
+        Self.appendFilter(filter, to: &sql)
+        if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
+        sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
+        return try await database.rows(sql.query).map(Rows.workflow)
+    }
+
+    static func appendFilter(_ filter: WorkflowFilter, to sql: inout SQLBuilder) {
+        if !filter.includeRetried { sql.append(" AND retried_by IS NULL") }
+        if !filter.statuses.isEmpty { sql.append(" AND status = ANY(\(sql.bind(filter.statuses.map(\.rawValue))))") }
+        if let submission = filter.submission { sql.append(" AND submission = \(sql.bind(submission))") }
+        if !filter.uuids.isEmpty { sql.append(" AND uuid = ANY(\(sql.bind(filter.uuids)))") }
+    }
+
+    public func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent] {
+        var sql = SQLBuilder("SELECT id, at, kind, message, data::text FROM workload_event WHERE workload_id = ")
+        sql.append(sql.bind(workloadID))
+        if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
+        sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
+        return try await database.rows(sql.query).map { row in
+            let r = row.makeRandomAccess()
+            return WorkloadEvent(id: try r[0].decode(Int64.self), at: try r[1].decode(Date.self), kind: try r[2].decode(String.self),
+                                 message: try r[3].decode(String.self), data: try r.json(4))
+        }
+    }
+
+    // MARK: Retry
+
+    public func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord] {
+        try await database.transaction { connection in
+            // The workload row lock serialises retry with the updater's finish check.
+            let current = try await connection.rows("SELECT finished FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
+            let wasFinished = try current.first?.decode(Date?.self) != nil
+
+            var sql = SQLBuilder("WITH original AS (SELECT id, uuid, source_item_id, attempt, inputs FROM workflow WHERE workload_id = ")
+            let workload = sql.bind(workloadID)
+            sql.append(workload)
+            sql.append(" AND status IN \(SharedStatements.finalStatuses)")
+            var newest = filter
+            newest.includeRetried = false
+            Self.appendFilter(newest, to: &sql)
+            let submission = sql.bind("retry-\(UUID().uuidString.lowercased())")
+            let overridesJSON = sql.bind(JSONValue.object(overrides).description)
+            sql.append("""
+                 ORDER BY id FOR UPDATE),
+                created AS (
+                    INSERT INTO workflow (workload_id, uuid, source_item_id, status, attempt, inputs, overrides, retry_of, submission)
+                    SELECT \(workload), gen_random_uuid(), source_item_id, 'Pending', attempt + 1, inputs, \(overridesJSON)::jsonb,
+                           uuid, \(submission)
+                    FROM original ORDER BY id
+                    RETURNING \(Rows.workflowColumns)),
+                linked AS (
+                    UPDATE workflow w SET retried_by = created.uuid, updated = now()
+                    FROM created WHERE w.workload_id = \(workload) AND w.uuid = created.retry_of)
+                SELECT * FROM created ORDER BY id
+                """)
+            let created = try await connection.rows(sql.query, logger: logger).map(Rows.workflow)
+            guard !created.isEmpty else { return [] }
+            try await connection.execute("""
+                UPDATE workload SET finished = NULL, aborted = NULL, updated = now(), wake_at = now() WHERE id = \(workloadID)
+                """, logger: logger)
+            try await SharedStatements.addEvent(
+                connection, logger: logger, workloadID: workloadID, kind: "retried",
+                message: "Retrying \(created.count) workflow(s)\(wasFinished ? "; workload active again" : "")",
+                data: ["count": .int(Int64(created.count)), "overrides": overrides.isEmpty ? .null : .object(overrides)])
+            return created
+        }
+    }
+
+    // MARK: Update loop
+
+    public func dueWorkloads(limit: Int) async throws -> [WorkloadRecord] {
+        try await database.rows("""
+            SELECT \(unescaped: Rows.workloadColumns) FROM workload
+            WHERE started IS NOT NULL AND finished IS NULL AND wake_at <= now()
+            ORDER BY wake_at LIMIT \(limit)
+            """).map(Rows.workload)
+    }
+
+    public func withWorkloadLock<T: Sendable>(
+        workloadID: Int64, wait: Duration, _ body: @Sendable (any WorkloadQueues) async throws -> T
+    ) async throws -> T? {
+        do {
+            return try await database.client.withConnection { connection -> T? in
+                let clock = ContinuousClock()
+                let deadline = clock.now + wait
+                while true {
+                    let rows = try await connection.rows(
+                        "SELECT pg_try_advisory_lock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
+                    if try rows.first?.decode(Bool.self) == true { break }
+                    if clock.now >= deadline { return nil }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                do {
+                    let result = try await body(PostgresWorkloadQueues(connection: connection, workloadID: workloadID, logger: logger))
+                    try await unlock(connection, workloadID)
+                    return result
+                } catch {
+                    try? await unlock(connection, workloadID)
+                    throw error
+                }
+            }
+        } catch {
+            throw Database.translate(error)
+        }
+    }
+
+    private func unlock(_ connection: PostgresConnection, _ workloadID: Int64) async throws {
+        try await connection.execute(
+            "SELECT pg_advisory_unlock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
+    }
+
+    public func recordUpdateError(workloadID: Int64, message: String, retryAt: Date) async throws {
+        try await database.transaction { connection in
+            try await connection.execute("""
+                UPDATE workload SET last_error = \(message), last_error_at = now(), error_count = error_count + 1,
+                                    wake_at = \(retryAt), updated = now()
+                WHERE id = \(workloadID)
+                """, logger: logger)
+            try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: "error",
+                                                message: message, data: ["retryAt": Timestamp.json(retryAt)])
+        }
+    }
+
+    private func reload(_ connection: PostgresConnection, _ workloadID: Int64) async throws -> WorkloadRecord {
+        let rows = try await connection.rows(
+            "SELECT \(unescaped: Rows.workloadColumns) FROM workload WHERE id = \(workloadID)", logger: logger)
+        return try Rows.workload(rows[0])
+    }
+}

@@ -1,0 +1,352 @@
+import Foundation
+import LauncherCore
+import Logging
+import PostgresNIO
+
+/// One workload's queues, on the connection that holds its update lock.
+struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
+    // The connection is used by one updater task at a time, for the span of its lock.
+    let connection: PostgresConnection
+    let workloadID: Int64
+    let logger: Logger
+
+    private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do { return try await connection.rows(query, logger: logger) } catch { throw Database.translate(error) }
+    }
+
+    private func execute(_ query: PostgresQuery) async throws {
+        do { try await connection.execute(query, logger: logger) } catch { throw Database.translate(error) }
+    }
+
+    private func count(_ query: PostgresQuery) async throws -> Int {
+        try await rows(query).first?.decode(Int.self) ?? 0
+    }
+
+    func reload() async throws -> WorkloadRecord {
+        try Rows.workload(try await rows("SELECT \(unescaped: Rows.workloadColumns) FROM workload WHERE id = \(workloadID)")[0])
+    }
+
+    // MARK: Source queue
+
+    func enqueue(items: [JSONValue]) async throws {
+        do {
+            try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
+        } catch { throw Database.translate(error) }
+    }
+
+    func saveSourceState(_ state: JSONValue) async throws {
+        try await execute("UPDATE workload SET source_state = \(state.description)::jsonb WHERE id = \(workloadID)")
+    }
+
+    // MARK: Executor queue
+
+    func inFlightCount() async throws -> (pending: Int, active: Int) {
+        // Two scalar subqueries, so each is served by its own partial index.
+        let row = try await rows("""
+            SELECT (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
+                   (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
+                      AND status IN \(unescaped: SharedStatements.activeStatuses))
+            """)[0]
+        let (pending, active) = try row.decode((Int, Int).self)
+        return (pending, active)
+    }
+
+    func claimItems(limit: Int, submission: String) async throws -> Int {
+        // `id = ANY(ARRAY(… SKIP LOCKED))` keeps both scans on their indexes; an item is
+        // consumed only in the statement that creates its workflow.
+        try await count("""
+            WITH claimed AS (
+                UPDATE source_item SET consumed = now()
+                WHERE workload_id = \(workloadID)
+                  AND id = ANY(ARRAY(
+                      SELECT id FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL
+                      ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
+                  AND (SELECT aborted FROM workload WHERE id = \(workloadID)) IS NULL
+                RETURNING id, payload),
+            created AS (
+                INSERT INTO workflow (workload_id, uuid, source_item_id, status, inputs, submission)
+                SELECT \(workloadID), gen_random_uuid(), id, 'Pending', payload, \(submission) FROM claimed ORDER BY id
+                RETURNING 1)
+            SELECT count(*) FROM created
+            """)
+    }
+
+    func abortUnclaimed() async throws -> Int {
+        do {
+            return try await SharedStatements.abortUnclaimed(connection, logger: logger, workloadID: workloadID)
+        } catch { throw Database.translate(error) }
+    }
+
+    func launchable(limit: Int) async throws -> [LaunchRequest] {
+        try await rows("""
+            SELECT uuid, inputs::text, attempt, overrides::text, submission, launch_attempts FROM workflow
+            WHERE workload_id = \(workloadID) AND status = 'Pending' AND abort_requested IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+            ORDER BY id LIMIT \(limit)
+            """).map { row in
+            let r = row.makeRandomAccess()
+            return LaunchRequest(
+                uuid: try r[0].decode(UUID.self), inputs: try r.object(1), attempt: try r[2].decode(Int.self),
+                overrides: try r.object(3), submission: try r[4].decode(String?.self), mayExist: try r[5].decode(Int.self) > 0)
+        }
+    }
+
+    func markLaunchAttempt(_ uuids: [UUID]) async throws -> Set<UUID> {
+        guard !uuids.isEmpty else { return [] }
+        return Set(try await rows("""
+            UPDATE workflow SET launch_attempts = launch_attempts + 1, updated = now()
+            WHERE workload_id = \(workloadID) AND uuid = ANY(\(uuids)) AND status = 'Pending' AND abort_requested IS NULL
+            RETURNING uuid
+            """).map { try $0.decode(UUID.self) })
+    }
+
+    func recordLaunches(_ outcomes: [UUID: SubmitOutcome], maxAttempts: Int) async throws -> LaunchTally {
+        var tally = LaunchTally()
+        var launched = ColumnArrays(columns: 7)
+        var failed = ColumnArrays(columns: 2)
+        var deferred = ColumnArrays(columns: 2)
+        for (uuid, outcome) in outcomes {
+            switch outcome {
+            case .launched(let l):
+                launched.add(uuid, [l.status.rawValue, l.externalID ?? "", l.submission ?? "",
+                                    l.outputs.map { JSONValue.object($0).description } ?? "",
+                                    JSONValue.object(l.details).description, l.error?.json.description ?? ""])
+            case .failed(let error):
+                failed.add(uuid, [error.json.description])
+                tally.lastError = error.message
+            case .deferred(let message):
+                deferred.add(uuid, [message])
+                tally.lastError = message
+            }
+        }
+        if !launched.uuids.isEmpty {
+            let c = launched.columns
+            tally.launched = try await count("""
+                WITH changed AS (
+                    UPDATE workflow w SET status = u.status, external_id = NULLIF(u.external_id, ''),
+                        submission = COALESCE(NULLIF(u.submission, ''), w.submission),
+                        outputs = NULLIF(u.outputs, '')::jsonb, details = w.details || u.details::jsonb,
+                        error = NULLIF(u.error, '')::jsonb, submitted = now(), updated = now(), next_attempt_at = NULL,
+                        finished = CASE WHEN u.status IN \(unescaped: SharedStatements.finalStatuses) THEN now() END
+                    FROM unnest(\(launched.uuids)::uuid[], \(c[0])::text[], \(c[1])::text[], \(c[2])::text[],
+                                \(c[3])::text[], \(c[4])::text[], \(c[5])::text[])
+                         AS u(uuid, status, external_id, submission, outputs, details, error)
+                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = 'Pending'
+                    RETURNING 1)
+                SELECT count(*) FROM changed
+                """)
+        }
+        if !failed.uuids.isEmpty {
+            tally.failed = try await count("""
+                WITH changed AS (
+                    UPDATE workflow w SET status = 'Failed', error = u.error::jsonb, finished = now(), updated = now(),
+                        next_attempt_at = NULL
+                    FROM unnest(\(failed.uuids)::uuid[], \(failed.columns[0])::text[]) AS u(uuid, error)
+                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = 'Pending'
+                    RETURNING 1)
+                SELECT count(*) FROM changed
+                """)
+        }
+        if !deferred.uuids.isEmpty {
+            for row in try await rows("""
+                UPDATE workflow w SET
+                    status = CASE WHEN w.launch_attempts >= \(maxAttempts) THEN 'Failed' ELSE 'Pending' END,
+                    error = jsonb_build_object('kind', 'infrastructure', 'message',
+                        CASE WHEN w.launch_attempts >= \(maxAttempts)
+                             THEN 'gave up after ' || w.launch_attempts || ' launch attempts: ' || u.message
+                             ELSE 'launch attempt ' || w.launch_attempts || ' failed, will retry: ' || u.message END),
+                    next_attempt_at = CASE WHEN w.launch_attempts >= \(maxAttempts) THEN NULL
+                        ELSE now() + make_interval(secs => least(300, power(2, w.launch_attempts))) END,
+                    finished = CASE WHEN w.launch_attempts >= \(maxAttempts) THEN now() END,
+                    updated = now()
+                FROM unnest(\(deferred.uuids)::uuid[], \(deferred.columns[0])::text[]) AS u(uuid, message)
+                WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = 'Pending'
+                RETURNING w.status
+                """) {
+                if try row.decode(String.self) == "Failed" { tally.gaveUp += 1 } else { tally.deferred += 1 }
+            }
+        }
+        return tally
+    }
+
+    func active(afterID: Int64?, limit: Int) async throws -> [(id: Int64, workflow: ActiveWorkflow)] {
+        try await rows("""
+            SELECT id, uuid, status, external_id, submission, attempt, overrides::text, details::text, submitted
+            FROM workflow
+            WHERE workload_id = \(workloadID) AND status IN \(unescaped: SharedStatements.activeStatuses) AND id > \(afterID ?? 0)
+            ORDER BY id LIMIT \(limit)
+            """).map { row in (id: try row.makeRandomAccess()[0].decode(Int64.self), workflow: try Self.activeWorkflow(row)) }
+    }
+
+    func abortRequested(limit: Int) async throws -> [ActiveWorkflow] {
+        try await rows("""
+            SELECT id, uuid, status, external_id, submission, attempt, overrides::text, details::text, submitted
+            FROM workflow
+            WHERE workload_id = \(workloadID) AND abort_requested IS NOT NULL
+              AND status IN ('Pending', 'Submitted', 'Queued', 'Running')
+            ORDER BY id LIMIT \(limit)
+            """).map(Self.activeWorkflow)
+    }
+
+    private static func activeWorkflow(_ row: PostgresRow) throws -> ActiveWorkflow {
+        let r = row.makeRandomAccess()
+        return ActiveWorkflow(
+            uuid: try r[1].decode(UUID.self), status: try Rows.status(r[2].decode(String.self)),
+            externalID: try r[3].decode(String?.self), submission: try r[4].decode(String?.self),
+            attempt: try r[5].decode(Int.self), overrides: try r.object(6), details: try r.object(7),
+            submitted: try r[8].decode(Date?.self))
+    }
+
+    func apply(_ updates: [(previous: WorkflowStatus, update: WorkflowUpdate)]) async throws -> [WorkflowStatus: Int] {
+        guard !updates.isEmpty else { return [:] }
+        var arrays = ColumnArrays(columns: 6)
+        for (previous, u) in updates {
+            arrays.add(u.uuid, [previous.rawValue, u.status.rawValue, u.externalID ?? "",
+                                u.outputs.map { JSONValue.object($0).description } ?? "",
+                                JSONValue.object(u.details).description, u.error?.json.description ?? ""])
+        }
+        let c = arrays.columns
+        var changed: [WorkflowStatus: Int] = [:]
+        for row in try await rows("""
+            UPDATE workflow w SET status = u.status,
+                external_id = COALESCE(NULLIF(u.external_id, ''), w.external_id),
+                outputs = COALESCE(NULLIF(u.outputs, '')::jsonb, w.outputs),
+                details = w.details || u.details::jsonb,
+                error = COALESCE(NULLIF(u.error, '')::jsonb, w.error),
+                submitted = CASE WHEN w.submitted IS NULL AND u.status NOT IN ('Pending', 'Aborted') THEN now()
+                                 ELSE w.submitted END,
+                finished = CASE WHEN u.status IN \(unescaped: SharedStatements.finalStatuses) THEN now() ELSE w.finished END,
+                updated = now()
+            FROM unnest(\(arrays.uuids)::uuid[], \(c[0])::text[], \(c[1])::text[], \(c[2])::text[], \(c[3])::text[],
+                        \(c[4])::text[], \(c[5])::text[]) AS u(uuid, previous, status, external_id, outputs, details, error)
+            WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = u.previous
+            RETURNING w.status, u.previous
+            """) {
+            let (status, previous) = try row.decode((String, String).self)
+            if status != previous { changed[try Rows.status(status), default: 0] += 1 }
+        }
+        return changed
+    }
+
+    // MARK: Sink queue
+
+    func deliverable(limit: Int) async throws -> [DeliverableWorkflow] {
+        try await rows("""
+            SELECT uuid, status, attempt, external_id, submission, inputs::text, outputs::text, details::text,
+                   created, submitted, finished
+            FROM workflow
+            WHERE workload_id = \(workloadID) AND status = 'Succeeded' AND consumed IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+            ORDER BY id LIMIT \(limit)
+            """).map { row in
+            let r = row.makeRandomAccess()
+            return DeliverableWorkflow(
+                uuid: try r[0].decode(UUID.self), status: try Rows.status(r[1].decode(String.self)),
+                attempt: try r[2].decode(Int.self), externalID: try r[3].decode(String?.self),
+                submission: try r[4].decode(String?.self), inputs: try r.object(5), outputs: try r.object(6),
+                details: try r.object(7), created: try r[8].decode(Date.self), submitted: try r[9].decode(Date?.self),
+                finished: try r[10].decode(Date?.self))
+        }
+    }
+
+    func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], maxAttempts: Int) async throws -> DeliveryTally {
+        var tally = DeliveryTally()
+        var delivered: [UUID] = []
+        var failed = ColumnArrays(columns: 2)
+        for (uuid, outcome) in outcomes {
+            switch outcome {
+            case .delivered: delivered.append(uuid)
+            case .retry(let message):
+                failed.add(uuid, [message, "retry"])
+                tally.lastError = message
+            case .rejected(let message):
+                failed.add(uuid, [message, "rejected"])
+                tally.lastError = message
+            }
+        }
+        if !delivered.isEmpty {
+            tally.delivered = try await count("""
+                WITH done AS (
+                    UPDATE workflow SET consumed = now(), updated = now(), delivery_error = NULL, next_attempt_at = NULL
+                    WHERE workload_id = \(workloadID) AND uuid = ANY(\(delivered)) AND consumed IS NULL
+                    RETURNING 1)
+                SELECT count(*) FROM done
+                """)
+        }
+        if !failed.uuids.isEmpty {
+            for row in try await rows("""
+                UPDATE workflow w SET delivery_attempts = w.delivery_attempts + 1, delivery_error = u.message,
+                    consumed = CASE WHEN u.kind = 'rejected' OR w.delivery_attempts + 1 >= \(maxAttempts) THEN now() END,
+                    next_attempt_at = now() + make_interval(secs => least(300, 5 * power(2, w.delivery_attempts))),
+                    updated = now()
+                FROM unnest(\(failed.uuids)::uuid[], \(failed.columns[0])::text[], \(failed.columns[1])::text[])
+                     AS u(uuid, message, kind)
+                WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.consumed IS NULL
+                RETURNING w.consumed IS NOT NULL
+                """) {
+                if try row.decode(Bool.self) { tally.setAside += 1 } else { tally.retrying += 1 }
+            }
+        }
+        return tally
+    }
+
+    // MARK: Workload
+
+    func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool {
+        guard sourceDone else { return false }
+        do {
+            return try await Database.transaction(on: connection, logger: logger) { connection in
+                // Lock the row first (as retry does), so the checks below see a committed retry.
+                try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
+                return !(try await connection.rows("""
+                    UPDATE workload SET finished = now(), updated = now(), wake_at = NULL
+                    WHERE id = \(workloadID) AND finished IS NULL
+                      AND (\(ignoreUnconsumedItems) OR NOT EXISTS (
+                          SELECT 1 FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL))
+                      AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending')
+                      AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
+                                      AND status IN \(unescaped: SharedStatements.activeStatuses))
+                      AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
+                                      AND status = 'Succeeded' AND consumed IS NULL)
+                    RETURNING 1
+                    """, logger: logger)).isEmpty
+            }
+        } catch { throw Database.translate(error) }
+    }
+
+    func setWake(_ at: Date?) async throws {
+        try await execute("UPDATE workload SET wake_at = \(at), updated = now() WHERE id = \(workloadID)")
+    }
+
+    func nextBackoffDue() async throws -> Date? {
+        try await rows("""
+            SELECT LEAST(
+                (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
+                (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID)
+                   AND status = 'Succeeded' AND consumed IS NULL))
+            """).first?.decode(Date?.self)
+    }
+
+    func recordSuccess() async throws {
+        try await execute("UPDATE workload SET error_count = 0 WHERE id = \(workloadID)")
+    }
+
+    func addEvent(kind: String, message: String, data: JSONValue) async throws {
+        do {
+            try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: kind, message: message, data: data)
+        } catch { throw Database.translate(error) }
+    }
+}
+
+/// Per-row values as one array per column, for `unnest` multi-row updates (empty string = NULL).
+struct ColumnArrays {
+    var uuids: [UUID] = []
+    var columns: [[String]]
+
+    init(columns: Int) { self.columns = Array(repeating: [], count: columns) }
+
+    mutating func add(_ uuid: UUID, _ values: [String]) {
+        uuids.append(uuid)
+        for (index, value) in values.enumerated() { columns[index].append(value) }
+    }
+}

@@ -1,0 +1,18 @@
+import LauncherCore
+
+extension StageRegistry {
+    /// Every stage type this build of the launcher ships.
+    public static var builtin: StageRegistry {
+        var registry = StageRegistry()
+        registry.register(source: ItemsSource.type)
+        registry.register(executor: MockExecutor.type)
+        registry.register(executor: LocalExecutor.type)
+        registry.register(sink: DirectorySink.type)
+        registry.register(sink: NoneSink.type)
+        return registry
+    }
+}
+
+extension StageRegistry {
+    public static var builtinCatalog: [JSONValue] { builtin.catalog }
+}

@@ -1,0 +1,342 @@
+import Foundation
+import LauncherCore
+import LauncherSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `{"name": "Local", "command": "…{{field}}…", "workDir"?, "timeout"?, "maxParallel"?, "env"?}`
+///
+/// Runs a shell command per item as a local process, in its own work folder
+/// `<workDir>/<workload uuid>/<workflow uuid>/`:
+///
+/// - `{{field}}` in the command is replaced by the item's value, shell-quoted; every input is
+///   also an environment variable (when its name is a valid one) and the whole item is in
+///   `inputs.json` (`$WFL_INPUTS`). A command may write an object of outputs to `$WFL_OUTPUTS`.
+/// - A wrapper (`run.sh`) runs the command in its own process group, sends its output to
+///   `stdout.log`/`stderr.log`, enforces the timeout, and writes the exit code to `exit`
+///   through a rename. The wrapper holds a lock on `lock` while it lives: that is how a
+///   restarted launcher tells a running workflow from a lost one, and why a workflow can
+///   never be started twice.
+/// - Abort kills the process group.
+struct LocalExecutor: Executor {
+    let command: String
+    let workDir: String?
+    let timeout: Double?
+    let maxParallel: Int
+    let env: [String: String]
+
+    static var placeholder: Regex<(Substring, Substring)> { /\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}/ }
+
+    static let type = StageType<any Executor>(
+        name: "Local",
+        summary: "Runs a shell command per item as a local process, in a per-workflow work folder.",
+        fields: [
+            ConfigField("command", "string", required: true,
+                        "Shell command; {{field}} is replaced by the item's value, shell-quoted. Inputs are also environment variables."),
+            ConfigField("workDir", "string", "Folder for per-workflow work folders (default $WFL_HOME/work)."),
+            ConfigField("timeout", "number", "Seconds a workflow may run before it is killed and failed."),
+            ConfigField("maxParallel", "integer", "Most workflows running at once (default: the number of CPUs)."),
+            ConfigField("env", "object", "Extra environment variables (name: value)."),
+        ]
+    ) { reader in
+        let command = try reader.requiredString("command")
+        for match in command.matches(of: /\{\{([^}]*)\}\}/) where command[match.range].wholeMatch(of: placeholder) == nil {
+            throw LauncherError.invalid(reader.path("command"), "\"\(command[match.range])\" is not a valid {{field}} placeholder")
+        }
+        var workDir = try reader.string("workDir")
+        if let dir = workDir, reader.origin == .request {
+            workDir = URL(fileURLWithPath: dir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+                .standardizedFileURL.path
+        }
+        let env = try reader.stringMap("env") ?? [:]
+        for name in env.keys where !isEnvironmentName(name) {
+            throw LauncherError.invalid("\(reader.path("env")).\(name)", "is not a valid environment variable name")
+        }
+        return LocalExecutor(
+            command: command, workDir: workDir,
+            timeout: try reader.number("timeout", min: 0, exclusiveMin: true),
+            maxParallel: try reader.int("maxParallel", min: 1, max: 10_000) ?? ProcessInfo.processInfo.activeProcessorCount,
+            env: env)
+    }
+
+    var config: JSONObject {
+        var config: JSONObject = ["name": "Local", "command": .string(command), "maxParallel": .int(Int64(maxParallel))]
+        if let workDir { config["workDir"] = .string(workDir) }
+        if let timeout { config["timeout"] = .double(timeout) }
+        if !env.isEmpty { config["env"] = .object(env.mapValues(JSONValue.string)) }
+        return config
+    }
+
+    var maxActive: Int? { maxParallel }
+
+    func validateRemotely(_ context: StageContext) async throws {
+        let root = self.root(context)
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw LauncherError.invalid("executor.workDir", "cannot create folder \(root): \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: root) else {
+            throw LauncherError.invalid("executor.workDir", "folder \(root) is not writable")
+        }
+    }
+
+    func checkInputs(_ inputs: JSONObject) -> String? {
+        for field in Self.fields(in: command) where inputs[field] == nil {
+            return "has no field \"\(field)\", which executor.command uses as {{\(field)}}"
+        }
+        return nil
+    }
+
+    func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
+        try reader.rejectUnknown(allowed: ["timeout"], stageDescription: "the Local executor's retry overrides")
+        guard let timeout = try reader.number("timeout", min: 0, exclusiveMin: true) else { return [:] }
+        return ["timeout": .double(timeout)]
+    }
+
+    // MARK: Launch
+
+    func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
+        var outcomes: [UUID: SubmitOutcome] = [:]
+        for workflow in workflows {
+            let folder = self.folder(context, workflow.uuid)
+            let details: JSONObject = ["workDir": .string(folder.path)]
+            if workflow.mayExist, FileManager.default.fileExists(atPath: folder.appendingPathComponent("pid").path)
+                || FileManager.default.fileExists(atPath: folder.appendingPathComponent("exit").path) {
+                outcomes[workflow.uuid] = .launched(Launched(externalID: nil, details: details))  // started before a crash
+                continue
+            }
+            if Self.fields(in: command).contains(where: { workflow.inputs[$0] == nil }) {
+                outcomes[workflow.uuid] = .failed(WorkflowError(checkInputs(workflow.inputs) ?? "missing input"))
+                continue
+            }
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                let timeout = workflow.overrides["timeout"]?.doubleValue ?? self.timeout
+                try ProcessTools.writeAtomically(JSONValue.object(workflow.inputs).serialized(pretty: true) + "\n",
+                                                 to: folder.appendingPathComponent("inputs.json"))
+                try ProcessTools.writeAtomically(commandScript(workflow, folder: folder, context: context),
+                                                 to: folder.appendingPathComponent("command.sh"))
+                try ProcessTools.writeAtomically(Self.wrapper(timeout: timeout),
+                                                 to: folder.appendingPathComponent("run.sh"), executable: true)
+                // The wrapper's lock makes a second start of the same folder a no-op, so this is
+                // safe even if an earlier attempt got this far before the launcher crashed.
+                try ProcessTools.spawnDetached(script: folder.appendingPathComponent("run.sh").path)
+                outcomes[workflow.uuid] = .launched(Launched(externalID: nil, details: details))
+            } catch {
+                outcomes[workflow.uuid] = .deferred("\(error)")
+            }
+        }
+        return outcomes
+    }
+
+    private func commandScript(_ workflow: LaunchRequest, folder: URL, context: StageContext) -> String {
+        var lines = ["#!/bin/sh", "# Written by Workflow Launcher for workflow \(workflow.uuid.uuidString.lowercased())."]
+        let standard: [(String, String)] = [
+            ("WFL_WORKFLOW_UUID", workflow.uuid.uuidString.lowercased()),
+            ("WFL_WORKLOAD_UUID", context.workloadUUID.uuidString.lowercased()),
+            ("WFL_ATTEMPT", String(workflow.attempt)),
+            ("WFL_WORK_DIR", folder.path),
+            ("WFL_INPUTS", folder.appendingPathComponent("inputs.json").path),
+            ("WFL_OUTPUTS", folder.appendingPathComponent("outputs.json").path),
+        ]
+        for (name, value) in standard { lines.append("export \(name)=\(ProcessTools.shellQuote(value))") }
+        for (name, value) in env.sorted(by: { $0.key < $1.key }) { lines.append("export \(name)=\(ProcessTools.shellQuote(value))") }
+        for (name, value) in workflow.inputs.sorted(by: { $0.key < $1.key }) where Self.isEnvironmentName(name) && !name.hasPrefix("WFL_") {
+            lines.append("export \(name)=\(ProcessTools.shellQuote(Self.text(value)))")
+        }
+        lines.append(render(command, inputs: workflow.inputs))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func render(_ template: String, inputs: JSONObject) -> String {
+        template.replacing(Self.placeholder) { match in
+            ProcessTools.shellQuote(Self.text(inputs[String(match.output.1)] ?? .null))
+        }
+    }
+
+    /// The wrapper. It takes the folder's lock first, so at most one wrapper ever runs a
+    /// workflow, and holds it until the exit code is on disk.
+    static func wrapper(timeout: Double?) -> String {
+        let seconds = timeout.map { JSONValue.double($0).description } ?? "0"
+        return """
+        #!/bin/sh
+        # Written by Workflow Launcher: runs command.sh once, in its own process group, and
+        # records its exit code atomically in ./exit.
+        cd "$(dirname "$0")" || exit 120
+        exec 9>>lock
+        flock -n 9 || exit 0
+        [ -e exit ] && exit 0
+        if [ -e aborted ]; then echo 143 >exit.tmp && mv -f exit.tmp exit; exit 0; fi
+        setsid /bin/sh ./command.sh >stdout.log 2>stderr.log </dev/null 9>&- &
+        pid=$!
+        echo "$pid" >pid.tmp && mv -f pid.tmp pid
+        watchdog=
+        if [ "\(seconds)" != "0" ]; then
+          ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+            sleep \(seconds) & s=$!; wait "$s"
+            : >timed_out; kill -TERM -"$pid" 2>/dev/null; sleep 5; kill -KILL -"$pid" 2>/dev/null ) 9>&- &
+          watchdog=$!
+        fi
+        wait "$pid"; rc=$?
+        [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+        echo "$rc" >exit.tmp && mv -f exit.tmp exit
+
+        """
+    }
+
+    // MARK: Status
+
+    func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
+        var updates: [WorkflowUpdate] = []
+        let now = Date()
+        for workflow in workflows {
+            let folder = self.folder(context, workflow.uuid)
+            let files = Files(folder)
+            if let code = files.exitCode() {
+                updates.append(finished(workflow, code: code, files: files))
+                continue
+            }
+            let pid = files.pid()
+            if ProcessTools.isLocked(files.lock) {
+                // Alive. Back-stop the wrapper's own timeout in case its watchdog died.
+                let timeout = workflow.overrides["timeout"]?.doubleValue ?? self.timeout
+                if let timeout, let pid, let started = workflow.submitted, now.timeIntervalSince(started) > timeout + 30 {
+                    FileManager.default.createFile(atPath: files.path("timed_out"), contents: nil)
+                    ProcessTools.signalGroup(pid, SIGKILL)
+                }
+                if let pid, workflow.status != .running && workflow.status != .aborting {
+                    updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .running, externalID: "pid \(pid)",
+                                                  details: ["pid": .int(Int64(pid))]))
+                }
+                continue
+            }
+            // No wrapper holds the lock: it finished just now, never started, or was lost.
+            if let code = files.exitCode() {
+                updates.append(finished(workflow, code: code, files: files))
+            } else if pid != nil || now.timeIntervalSince(workflow.submitted ?? now) > 60 {
+                updates.append(WorkflowUpdate(
+                    uuid: workflow.uuid, status: .failed,
+                    error: .infrastructure(pid == nil
+                        ? "the process never started (its wrapper did not run within 60 s)"
+                        : "the process ended without recording an exit code (killed with its wrapper, or the machine restarted)")))
+            }
+        }
+        return PollResult(updates: updates)
+    }
+
+    private func finished(_ workflow: ActiveWorkflow, code: Int, files: Files) -> WorkflowUpdate {
+        var details: JSONObject = [
+            "exitCode": .int(Int64(code)), "workDir": .string(files.folder.path),
+            "stdout": .string(files.path("stdout.log")), "stderr": .string(files.path("stderr.log")),
+        ]
+        if FileManager.default.fileExists(atPath: files.path("aborted")) {
+            return WorkflowUpdate(uuid: workflow.uuid, status: .aborted, details: details)
+        }
+        if FileManager.default.fileExists(atPath: files.path("timed_out")) {
+            let limit = workflow.overrides["timeout"]?.doubleValue ?? timeout ?? 0
+            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
+                                  error: WorkflowError("timed out after \(JSONValue.double(limit))s and was killed"))
+        }
+        if code == 0 {
+            switch files.outputs() {
+            case .valid(let outputs):
+                return WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: outputs, details: details)
+            case .invalid(let problem):
+                return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details, error: WorkflowError(problem))
+            }
+        }
+        let tail = ProcessTools.tail(of: files.path("stderr.log"))
+        if let tail { details["stderrTail"] = .string(tail) }
+        let reason = code > 128 && code < 160 ? "was killed by signal \(code - 128)" : "exited with code \(code)"
+        let lastLine = tail?.split(separator: "\n").last.map { ": \($0)" } ?? ""
+        return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
+                              error: WorkflowError("command \(reason)\(lastLine)"))
+    }
+
+    // MARK: Abort
+
+    func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate] {
+        var groups: [(UUID, Files)] = []
+        for workflow in workflows {
+            let files = Files(folder(context, workflow.uuid))
+            if FileManager.default.fileExists(atPath: files.folder.path) {
+                FileManager.default.createFile(atPath: files.path("aborted"), contents: nil)
+            }
+            groups.append((workflow.uuid, files))
+        }
+        // A wrapper that is starting may not have written its pid yet: give it a moment.
+        for _ in 0..<10 where groups.contains(where: { ProcessTools.isLocked($0.1.lock) && $0.1.pid() == nil }) {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        for (_, files) in groups { if let pid = files.pid() { ProcessTools.signalGroup(pid, SIGTERM) } }
+        for _ in 0..<30 where groups.contains(where: { $0.1.pid().map(ProcessTools.groupExists) ?? false }) {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        for (_, files) in groups { if let pid = files.pid() { ProcessTools.signalGroup(pid, SIGKILL) } }
+        return groups.map { uuid, files in
+            WorkflowUpdate(uuid: uuid, status: .aborted, details: ["workDir": .string(files.folder.path)])
+        }
+    }
+
+    // MARK: Helpers
+
+    private func root(_ context: StageContext) -> String {
+        workDir ?? context.environment.home.appendingPathComponent("work").path
+    }
+
+    private func folder(_ context: StageContext, _ workflow: UUID) -> URL {
+        URL(fileURLWithPath: root(context), isDirectory: true)
+            .appendingPathComponent(context.workloadUUID.uuidString.lowercased(), isDirectory: true)
+            .appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
+    }
+
+    static func fields(in template: String) -> [String] {
+        template.matches(of: placeholder).map { String($0.output.1) }
+    }
+
+    static func isEnvironmentName(_ name: String) -> Bool {
+        name.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) != nil
+    }
+
+    /// An input as text: strings as they are, everything else as JSON.
+    static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let s): s
+        case .null: ""
+        default: value.description
+        }
+    }
+
+    /// The files of one workflow's work folder.
+    struct Files {
+        let folder: URL
+        init(_ folder: URL) { self.folder = folder }
+
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        var lock: String { path("lock") }
+
+        func exitCode() -> Int? {
+            guard let text = try? String(contentsOfFile: path("exit"), encoding: .utf8) else { return nil }
+            return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        func pid() -> Int32? {
+            guard let text = try? String(contentsOfFile: path("pid"), encoding: .utf8) else { return nil }
+            return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        enum Outputs { case valid(JSONObject), invalid(String) }
+
+        /// What the command wrote to `$WFL_OUTPUTS` (nothing written: no outputs).
+        func outputs() -> Outputs {
+            guard let data = FileManager.default.contents(atPath: path("outputs.json")) else { return .valid([:]) }
+            guard let value = try? JSONValue.parse(data), let object = value.objectValue else {
+                return .invalid("the command wrote \(path("outputs.json")), which is not a JSON object")
+            }
+            return .valid(object)
+        }
+    }
+}
+

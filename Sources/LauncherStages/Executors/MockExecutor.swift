@@ -1,0 +1,90 @@
+import Foundation
+import LauncherCore
+
+/// `{"name": "Mock", "delaySeconds"?: n, "failWhen"?: {"field": value, …}}`
+///
+/// Runs nothing. Each workflow succeeds with outputs equal to its inputs — at once, or after
+/// `delaySeconds` during which it reports Running — or fails when its inputs match every pair
+/// in `failWhen`. For dry runs, demos, benchmarks, and exercising failure and retry paths.
+struct MockExecutor: Executor {
+    let delaySeconds: Double
+    let failWhen: JSONObject?
+
+    static let type = StageType<any Executor>(
+        name: "Mock",
+        summary: "Runs nothing: succeeds with outputs = inputs (at once or after a delay), or fails items matching a rule.",
+        fields: [
+            ConfigField("delaySeconds", "number", "Seconds each workflow reports Running before it finishes (default 0)."),
+            ConfigField("failWhen", "object", "Fail items whose inputs match every field: value pair given here."),
+        ]
+    ) { reader in
+        MockExecutor(delaySeconds: try reader.number("delaySeconds", min: 0) ?? 0, failWhen: try reader.object("failWhen"))
+    }
+
+    var config: JSONObject {
+        var config: JSONObject = ["name": "Mock"]
+        if delaySeconds > 0 { config["delaySeconds"] = .double(delaySeconds) }
+        if let failWhen { config["failWhen"] = .object(failWhen) }
+        return config
+    }
+
+    func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
+        var outcomes: [UUID: SubmitOutcome] = [:]
+        outcomes.reserveCapacity(workflows.count)
+        for workflow in workflows {
+            let fails = matches(workflow.inputs)
+            let externalID = "mock-\(workflow.uuid.uuidString.lowercased())"
+            if delaySeconds > 0 {
+                outcomes[workflow.uuid] = .launched(Launched(
+                    externalID: externalID, status: .running,
+                    details: ["willFail": .bool(fails), "inputs": .object(workflow.inputs)]))
+            } else if fails {
+                outcomes[workflow.uuid] = .launched(Launched(externalID: externalID, status: .failed, error: failure))
+            } else {
+                outcomes[workflow.uuid] = .launched(Launched(externalID: externalID, status: .succeeded, outputs: workflow.inputs))
+            }
+        }
+        return outcomes
+    }
+
+    func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
+        let now = Date()
+        var updates: [WorkflowUpdate] = []
+        var earliest: Date?
+        for workflow in workflows {
+            let due = (workflow.submitted ?? now).addingTimeInterval(delaySeconds)
+            guard due <= now else {
+                earliest = min(earliest ?? due, due)
+                continue
+            }
+            if workflow.status == .aborting {
+                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborted))
+            } else if workflow.details["willFail"]?.boolValue == true {
+                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed, error: failure))
+            } else {
+                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .succeeded,
+                                              outputs: workflow.details["inputs"]?.objectValue ?? [:]))
+            }
+        }
+        return PollResult(updates: updates, nextPoll: earliest)
+    }
+
+    func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate] {
+        workflows.map { WorkflowUpdate(uuid: $0.uuid, status: .aborted) }
+    }
+
+    private var failure: WorkflowError {
+        WorkflowError("Mock failure: inputs match failWhen \(JSONValue.object(failWhen ?? [:]))")
+    }
+
+    private func matches(_ inputs: JSONObject) -> Bool {
+        guard let failWhen, !failWhen.isEmpty else { return false }
+        return failWhen.allSatisfy { key, value in inputs[key].map { Self.same($0, value) } ?? false }
+    }
+
+    /// 2 and 2.0 are the same number, as a user writing `failWhen` means them.
+    private static func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        if let x = a.doubleValue, let y = b.doubleValue { return x == y }
+        return a == b
+    }
+}

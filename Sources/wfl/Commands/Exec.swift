@@ -1,0 +1,108 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LauncherCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Exec: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and start a workload in one step; with --wait, run it here until it finishes.",
+        discussion: """
+            --wait updates this workload every --interval seconds and shows its progress. It is safe \
+            alongside `wfl serve` or other updaters: whichever holds the workload's lock updates it. \
+            Exit status with --wait: 0 when every workflow succeeded, 3 when some failed or were aborted. \
+            Ctrl-C stops waiting; the workload carries on under `wfl serve` or `wfl update`.
+            """)
+
+    @Argument(help: "The workload request: a JSON file, or - for standard input.") var file: String
+    @Flag(help: "Run the workload here until it finishes, showing progress.") var wait = false
+    @Option(help: "Seconds between updates with --wait.") var interval: Double = 1
+    @OptionGroup var options: GlobalOptions
+
+    func validate() throws {
+        guard interval > 0 else { throw ValidationError("--interval must be greater than 0") }
+    }
+
+    func run() async throws {
+        let request = try readJSON(file)
+        let json = options.json
+        let wait = self.wait
+        let interval = self.interval
+        let failed = try await Launcher.with(options) { launcher in
+            let view = try await launcher.service.create(request, creator: defaultCreator(), start: true)
+            guard wait else {
+                if json { Output.printJSON(view.json) } else { Output.workload(view) }
+                return false
+            }
+            if !json { print("Started workload \(view.record.uuid.uuidString.lowercased()); waiting for it to finish (Ctrl-C stops waiting).") }
+            let final = try await Self.drive(view.record.uuid, launcher: launcher, interval: interval, quiet: json)
+            if json { Output.printJSON(final.json) } else { Output.workload(final) }
+            return (final.counts[.failed] ?? 0) + (final.counts[.aborted] ?? 0) > 0 || final.record.finished == nil
+        }
+        if failed { throw ExitCode(3) }
+    }
+
+    /// Updates the workload until it finishes (or Ctrl-C), printing counts as they change.
+    static func drive(_ uuid: UUID, launcher: Launcher, interval: Double, quiet: Bool) async throws -> WorkloadService.WorkloadView {
+        let interrupt = Interrupt()
+        let started = Date()
+        let tty = isatty(STDOUT_FILENO) == 1
+        var lastLine = ""
+        while true {
+            let current = try await launcher.service.workload(uuid)
+            if current.record.finished == nil {
+                _ = await launcher.updater.updateRecordingErrors(current.record, wait: .zero)
+            }
+            let view = try await launcher.service.workload(uuid)
+            let total = view.counts.values.reduce(0, +)
+            let done = WorkflowStatus.final.reduce(0) { $0 + (view.counts[$1] ?? 0) }
+            var line = "[\(Int(Date().timeIntervalSince(started)))s] \(Output.counts(view.counts))  (\(done)/\(total) done)"
+            if let error = view.record.lastError, view.record.errorCount > 0 { line += "  last error: \(error)" }
+            if !quiet && line != lastLine {
+                if tty { print("\r\u{1B}[K" + line, terminator: "") ; fflush(nil) } else { print(line) }
+                lastLine = line
+            }
+            if view.record.finished != nil || interrupt.fired {
+                if !quiet && tty { print("") }
+                if interrupt.fired && !quiet {
+                    print("Stopped waiting. The workload goes on under `wfl serve` or `wfl update`.")
+                }
+                return view
+            }
+            let deadline = Date().addingTimeInterval(interval)
+            while Date() < deadline && !interrupt.fired { try await Task.sleep(for: .milliseconds(50)) }
+        }
+    }
+}
+
+/// Catches Ctrl-C so a waiting command can stop cleanly (and release the embedded database).
+final class Interrupt: @unchecked Sendable {
+    private let source: any DispatchSourceSignal
+    private let lock = NSLock()
+    private var _fired = false
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            self._fired = true
+            self.lock.unlock()
+        }
+        source.resume()
+    }
+
+    var fired: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return _fired
+    }
+
+    deinit {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LauncherAPI
+import LauncherCore
+import LauncherPostgres
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct UpdaterFlags: ParsableArguments {
+    @Option(help: "Workloads updated at once.") var concurrency: Int = 4
+    @Option(name: .customLong("batch-size"), help: "Items claimed, workflows launched, polled or delivered per batch.")
+    var batchSize: Int = 500
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000") }
+    }
+
+    var updaterOptions: UpdaterOptions { UpdaterOptions(concurrency: concurrency, batchSize: batchSize) }
+}
+
+struct Update: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one update pass over all started, unfinished workloads that are due, then exit (for cron).")
+    @OptionGroup var updater: UpdaterFlags
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let json = options.json
+        let report = try await Launcher.with(options, updaterOptions: updater.updaterOptions) { launcher in
+            await launcher.updater.runPass()
+        }
+        if json {
+            Output.printJSON(["due": .int(Int64(report.due)), "updated": .int(Int64(report.updated)),
+                              "finished": .int(Int64(report.finished)), "skippedLocked": .int(Int64(report.skippedLocked)),
+                              "failed": .int(Int64(report.failed)), "seconds": .double(report.seconds)])
+        } else {
+            print("Updated \(report.updated) of \(report.due) due workload(s) in \(String(format: "%.2f", report.seconds)) s: "
+                  + "\(report.finished) finished, \(report.skippedLocked) skipped (another updater had them), \(report.failed) failed.")
+        }
+        if report.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API and an update pass every --interval seconds, until SIGTERM or Ctrl-C.",
+        discussion: "Migrates the database first. The API has no authentication of its own: bind to loopback, or put an authenticating proxy in front.")
+
+    @Option(help: "Port to listen on.") var port: Int = 3000
+    @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host: String = "127.0.0.1"
+    @Option(help: "Seconds between update passes.") var interval: Double = 5
+    @OptionGroup var updater: UpdaterFlags
+    @OptionGroup var options: GlobalOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard interval > 0 else { throw ValidationError("--interval must be greater than 0") }
+    }
+
+    func run() async throws {
+        let (port, host, interval) = (port, host, interval)
+        let metrics = MetricsExport.bootstrapPrometheus()
+        try await Launcher.with(options, migrations: .apply, defaultLogLevel: .info, updaterOptions: updater.updaterOptions) { launcher in
+            let routes = APIRoutes(service: launcher.service, metrics: metrics)
+            let app = Application(
+                router: routes.router(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
+                logger: launcher.logger)
+            let loop = UpdateLoop(updater: launcher.updater, interval: interval, logger: launcher.logger)
+            launcher.logger.info("wfl serving", metadata: [
+                "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
+            ])
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: loop), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: launcher.logger))
+            try await group.run()
+        }
+    }
+}
+
+/// The periodic update pass, as a service: a pass at start, then one every interval. A pass
+/// in progress finishes before shutdown, so no launch is cut off between backend and database.
+struct UpdateLoop: Service {
+    let updater: Updater
+    let interval: Double
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            let report = await updater.runPass()
+            if report.failed > 0 {
+                logger.warning("update pass had failures", metadata: ["failed": "\(report.failed)", "due": "\(report.due)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(interval)) }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the schema migrations the database lacks, after checking its applied history against schema/.")
+    @Flag(name: .customLong("dry-run"), help: "Only list the migrations that would be applied.") var dryRun = false
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let (dryRun, json) = (dryRun, options.json)
+        let names = try await Launcher.with(options, migrations: .none) { launcher in
+            try await launcher.migrator.migrate(dryRun: dryRun)
+        }
+        if json {
+            Output.printJSON([(dryRun ? "pending" : "applied"): .array(names.map(JSONValue.string))])
+        } else if names.isEmpty {
+            print("The database schema is up to date.")
+        } else {
+            print("\(dryRun ? "Would apply" : "Applied"): \(names.joined(separator: ", "))")
+        }
+    }
+}
+
+struct DB: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db",
+        abstract: "Manage the embedded database ($WFL_HOME/postgres).",
+        subcommands: [DBStart.self, DBStop.self, DBStatus.self])
+}
+
+struct DBStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start the embedded database and keep it running between commands.")
+    func run() async throws {
+        let logger = try Launcher.bootstrapLogging(nil, default: .warning)
+        let embedded = EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: logger)
+        try embedded.pin(true)
+        let lease = try await embedded.acquire()
+        await lease.release()
+        print("The embedded database is running (socket \(embedded.socketPath)); `wfl db stop` lets it stop.")
+        print("Connect with: psql -h \(URL(fileURLWithPath: embedded.socketPath).deletingLastPathComponent().path) -U \(EmbeddedPostgres.superuser) \(EmbeddedPostgres.databaseName)")
+    }
+}
+
+struct DBStop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the embedded database (now, unless a wfl process is using it; then when the last one exits).")
+    func run() async throws {
+        let logger = try Launcher.bootstrapLogging(nil, default: .warning)
+        let embedded = EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: logger)
+        try embedded.pin(false)
+        if try await embedded.stopIfUnused() {
+            print("The embedded database is stopped.")
+        } else {
+            print("A wfl process is using the embedded database; it stops when the last one exits.")
+        }
+    }
+}
+
+struct DBStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show whether the embedded database exists and runs.")
+    func run() async throws {
+        let logger = try Launcher.bootstrapLogging(nil, default: .warning)
+        let embedded = EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: logger)
+        print("Embedded database: \(try await embedded.status())")
+    }
+}

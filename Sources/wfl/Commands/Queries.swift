@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import LauncherCore
+import LauncherStages
+
+struct Workloads: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List workloads, or show one.")
+
+    @Argument(help: "Show this workload.") var uuid: String?
+    @Option(help: "Only workloads of this project.") var project: String?
+    @Option(help: "Workloads per page (1-1000, default 100).") var limit: Int?
+    @Option(help: "Continue from a previous page.") var cursor: String?
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let id = try uuid.map(parseUUID)
+        let (json, project, limit, cursor) = (options.json, project, limit, cursor)
+        try await Launcher.with(options) { launcher in
+            if let id {
+                let view = try await launcher.service.workload(id)
+                if json { Output.printJSON(view.json) } else { Output.workload(view) }
+                return
+            }
+            let page = try await launcher.service.workloads(project: project, cursor: cursor, limit: limit)
+            if json { Output.printJSON(.array(page.items.map(\.json))) } else { Output.workloads(page.items) }
+            Output.nextPage(page.nextCursor)
+        }
+    }
+}
+
+struct Workflows: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a workload's workflows (newest attempts), with filters.")
+
+    @Argument(help: "The workload's UUID.") var uuid: String
+    @Option(help: "Only this status (Pending, Submitted, Queued, Running, Aborting, Succeeded, Failed, Aborted).") var status: String?
+    @Option(help: "Only this submission.") var submission: String?
+    @Flag(name: .customLong("include-retried"), help: "Also list attempts that were retried.") var includeRetried = false
+    @Option(help: "Workflows per page (1-1000, default 100).") var limit: Int?
+    @Option(help: "Continue from a previous page.") var cursor: String?
+    @Flag(name: .customLong("all"), help: "Fetch every page.") var allPages = false
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let id = try parseUUID(uuid)
+        let (json, status, submission, includeRetried, limit, allPages) = (options.json, status, submission, includeRetried, limit, allPages)
+        let firstCursor = cursor
+        try await Launcher.with(options) { launcher in
+            var cursor = firstCursor
+            var all: [WorkflowRecord] = []
+            repeat {
+                let page = try await launcher.service.workflows(id, status: status, submission: submission, includeRetried: includeRetried,
+                                                                cursor: cursor, limit: limit)
+                all += page.items
+                cursor = page.nextCursor
+            } while allPages && cursor != nil
+            if json { Output.printJSON(.array(all.map(\.json))) } else { Output.workflows(all) }
+            Output.nextPage(cursor)
+        }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a workload's event log (created, launched, errors, retries …).")
+
+    @Argument(help: "The workload's UUID.") var uuid: String
+    @Option(help: "Events per page (1-1000, default 100).") var limit: Int?
+    @Option(help: "Continue from a previous page.") var cursor: String?
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let id = try parseUUID(uuid)
+        let (json, limit, cursor) = (options.json, limit, cursor)
+        try await Launcher.with(options) { launcher in
+            let page = try await launcher.service.events(id, cursor: cursor, limit: limit)
+            if json {
+                Output.printJSON(.array(page.items.map(\.json)))
+            } else if page.items.isEmpty {
+                print("No events.")
+            } else {
+                Output.table(["TIME", "KIND", "MESSAGE"], page.items.map { [Output.time($0.at), $0.kind, $0.message] })
+            }
+            Output.nextPage(page.nextCursor)
+        }
+    }
+}
+
+struct Stages: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the stage types (sources, executors, sinks) and their fields.")
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        // The catalog needs no database.
+        let catalog = StageRegistry.builtinCatalog
+        if options.json { Output.printJSON(.array(catalog)); return }
+        for entry in catalog {
+            let kind = entry["kind"]?.stringValue ?? ""
+            print("\(kind) \"\(entry["name"]?.stringValue ?? "")\": \(entry["description"]?.stringValue ?? "")")
+            for field in entry["fields"]?.arrayValue ?? [] {
+                let required = field["required"]?.boolValue == true ? "required" : "optional"
+                print("    \((field["name"]?.stringValue ?? "").padding(toLength: 14, withPad: " ", startingAt: 0)) "
+                      + "\((field["type"]?.stringValue ?? "").padding(toLength: 17, withPad: " ", startingAt: 0)) "
+                      + "\(required.padding(toLength: 9, withPad: " ", startingAt: 0)) \(field["description"]?.stringValue ?? "")")
+            }
+        }
+    }
+}
