@@ -20,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -41,6 +42,8 @@ let package = Package(
             "LauncherCore", "LauncherSchema", "LauncherSystem",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: swiftSettings),
         .target(name: "LauncherAPI", dependencies: [
             "LauncherCore",
@@ -58,5 +61,25 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+
+        // Tests: one target per library; real PostgreSQL (scripts/pg-up.sh), real processes.
+        .target(name: "LauncherTestSupport", dependencies: [
+            "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/Support", swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherPostgresTests", dependencies: [
+            "LauncherPostgres", "LauncherTestSupport", "LauncherStages", "LauncherSystem",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherAPITests", dependencies: [
+            "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "WFLCLITests", dependencies: ["wfl", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres"],
+                    swiftSettings: swiftSettings),
     ]
 )

@@ -26,6 +26,16 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs one statement given as text (administration, tests); nothing is bound.
+    public func execute(_ sql: String) async throws {
+        for try await _ in try await query(PostgresQuery(unsafeSQL: sql)) {}
+    }
+
+    /// The first column of the first row, as an integer (administration, tests).
+    public func scalar(_ sql: String) async throws -> Int? {
+        try await rows(PostgresQuery(unsafeSQL: sql)).first?.decode(Int?.self)
+    }
+
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
         do {

@@ -52,11 +52,8 @@ public final class EmbeddedPostgres: Sendable {
 
     public var socketPath: String { "\(socketDir)/.s.PGSQL.5432" }
 
-    public var configuration: PostgresClient.Configuration {
-        var configuration = PostgresClient.Configuration(
-            unixSocketPath: socketPath, username: Self.superuser, password: nil, database: Self.databaseName)
-        configuration.options.maximumConnections = 40
-        return configuration
+    public var endpoint: DatabaseEndpoint {
+        .socket(socketPath, username: Self.superuser, database: Self.databaseName)
     }
 
     // MARK: Use
@@ -173,9 +170,8 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     private func createDatabase() async throws {
-        var admin = configuration
-        admin.database = "postgres"
-        let database = Database(configuration: admin, logger: logger)
+        let admin = DatabaseEndpoint.socket(socketPath, username: Self.superuser, database: "postgres")
+        let database = Database(configuration: admin.clientConfiguration(maxConnections: 2), logger: logger)
         try await database.run { database in
             let exists = try await database.rows("SELECT 1 FROM pg_database WHERE datname = \(Self.databaseName)")
             if exists.isEmpty {
@@ -185,7 +181,8 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     /// The folder holding `initdb`, `pg_ctl` and `postgres`.
-    public static func binaries(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+    public static func binaries(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                searchRoots: [String] = ["/usr/lib/postgresql", "/usr", "/opt/homebrew/bin", "/usr/local/bin"]) throws -> URL {
         func valid(_ dir: String) -> Bool {
             ["initdb", "pg_ctl", "postgres"].allSatisfy { FileManager.default.isExecutableFile(atPath: "\(dir)/\($0)") }
         }
@@ -195,15 +192,15 @@ public final class EmbeddedPostgres: Sendable {
             }
             return URL(fileURLWithPath: dir)
         }
+        // Debian/Ubuntu keep each major version apart; RHEL uses /usr/pgsql-N; others put them on PATH.
         var candidates: [String] = []
-        if let debian = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
-            candidates += debian.compactMap { Int($0) }.sorted(by: >).map { "/usr/lib/postgresql/\($0)/bin" }
-        }
-        if let rhel = try? FileManager.default.contentsOfDirectory(atPath: "/usr") {
-            candidates += rhel.filter { $0.hasPrefix("pgsql-") }.sorted(by: >).map { "/usr/\($0)/bin" }
+        for root in searchRoots {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+            candidates += entries.compactMap { Int($0) }.sorted(by: >).map { "\(root)/\($0)/bin" }
+            candidates += entries.filter { $0.hasPrefix("pgsql-") }.sorted(by: >).map { "\(root)/\($0)/bin" }
         }
         candidates += (environment["PATH"] ?? "").split(separator: ":").map(String.init)
-        candidates += ["/opt/homebrew/bin", "/usr/local/bin"]
+        candidates += searchRoots
         if let dir = candidates.first(where: valid) { return URL(fileURLWithPath: dir) }
         throw LauncherError(.unavailable, """
             The embedded database needs the PostgreSQL server programs (initdb, pg_ctl, postgres), and none were found. \

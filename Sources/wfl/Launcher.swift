@@ -37,20 +37,19 @@ struct Launcher: Sendable {
         let home = EmbeddedPostgres.defaultHome()
         let url = options.databaseURL ?? ProcessInfo.processInfo.environment["WFL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         var lease: EmbeddedLease?
-        let configuration: PostgresClientConfiguration
-        let description: String
+        let endpoint: DatabaseEndpoint
         if let url {
-            configuration = try DatabaseURL.configuration(url)
-            description = DatabaseURL.redacted(url)
+            endpoint = try DatabaseURL.endpoint(url)
         } else {
             let embedded = EmbeddedPostgres(home: home, logger: logger)
             lease = try await embedded.acquire()
-            configuration = embedded.configuration
-            description = "embedded (\(embedded.socketPath))"
+            endpoint = embedded.endpoint
         }
+        let description = lease == nil ? endpoint.description : "embedded (\(endpoint.description))"
         let policy = lease != nil && migrations == .check ? .apply : migrations  // the embedded database is ours to migrate
-        let database = Database(configuration: configuration, logger: logger)
+        let database = Database(configuration: endpoint.clientConfiguration(), logger: logger)
         do {
+            try await endpoint.verifyReachable(logger: logger)
             let result = try await run(database, policy: policy, home: home, logger: logger, description: description,
                                        updaterOptions: updaterOptions, body)
             await lease?.release()

@@ -42,6 +42,11 @@ extension JSONValue {
 
     public subscript(key: String) -> JSONValue? { objectValue?[key] }
 
+    public subscript(index: Int) -> JSONValue? {
+        guard let array = arrayValue, array.indices.contains(index) else { return nil }
+        return array[index]
+    }
+
     /// The JSON type name, for error messages ("expected a string, got an array").
     public var typeName: String {
         switch self {
@@ -57,40 +62,17 @@ extension JSONValue {
 
 // MARK: - Parsing
 
-extension JSONValue: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let b = try? container.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? container.decode(Int64.self) {
-            self = .int(i)
-        } else if let d = try? container.decode(Double.self) {
-            self = .double(d)
-        } else if let s = try? container.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? container.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    /// Parses a JSON document; the error names the position of the first problem.
+extension JSONValue {
+    /// Parses a JSON document (RFC 8259, strict). Errors say what was wrong and where
+    /// ("line 3, column 14").
     public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw JSONParseError(message: underlying ?? context.debugDescription)
-        } catch {
-            throw JSONParseError(message: "\(error)")
-        }
+        var parser = JSONParser(bytes: [UInt8](data))
+        return try parser.document()
     }
 
     public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
+        var parser = JSONParser(bytes: Array(text.utf8))
+        return try parser.document()
     }
 }
 
@@ -99,19 +81,236 @@ public struct JSONParseError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-// MARK: - Writing
+private struct JSONParser {
+    let bytes: [UInt8]
+    var index = 0
+    var depth = 0
 
-extension JSONValue: Encodable {
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+
+    mutating func document() throws -> JSONValue {
+        skipSpace()
+        if index >= bytes.count { throw failure("empty document; expected a JSON value") }
+        let value = try self.value()
+        skipSpace()
+        if index < bytes.count { throw failure("unexpected \(describe(bytes[index])) after the JSON value") }
+        return value
+    }
+
+    func failure(_ message: String) -> JSONParseError {
+        var line = 1, column = 1
+        for byte in bytes[..<min(index, bytes.count)] {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        return JSONParseError(message: "\(message) at line \(line), column \(column)")
+    }
+
+    func describe(_ byte: UInt8) -> String {
+        byte >= 0x20 && byte < 0x7f ? "'\(Character(UnicodeScalar(byte)))'" : "byte 0x" + String(byte, radix: 16)
+    }
+
+    mutating func skipSpace() {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D {
+            index += 1
+        }
+    }
+
+    func at(_ ascii: Unicode.Scalar) -> Bool { index < bytes.count && bytes[index] == UInt8(ascii: ascii) }
+
+    mutating func value() throws -> JSONValue {
+        guard index < bytes.count else { throw failure("unexpected end of input; expected a value") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try object()
+        case UInt8(ascii: "["): return try array()
+        case Self.quote: return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        case let byte: throw failure("unexpected \(describe(byte)); expected a value")
+        }
+    }
+
+    mutating func literal(_ word: String) throws {
+        let expected = Array(word.utf8)
+        guard index + expected.count <= bytes.count, Array(bytes[index..<index + expected.count]) == expected else {
+            throw failure("invalid literal; expected \(word)")
+        }
+        index += expected.count
+    }
+
+    mutating func enter() throws {
+        depth += 1
+        if depth > 512 { throw failure("nested too deeply") }
+    }
+
+    mutating func object() throws -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var object: JSONObject = [:]
+        skipSpace()
+        if at("}") { index += 1; return .object(object) }
+        while true {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == Self.quote else { throw failure("expected a \"key\" in the object") }
+            let key = try string()
+            skipSpace()
+            guard at(":") else { throw failure("expected ':' after the key \"\(key)\"") }
+            index += 1
+            skipSpace()
+            object[key] = try value()
+            skipSpace()
+            guard index < bytes.count else { throw failure("unexpected end of input in an object") }
+            if at(",") { index += 1; continue }
+            if at("}") { index += 1; return .object(object) }
+            throw failure("expected ',' or '}' in the object, got \(describe(bytes[index]))")
+        }
+    }
+
+    mutating func array() throws -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var array: [JSONValue] = []
+        skipSpace()
+        if at("]") { index += 1; return .array(array) }
+        while true {
+            skipSpace()
+            array.append(try value())
+            skipSpace()
+            guard index < bytes.count else { throw failure("unexpected end of input in an array") }
+            if at(",") { index += 1; continue }
+            if at("]") { index += 1; return .array(array) }
+            throw failure("expected ',' or ']' in the array, got \(describe(bytes[index]))")
+        }
+    }
+
+    mutating func string() throws -> String {
+        index += 1  // the opening quote
+        var result = String.UnicodeScalarView()
+        var runStart = index
+        func flush(_ end: Int) throws {
+            guard runStart < end else { return }
+            guard let text = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+                throw failure("invalid UTF-8 in a string")
+            }
+            result.append(contentsOf: text.unicodeScalars)
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == Self.quote {
+                try flush(index)
+                index += 1
+                return String(result)
+            }
+            if byte < 0x20 { throw failure("control character in a string (escape it)") }
+            guard byte == Self.backslash else {
+                index += 1
+                continue
+            }
+            try flush(index)
+            index += 1
+            guard index < bytes.count else { break }
+            switch bytes[index] {
+            case Self.quote: result.append("\"")
+            case Self.backslash: result.append("\\")
+            case UInt8(ascii: "/"): result.append("/")
+            case UInt8(ascii: "b"): result.append("\u{08}")
+            case UInt8(ascii: "f"): result.append("\u{0C}")
+            case UInt8(ascii: "n"): result.append("\n")
+            case UInt8(ascii: "r"): result.append("\r")
+            case UInt8(ascii: "t"): result.append("\t")
+            case UInt8(ascii: "u"):
+                var code = try hex4()
+                if (0xD800..<0xDC00).contains(code) {
+                    guard index + 2 < bytes.count, bytes[index + 1] == Self.backslash, bytes[index + 2] == UInt8(ascii: "u") else {
+                        throw failure("unpaired surrogate in a \\u escape")
+                    }
+                    index += 2
+                    let low = try hex4()
+                    guard (0xDC00..<0xE000).contains(low) else { throw failure("invalid low surrogate in a \\u escape") }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let scalar = UnicodeScalar(code) else { throw failure("invalid \\u escape") }
+                result.append(scalar)
+            default:
+                throw failure("invalid escape \\\(Character(UnicodeScalar(bytes[index])))")
+            }
+            index += 1
+            runStart = index
+        }
+        throw failure("unterminated string")
+    }
+
+    /// The 4 hex digits after `\u`; leaves `index` on the last one.
+    mutating func hex4() throws -> UInt32 {
+        guard index + 4 < bytes.count,
+              let code = UInt32(String(decoding: bytes[(index + 1)...(index + 4)], as: UTF8.self), radix: 16) else {
+            throw failure("invalid \\u escape; expected 4 hex digits")
+        }
+        index += 4
+        return code
+    }
+
+    mutating func digits() -> Int {
+        let from = index
+        while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+        return index - from
+    }
+
+    mutating func number() throws -> JSONValue {
+        let start = index
+        var isInteger = true
+        if at("-") { index += 1 }
+        let whole = digits()
+        guard whole > 0 else { throw failure("invalid number; expected a digit") }
+        if whole > 1 && bytes[index - whole] == UInt8(ascii: "0") { throw failure("invalid number; no leading zeros") }
+        if at(".") {
+            isInteger = false
+            index += 1
+            guard digits() > 0 else { throw failure("invalid number; expected a digit after '.'") }
+        }
+        if at("e") || at("E") {
+            isInteger = false
+            index += 1
+            if at("+") || at("-") { index += 1 }
+            guard digits() > 0 else { throw failure("invalid number; expected a digit in the exponent") }
+        }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if isInteger, let int = Int64(text) { return .int(int) }
+        guard let double = Double(text), double.isFinite else { throw failure("number out of range") }
+        return .double(double)
+    }
+}
+
+// MARK: - Equality
+
+extension JSONValue {
+    /// Numbers compare by value: 2 and 2.0 are the same JSON number.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.int, .double), (.double, .int), (.double, .double): return a.doubleValue == b.doubleValue
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
         switch self {
-        case .null: try container.encodeNil()
-        case .bool(let b): try container.encode(b)
-        case .int(let i): try container.encode(i)
-        case .double(let d): try container.encode(d)
-        case .string(let s): try container.encode(s)
-        case .array(let a): try container.encode(a)
-        case .object(let o): try container.encode(o)
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .int, .double: hasher.combine(doubleValue)
+        case .string(let s): hasher.combine(s)
+        case .array(let a): hasher.combine(a)
+        case .object(let o): hasher.combine(o)
         }
     }
 }

@@ -205,6 +205,7 @@ struct WorkloadTick {
         var outcomes: [UUID: SubmitOutcome]
         do {
             outcomes = try await executor.submit(batch, context: context)
+            FaultInjection.crashPoint("after-submit")
         } catch {
             // The backend as a whole did not answer: every workflow in the batch waits.
             let message = describe(error)

@@ -1,0 +1,83 @@
+import Foundation
+import LauncherCore
+import LauncherPostgres
+import LauncherTestSupport
+import Testing
+
+@Suite struct ConcurrencyTests {
+    @Test func twoUpdateLoopsAtOnceNeverLaunchAnItemTwice() async throws {
+        try await TestLauncher.with { launcher in
+            let log = launcher.home.appendingPathComponent("launches.log").path
+            var uuids: [UUID] = []
+            for _ in 0..<3 {
+                let view = try await launcher.service.create(
+                    TestLauncher.request(source: TestLauncher.items(20),
+                                         executor: ["name": "Local", "command": .string("echo \"$WFL_WORKLOAD_UUID {{n}}\" >> \(log)"), "maxParallel": 8]),
+                    creator: "me", start: true)
+                uuids.append(view.record.uuid)
+            }
+            let ids = uuids
+            // Two updaters, each on its own connection pool (as two processes would be), racing.
+            try await launcher.withSecondUpdater { second in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for updater in [launcher.updater, second] {
+                        group.addTask {
+                            let deadline = ContinuousClock.now + .seconds(90)
+                            while ContinuousClock.now < deadline {
+                                _ = await updater.runPass()
+                                var finished = 0
+                                for id in ids where try await launcher.service.workload(id).record.finished != nil { finished += 1 }
+                                if finished == ids.count { return }
+                                // Tight loop: make the updaters collide as often as possible.
+                                try await launcher.database.execute("UPDATE workload SET wake_at = now()")
+                            }
+                            throw TestFailure("workloads did not finish")
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 60, "launched \(lines.count) times for 60 items")
+            #expect(Set(lines).count == 60)
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow") == 60)
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow WHERE launch_attempts <> 1") == 0)
+        }
+    }
+
+    @Test func twoUpdatersOnAThousandMockItems() async throws {
+        try await TestLauncher.with { launcher in
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(1000), executor: ["name": "Mock"]), creator: "me", start: true)
+            let id = view.record.id
+            try await launcher.withSecondUpdater { second in
+                async let a: Void = {
+                    for _ in 0..<200 { _ = try await launcher.updater.update(workloadID: id) }
+                }()
+                async let b: Void = {
+                    for _ in 0..<200 { _ = try await second.update(workloadID: id) }
+                }()
+                _ = try await (a, b)
+            }
+            _ = try await launcher.runUntilFinished(view.record.uuid)
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow") == 1000)
+            #expect(try await launcher.database.scalar("SELECT count(DISTINCT source_item_id) FROM workflow") == 1000)
+        }
+    }
+
+    @Test func aHeldLockMakesOtherUpdatersSkipTheWorkload() async throws {
+        try await TestLauncher.with { launcher in
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), creator: "me", start: true)
+            let id = view.record.id
+            let skipped = try await launcher.store.withWorkloadLock(workloadID: id, wait: .zero) { _ in
+                try await launcher.withSecondUpdater { second in
+                    let pass = await second.runPass()
+                    return pass.skippedLocked
+                }
+            }
+            #expect(skipped == 1)
+            #expect(try await launcher.service.workload(view.record.uuid).counts.isEmpty)
+        }
+    }
+}

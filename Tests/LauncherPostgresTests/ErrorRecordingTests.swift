@@ -1,0 +1,76 @@
+import Foundation
+import LauncherCore
+import LauncherPostgres
+import LauncherTestSupport
+import Testing
+
+@Suite struct ErrorRecordingTests {
+    @Test func aBackendOutageIsRecordedOnTheWorkloadNeverOnItsWorkflowsAndNeverStopsOthers() async throws {
+        let key = "outage-\(UUID())"
+        try await TestLauncher.with(registry: TestStages.registry) { launcher in
+            let broken = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Switchable", "backend": .string(key)]),
+                creator: "me", start: true)
+            let healthy = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]), creator: "me", start: true)
+            _ = try await launcher.updater.update(workloadID: broken.record.id)   // launched: Running
+            TestStages.backends.setDown(key, true)
+            try await launcher.database.execute("UPDATE workload SET wake_at = now()")
+            let pass = await launcher.updater.runPass()
+            #expect(pass.failed == 1)
+            #expect(pass.finished == 1)   // the healthy workload finished in the same pass
+
+            let during = try await launcher.service.workload(broken.record.uuid)
+            #expect(during.counts == [.running: 3], "an unanswered status query changed workflows")
+            #expect(during.record.errorCount == 1)
+            #expect(during.record.lastError?.contains("connection refused") == true)
+            #expect(during.json["lastError"]?["consecutive"] == 1)
+            #expect(try await launcher.service.events(broken.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "error" })
+            // The failing workload backs off instead of being retried every pass.
+            #expect(try await launcher.database.scalar(
+                "SELECT count(*) FROM workload WHERE id = \(broken.record.id) AND wake_at > now()") == 1)
+            #expect(try await launcher.service.workload(healthy.record.uuid).record.state == "Finished")
+
+            TestStages.backends.setDown(key, false)
+            let after = try await launcher.runUntilFinished(broken.record.uuid)
+            #expect(after.counts == [.succeeded: 3])
+            #expect(after.record.errorCount == 0)
+        }
+    }
+
+    @Test func transientLaunchFailuresAreRetriedThenSetAsideAsInfrastructureFailures() async throws {
+        let options = UpdaterOptions(concurrency: 2, batchSize: 100, tickBudget: .seconds(5), maxLaunchAttempts: 2)
+        try await TestLauncher.with(registry: TestStages.registry, options: options) { launcher in
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Flaky"]), creator: "me", start: true)
+            _ = try await launcher.updater.update(workloadID: view.record.id)
+            let waiting = try await launcher.allWorkflows(view.record.uuid)
+            #expect(waiting.allSatisfy { $0.status == .pending && $0.error?.kind == .infrastructure })
+            #expect(waiting.first?.error?.message.contains("will retry: HTTP 503") == true)
+            let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(30))
+            #expect(done.counts == [.failed: 2])
+            let failed = try await launcher.allWorkflows(view.record.uuid)
+            #expect(failed.allSatisfy { $0.error?.message == "gave up after 2 launch attempts: HTTP 503 from the backend" })
+            #expect(failed.allSatisfy { $0.error?.kind == .infrastructure })
+        }
+    }
+
+    @Test func undeliverableWorkflowsAreSetAsideAndTheQueueMovesOn() async throws {
+        let options = UpdaterOptions(concurrency: 2, batchSize: 100, tickBudget: .seconds(5), maxDeliveryAttempts: 1)
+        try await TestLauncher.with(registry: TestStages.registry, options: options) { launcher in
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: ["name": "Items", "items": [["reject": true], ["n": 1], ["retry": true], ["n": 2]]],
+                                     executor: ["name": "Mock"], sink: ["name": "Picky"]),
+                creator: "me", start: true)
+            let done = try await launcher.runUntilFinished(view.record.uuid)
+            #expect(done.counts == [.succeeded: 4])
+            let workflows = try await launcher.allWorkflows(view.record.uuid)
+            let setAside = workflows.filter { $0.deliveryError != nil }
+            #expect(setAside.count == 2)
+            #expect(setAside.contains { $0.deliveryError == "identifier missing from outputs and inputs" })
+            #expect(setAside.allSatisfy { $0.json["delivered"] == false })
+            #expect(workflows.filter { $0.json["delivered"] == true }.count == 2)
+            #expect(try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "delivery-set-aside" })
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import LauncherCore
+@testable import LauncherPostgres
+import LauncherTestSupport
+import Testing
+
+@Suite struct MigrationTests {
+    @Test func appliesInOrderRecordsAndRerunsAsANoOp() async throws {
+        try await TestDatabase.with(migrate: false) { database, _ in
+            let migrator = try Migrator(database: database)
+            let names = try await migrator.migrate(dryRun: true)
+            #expect(names.first == "0001_init")
+            #expect(try await migrator.migrate() == names)
+            #expect(try await database.scalar("SELECT count(*) FROM wfl_schema_migration") == names.count)
+            #expect(try await database.scalar("SELECT count(*) FROM workload") == 0)
+            #expect(try await migrator.migrate().isEmpty)
+            #expect(try await migrator.migrate(dryRun: true).isEmpty)
+        }
+    }
+
+    @Test func anEditedMigrationIsRefused() async throws {
+        try await TestDatabase.with { database, _ in
+            try await database.execute("UPDATE wfl_schema_migration SET checksum = 'deadbeefdeadbeef' WHERE version = 1")
+            do {
+                try await Migrator(database: database).migrate()
+                Issue.record("migrated over a changed history")
+            } catch let error as LauncherError {
+                #expect(error.kind == .conflict)
+                #expect(error.message.contains("0001_init.sql differs"))
+                #expect(error.message.contains("refusing"))
+            }
+        }
+    }
+
+    @Test func aMigrationFromANewerVersionIsRefused() async throws {
+        try await TestDatabase.with { database, _ in
+            try await database.execute("INSERT INTO wfl_schema_migration (version, name, checksum) VALUES (9999, '9999_future', 'x')")
+            do {
+                try await Migrator(database: database).migrate()
+                Issue.record("accepted an unknown migration")
+            } catch let error as LauncherError {
+                #expect(error.message.contains("9999_future"))
+                #expect(error.message.contains("newer version"))
+            }
+        }
+    }
+
+    @Test func concurrentMigratorsApplyOnce() async throws {
+        try await TestDatabase.with(migrate: false) { database, _ in
+            let migrator = try Migrator(database: database)
+            async let a = migrator.migrate()
+            async let b = migrator.migrate()
+            let (first, second) = try await (a, b)
+            #expect(first.count + second.count == 1)
+        }
+    }
+
+    @Test func scriptSplittingRespectsQuotesCommentsAndDollarQuotes() {
+        let script = """
+            -- a comment; with a semicolon
+            CREATE TABLE a (x text DEFAULT 'semi;colon', "odd;name" int);
+            /* block; comment */ INSERT INTO a VALUES ('it''s; fine');
+            CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;
+            SELECT $1;
+            """
+        let statements = SQLScript.statements(script)
+        #expect(statements.count == 4)
+        #expect(statements[0] == #"CREATE TABLE a (x text DEFAULT 'semi;colon', "odd;name" int)"#)
+        #expect(statements[1] == "INSERT INTO a VALUES ('it''s; fine')")
+        #expect(statements[2] == "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql")
+        #expect(statements[3] == "SELECT $1")
+    }
+}
