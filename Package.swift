@@ -62,6 +62,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
 
+        // Benchmarks: `swift run -c release wfl-bench`; not part of the test suite.
+        .executableTarget(name: "wfl-bench", dependencies: [
+            "LauncherCore", "LauncherPostgres", "LauncherStages", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks", swiftSettings: swiftSettings),
+
         // Tests: one target per library; real PostgreSQL (scripts/pg-up.sh), real processes.
         .target(name: "LauncherTestSupport", dependencies: [
             "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem",

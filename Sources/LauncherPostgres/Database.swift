@@ -14,7 +14,8 @@ public final class Database: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` while the client's connection pool runs, then shuts the pool down.
+    /// Runs `body` while the client's connection pool runs, then shuts the pool down. A
+    /// `Database` runs once (a PostgresClient cannot be restarted).
     public func run<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {

@@ -40,21 +40,26 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     // MARK: Executor queue
 
-    func inFlightCount() async throws -> (pending: Int, active: Int) {
-        // Two scalar subqueries, so each is served by its own partial index.
+    func inFlight() async throws -> InFlight {
+        // Scalar subqueries, so each is served by its own partial index.
         let row = try await rows("""
             SELECT (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
                    (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
-                      AND status IN \(unescaped: SharedStatements.activeStatuses))
+                      AND status IN \(unescaped: SharedStatements.activeStatuses)),
+                   LEAST((SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
+                         (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID)
+                            AND status = 'Succeeded' AND consumed IS NULL))
             """)[0]
-        let (pending, active) = try row.decode((Int, Int).self)
-        return (pending, active)
+        let (pending, active, due) = try row.decode((Int, Int, Date?).self)
+        return InFlight(pending: pending, active: active, nextBackoffDue: due)
     }
 
-    func claimItems(limit: Int, submission: String) async throws -> Int {
+    func claimItems(limit: Int, submission: String) async throws -> [LaunchRequest] {
         // `id = ANY(ARRAY(… SKIP LOCKED))` keeps both scans on their indexes; an item is
-        // consumed only in the statement that creates its workflow.
-        try await count("""
+        // consumed only in the statement that creates its workflow, which also records the
+        // launch attempt about to be made (a crash before the outcome is written then leaves
+        // `launch_attempts > 0`, and the next launch looks the workflow up first).
+        try await rows("""
             WITH claimed AS (
                 UPDATE source_item SET consumed = now()
                 WHERE workload_id = \(workloadID)
@@ -62,13 +67,15 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                       SELECT id FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL
                       ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
                   AND (SELECT aborted FROM workload WHERE id = \(workloadID)) IS NULL
-                RETURNING id, payload),
-            created AS (
-                INSERT INTO workflow (workload_id, uuid, source_item_id, status, inputs, submission)
-                SELECT \(workloadID), gen_random_uuid(), id, 'Pending', payload, \(submission) FROM claimed ORDER BY id
-                RETURNING 1)
-            SELECT count(*) FROM created
-            """)
+                RETURNING id, payload)
+            INSERT INTO workflow (workload_id, uuid, source_item_id, status, inputs, submission, launch_attempts)
+            SELECT \(workloadID), gen_random_uuid(), id, 'Pending', payload, \(submission), 1 FROM claimed ORDER BY id
+            RETURNING uuid, inputs::text
+            """).map { row in
+            let r = row.makeRandomAccess()
+            return LaunchRequest(uuid: try r[0].decode(UUID.self), inputs: try r.object(1), attempt: 1, overrides: [:],
+                                 submission: submission, mayExist: false)
+        }
     }
 
     func abortUnclaimed() async throws -> Int {
@@ -316,15 +323,6 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func setWake(_ at: Date?) async throws {
         try await execute("UPDATE workload SET wake_at = \(at), updated = now() WHERE id = \(workloadID)")
-    }
-
-    func nextBackoffDue() async throws -> Date? {
-        try await rows("""
-            SELECT LEAST(
-                (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
-                (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID)
-                   AND status = 'Succeeded' AND consumed IS NULL))
-            """).first?.decode(Date?.self)
     }
 
     func recordSuccess() async throws {

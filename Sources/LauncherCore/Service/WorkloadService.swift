@@ -38,12 +38,10 @@ public final class WorkloadService: Sendable {
             throw LauncherError(.badRequest, "a workload request must be a JSON object, got \(request.typeName)",
                                 details: ["field": ""])
         }
-        let top = ConfigReader(object, path: "")
         if let unknown = object.keys.sorted().first(where: { !RequestValidation.topLevelFields.contains($0) }) {
             throw LauncherError.invalid(
                 unknown, "unknown field; a workload request has \(RequestValidation.topLevelFields.joined(separator: ", "))")
         }
-        _ = top
         let project = try RequestValidation.project(object["project"])
         let labels = try RequestValidation.labels(object["labels"], project: project)
         let watchers = try RequestValidation.watchers(object["watchers"])

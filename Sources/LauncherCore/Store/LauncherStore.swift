@@ -57,14 +57,16 @@ public protocol WorkloadQueues: Sendable {
     func saveSourceState(_ state: JSONValue) async throws
 
     // Executor queue
-    /// Pending and active workflows.
-    func inFlightCount() async throws -> (pending: Int, active: Int)
+    /// Pending and active workflows, and the earliest launch or delivery backoff.
+    func inFlight() async throws -> InFlight
     /// Turns up to `limit` unconsumed source items into Pending workflows in one statement
-    /// (none once the workload is aborted).
-    func claimItems(limit: Int, submission: String) async throws -> Int
+    /// (none once the workload is aborted), recording the first launch attempt with them, and
+    /// returns them ready to launch.
+    func claimItems(limit: Int, submission: String) async throws -> [LaunchRequest]
     /// Turns any unconsumed source items of an aborted workload into Aborted workflows.
     func abortUnclaimed() async throws -> Int
-    /// Pending workflows whose next launch attempt is due.
+    /// Pending workflows, other than freshly claimed ones, whose next launch attempt is due:
+    /// retries, launches that backed off, and launches a crash left unrecorded.
     func launchable(limit: Int) async throws -> [LaunchRequest]
     /// Records the intent to call the backend (launch attempt + 1) before calling it. Returns
     /// the workflows it marked: only those still Pending.
@@ -90,10 +92,21 @@ public protocol WorkloadQueues: Sendable {
     func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool
     /// When the next update of this workload is due (nil: only when something happens).
     func setWake(_ at: Date?) async throws
-    /// A pending retry or delivery backoff: the earliest time one falls due.
-    func nextBackoffDue() async throws -> Date?
     func recordSuccess() async throws
     func addEvent(kind: String, message: String, data: JSONValue) async throws
+}
+
+public struct InFlight: Sendable {
+    public var pending: Int
+    public var active: Int
+    /// When the earliest launch (Pending) or delivery (Succeeded) backoff falls due.
+    public var nextBackoffDue: Date?
+
+    public init(pending: Int, active: Int, nextBackoffDue: Date?) {
+        self.pending = pending
+        self.active = active
+        self.nextBackoffDue = nextBackoffDue
+    }
 }
 
 public struct LaunchTally: Sendable {

@@ -117,15 +117,17 @@ struct WorkloadTick {
 
         // 5. Finish, or decide when to look again
         try await logEvents(report)
-        if try await queues.finishIfDone(sourceDone: sourceDone, ignoreUnconsumedItems: workload.aborted != nil) {
+        let inFlight = try await queues.inFlight()
+        // The finish check (a short transaction) only when nothing is pending or running.
+        if inFlight.pending + inFlight.active == 0,
+           try await queues.finishIfDone(sourceDone: sourceDone, ignoreUnconsumedItems: workload.aborted != nil) {
             report.finished = true
             try await queues.addEvent(kind: "finished", message: "Workload finished", data: .null)
             logger.info("workload finished")
         } else {
-            let inFlight = try await queues.inFlightCount()
             if report.launched > 0 || report.claimed > 0 { wake.append(Date()) }
             if inFlight.active > 0 { wake.append(nextPoll ?? Date()) }
-            if let backoff = try await queues.nextBackoffDue() { wake.append(backoff) }
+            if let backoff = inFlight.nextBackoffDue { wake.append(backoff) }
             // A safety net: a workload with nothing scheduled is still looked at now and then.
             try await queues.setWake(wake.min() ?? Date().addingTimeInterval(60))
         }
@@ -177,29 +179,34 @@ struct WorkloadTick {
         return sawAll ? hints.min() : nil
     }
 
-    /// Claims items into Pending workflows (up to the executor's capacity) and launches one
-    /// batch of due Pending workflows. Returns whether anything moved.
+    /// Launches one batch: first Pending workflows that are due again (retries, launches that
+    /// backed off, launches a crash left unrecorded), then fresh items claimed up to the
+    /// executor's capacity. Returns whether anything moved.
     private func launchRound(_ executor: any Executor, context: StageContext, aborted: Bool,
                              submitBudget: inout Int, report: inout TickReport) async throws -> Bool {
         let options = updater.options
-        guard submitBudget > 0 else { return false }
-        var claimed = 0
-        if !aborted {
-            var room = min(options.batchSize, submitBudget)
+        let limit = min(options.batchSize, submitBudget)
+        guard limit > 0 else { return false }
+        // Pending rows here were all created before this round: none is being launched now.
+        let due = try await queues.launchable(limit: limit)
+        var batch: [LaunchRequest] = []
+        if !due.isEmpty {
+            let marked = try await queues.markLaunchAttempt(due.map(\.uuid))
+            batch = due.filter { marked.contains($0.uuid) }
+        }
+        if !aborted && batch.count < limit {
+            var room = limit - batch.count
             if let maxActive = executor.maxActive {
-                let inFlight = try await queues.inFlightCount()
+                let inFlight = try await queues.inFlight()
                 room = min(room, maxActive - inFlight.pending - inFlight.active)
             }
             if room > 0 {
-                claimed = try await queues.claimItems(limit: room, submission: UUID().uuidString.lowercased())
-                report.claimed += claimed
+                let fresh = try await queues.claimItems(limit: room, submission: UUID().uuidString.lowercased())
+                report.claimed += fresh.count
+                batch += fresh
             }
         }
-        let due = try await queues.launchable(limit: min(options.batchSize, submitBudget))
-        if due.isEmpty { return claimed > 0 }
-        let marked = try await queues.markLaunchAttempt(due.map(\.uuid))
-        let batch = due.filter { marked.contains($0.uuid) }
-        if batch.isEmpty { return claimed > 0 }
+        if batch.isEmpty { return false }
         submitBudget -= batch.count
 
         var outcomes: [UUID: SubmitOutcome]
@@ -224,8 +231,9 @@ struct WorkloadTick {
             }
         }
         if tally.failed + tally.gaveUp > 0 { report.changed[.failed, default: 0] += tally.failed + tally.gaveUp }
-        // A batch that only deferred is not progress: the backend is struggling, back off.
-        return claimed > 0 || tally.launched + tally.failed + tally.gaveUp > 0
+        // A batch that only deferred is not progress: the backend is struggling, so stop
+        // claiming more for now (they would only be deferred too).
+        return tally.launched + tally.failed + tally.gaveUp > 0
     }
 
     private func deliverRound(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws -> Bool {

@@ -1,0 +1,173 @@
+// wfl-bench: throughput and idle-cost benchmarks against a real PostgreSQL.
+//
+//   swift run -c release wfl-bench [throughput|idle|all] [--items N] [--workloads N] [--batch-size N]
+//
+// Uses a fresh database on the server named by WFL_BENCH_DATABASE_URL (or
+// WFL_TEST_DATABASE_URL, as scripts/pg-up.sh prints it), dropped afterwards.
+import Foundation
+import LauncherCore
+import LauncherPostgres
+import LauncherStages
+import Logging
+
+struct Options {
+    var mode = "all"
+    var items = 100_000
+    var workloads = 10_000
+    var batchSize = 1000
+    var concurrency = 4
+
+    init(_ arguments: [String]) {
+        var rest = arguments.makeIterator()
+        while let argument = rest.next() {
+            switch argument {
+            case "--items": items = Int(rest.next() ?? "") ?? items
+            case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
+            case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
+            case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
+            case "throughput", "idle", "all": mode = argument
+            default:
+                FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
+                exit(2)
+            }
+        }
+    }
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+func peakMemoryMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+    return kb / 1024
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let (s, atto) = (ContinuousClock.now - start).components
+    return Double(s) + Double(atto) / 1e18
+}
+
+func format(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+
+let logger: Logger = {
+    var logger = Logger(label: "wfl-bench")
+    logger.logLevel = .error
+    return logger
+}()
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+guard let adminURL = ProcessInfo.processInfo.environment["WFL_BENCH_DATABASE_URL"]
+        ?? ProcessInfo.processInfo.environment["WFL_TEST_DATABASE_URL"] else {
+    print("Set WFL_BENCH_DATABASE_URL (or run: eval \"$(scripts/pg-up.sh)\" to get WFL_TEST_DATABASE_URL).")
+    exit(2)
+}
+
+func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Database) async throws -> Void) async throws {
+    let name = "wflbench_\(UUID().uuidString.prefix(8).lowercased())"
+    // A client runs once: one per administrative step.
+    func admin(_ sql: String) async throws {
+        let admin = Database(configuration: try DatabaseURL.configuration(adminURL, maxConnections: 2), logger: logger)
+        try await admin.run { try await $0.execute(sql) }
+    }
+    try await admin("CREATE DATABASE \(name)")
+    var components = URLComponents(string: adminURL)!
+    components.path = "/\(name)"
+    let database = Database(configuration: try DatabaseURL.configuration(components.string!, maxConnections: 20), logger: logger)
+    do {
+        try await database.run { database in
+            try await Migrator(database: database).migrate()
+            let store = PostgresStore(database: database, logger: logger)
+            let environment = LauncherEnvironment(home: FileManager.default.temporaryDirectory.appendingPathComponent(name))
+            let updater = Updater(store: store, registry: .builtin, environment: environment,
+                                  options: UpdaterOptions(concurrency: options.concurrency, batchSize: options.batchSize,
+                                                          tickBudget: .seconds(30)),
+                                  logger: logger)
+            let service = WorkloadService(store: store, registry: .builtin, environment: environment, updater: updater, logger: logger)
+            try await body(service, updater, database)
+        }
+    } catch {
+        print("benchmark failed: \(error)")
+    }
+    try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+}
+
+/// N items through Items → Mock → None: create (parse + insert), then update passes until finished.
+func throughput() async throws {
+    print("== throughput: \(options.items) items through Items → Mock → None (batch \(options.batchSize)) ==")
+    try await withBenchDatabase { service, updater, database in
+        let items = (0..<options.items).map { i in
+            "{\"sample\":\"S\(i)\",\"reads\":\(1000 + i % 977),\"path\":\"/data/run1/S\(i).bam\"}"
+        }
+        let body = "{\"project\":\"bench\",\"source\":{\"name\":\"Items\",\"items\":[\(items.joined(separator: ","))]},"
+            + "\"executor\":{\"name\":\"Mock\"},\"sink\":{\"name\":\"None\"}}"
+        print("request: \(format(Double(body.utf8.count) / 1_048_576, 1)) MiB of JSON")
+        let createStart = ContinuousClock.now
+        let request = try JSONValue.parse(body)
+        let parsed = seconds(since: createStart)
+        let view = try await service.create(request, creator: "bench", start: true)
+        let created = seconds(since: createStart)
+        print("create: \(format(created)) s (JSON parse \(format(parsed)) s; validate + insert \(format(created - parsed)) s; "
+              + "\(Int(Double(options.items) / created)) items/s)")
+
+        let runStart = ContinuousClock.now
+        var passes = 0
+        while try await service.workload(view.record.uuid).record.finished == nil {
+            _ = await updater.runPass()
+            passes += 1
+        }
+        let ran = seconds(since: runStart)
+        let counts = try await service.workload(view.record.uuid).counts
+        print("run: \(format(ran)) s in \(passes) passes → \(Int(Double(options.items) / ran)) items/s "
+              + "(claimed, launched, finished, delivered); \(counts[.succeeded] ?? 0) succeeded")
+        print("end to end (create + run): \(Int(Double(options.items) / (created + ran))) items/s")
+        print("peak memory (RSS): \(format(peakMemoryMiB(), 1)) MiB")
+        let tableSize = try await database.scalar("SELECT pg_total_relation_size('workflow') / 1048576")
+        print("workflow table incl. indexes: \(tableSize ?? -1) MiB")
+    }
+}
+
+/// A pass over N started workloads that have nothing to do (one Mock workflow each, running
+/// for an hour): the steady-state cost, and the cost when every one is due.
+func idle() async throws {
+    print("== idle: a pass over \(options.workloads) started workloads with nothing to do ==")
+    try await withBenchDatabase { service, updater, database in
+        let createStart = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for i in stride(from: worker, to: options.workloads, by: 4) {
+                        _ = try await service.create(
+                            ["project": "idle", "source": ["name": "Items", "items": [["n": .int(Int64(i))]]],
+                             "executor": ["name": "Mock", "delaySeconds": 3600], "sink": ["name": "None"]],
+                            creator: "bench", start: true)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        print("created \(options.workloads) workloads in \(format(seconds(since: createStart))) s")
+        // Settle: the first pass launches, the second polls and learns nothing can change for an hour.
+        for label in ["launch", "first poll"] {
+            let start = ContinuousClock.now
+            let report = await updater.runPass()
+            print("pass (\(label)): \(report.due) due, \(report.updated) updated in \(format(seconds(since: start))) s")
+        }
+        var samples: [Double] = []
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            let report = await updater.runPass()
+            samples.append(seconds(since: start) * 1000)
+            precondition(report.due == 0, "idle workloads were due")
+        }
+        print("steady-state pass (nothing due): median \(format(samples.sorted()[2], 1)) ms over 5 passes")
+        try await database.execute("UPDATE workload SET wake_at = now()")
+        let forced = ContinuousClock.now
+        let report = await updater.runPass()
+        let forcedSeconds = seconds(since: forced)
+        print("forced pass (all \(report.due) due, each polled once): \(format(forcedSeconds)) s "
+              + "(\(format(forcedSeconds * 1000 / Double(max(report.due, 1)), 2)) ms per workload)")
+        print("peak memory (RSS): \(format(peakMemoryMiB(), 1)) MiB")
+    }
+}
+
+if options.mode == "throughput" || options.mode == "all" { try await throughput() }
+if options.mode == "idle" || options.mode == "all" { try await idle() }
