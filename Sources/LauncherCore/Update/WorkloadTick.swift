@@ -144,15 +144,23 @@ struct WorkloadTick {
             let flagged = try await queues.abortRequested(limit: updater.options.batchSize)
             if flagged.isEmpty { return }
             let updates = try await executor.abort(flagged, context: context)
-            let previous = Dictionary(flagged.map { ($0.uuid, $0.status) }, uniquingKeysWith: { a, _ in a })
-            let applied = try await queues.apply(updates.compactMap { update in
-                previous[update.uuid].map { (previous: $0, update: update) }
-            })
-            report.changed.merge(applied, uniquingKeysWith: +)
+            try await apply(updates, readAs: flagged, report: &report)
             // Only Aborting/Aborted leave the flagged set: go on only while whole batches move.
             let moved = updates.filter { $0.status == .aborting || $0.status.isFinal }.count
             if moved < flagged.count || flagged.count < updater.options.batchSize { return }
         }
+    }
+
+    /// Applies executor updates in one statement, each conditional on the status the workflow
+    /// had when it was read; updates that change nothing are dropped.
+    private func apply(_ updates: [WorkflowUpdate], readAs workflows: [ActiveWorkflow], report: inout TickReport) async throws {
+        let previous = Dictionary(workflows.map { ($0.uuid, $0.status) }, uniquingKeysWith: { a, _ in a })
+        let applied = try await queues.apply(updates.compactMap { update in
+            guard let before = previous[update.uuid],
+                  before != update.status || !update.details.isEmpty || update.externalID != nil else { return nil }
+            return (previous: before, update: update)
+        })
+        report.changed.merge(applied, uniquingKeysWith: +)
     }
 
     /// Polls every active workflow, a page at a time. Returns the earliest time the executor
@@ -166,13 +174,7 @@ struct WorkloadTick {
             if page.isEmpty { break }
             after = page.last!.id
             let result = try await executor.poll(page.map(\.workflow), context: context)
-            let previous = Dictionary(page.map { ($0.workflow.uuid, $0.workflow.status) }, uniquingKeysWith: { a, _ in a })
-            let applied = try await queues.apply(result.updates.compactMap { update in
-                guard let before = previous[update.uuid], before != update.status || !update.details.isEmpty
-                        || update.externalID != nil else { return nil }
-                return (previous: before, update: update)
-            })
-            report.changed.merge(applied, uniquingKeysWith: +)
+            try await apply(result.updates, readAs: page.map(\.workflow), report: &report)
             if let hint = result.nextPoll { hints.append(hint) } else { sawAll = false }
             if page.count < updater.options.batchSize { break }
         }

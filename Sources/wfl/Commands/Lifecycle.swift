@@ -24,12 +24,7 @@ struct Start: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let id = try parseUUID(uuid)
-        let json = options.json
-        try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.start(id)
-            if json { Output.printJSON(view.json) } else { Output.workload(view) }
-        }
+        try await showing(uuid, options) { try await $0.start($1) }
     }
 }
 
@@ -40,12 +35,7 @@ struct Stop: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let id = try parseUUID(uuid)
-        let json = options.json
-        try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.stop(id)
-            if json { Output.printJSON(view.json) } else { Output.workload(view) }
-        }
+        try await showing(uuid, options) { try await $0.stop($1) }
     }
 }
 
@@ -56,12 +46,18 @@ struct Abort: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let id = try parseUUID(uuid)
-        let json = options.json
-        try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.abort(id)
-            if json { Output.printJSON(view.json) } else { Output.workload(view) }
-        }
+        try await showing(uuid, options) { try await $0.abort($1) }
+    }
+}
+
+/// Runs one lifecycle operation on a workload and prints the workload as it is afterwards.
+private func showing(_ uuid: String, _ options: GlobalOptions,
+                     _ operation: @escaping @Sendable (WorkloadService, UUID) async throws -> WorkloadService.WorkloadView) async throws {
+    let id = try parseUUID(uuid)
+    let json = options.json
+    try await Launcher.with(options) { launcher in
+        let view = try await operation(launcher.service, id)
+        if json { Output.printJSON(view.json) } else { Output.workload(view) }
     }
 }
 

@@ -130,8 +130,7 @@ struct DB: AsyncParsableCommand {
 struct DBStart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start the embedded database and keep it running between commands.")
     func run() async throws {
-        let logger = try Launcher.bootstrapLogging(nil, default: .warning)
-        let embedded = EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: logger)
+        let embedded = try embeddedDatabase()
         try embedded.pin(true)
         let lease = try await embedded.acquire()
         await lease.release()
@@ -143,8 +142,7 @@ struct DBStart: AsyncParsableCommand {
 struct DBStop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the embedded database (now, unless a wfl process is using it; then when the last one exits).")
     func run() async throws {
-        let logger = try Launcher.bootstrapLogging(nil, default: .warning)
-        let embedded = EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: logger)
+        let embedded = try embeddedDatabase()
         try embedded.pin(false)
         if try await embedded.stopIfUnused() {
             print("The embedded database is stopped.")
@@ -157,8 +155,10 @@ struct DBStop: AsyncParsableCommand {
 struct DBStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show whether the embedded database exists and runs.")
     func run() async throws {
-        let logger = try Launcher.bootstrapLogging(nil, default: .warning)
-        let embedded = EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: logger)
-        print("Embedded database: \(try await embedded.status())")
+        print("Embedded database: \(try await embeddedDatabase().status())")
     }
+}
+
+private func embeddedDatabase() throws -> EmbeddedPostgres {
+    EmbeddedPostgres(home: EmbeddedPostgres.defaultHome(), logger: try Launcher.bootstrapLogging(nil, default: .warning))
 }
