@@ -80,6 +80,9 @@ let package = Package(
             "LauncherPostgres", "LauncherTestSupport", "LauncherStages", "LauncherSystem",
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherSLURMTests", dependencies: [
+            "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherAPITests", dependencies: [
             "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -16,6 +16,7 @@ struct Options {
     var workloads = 10_000
     var batchSize = 1000
     var concurrency = 4
+    var arraySize = 1000
 
     init(_ arguments: [String]) {
         var rest = arguments.makeIterator()
@@ -25,7 +26,8 @@ struct Options {
             case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
             case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
             case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
-            case "throughput", "idle", "all": mode = argument
+            case "throughput", "idle", "slurm", "all": mode = argument
+            case "--array": arraySize = Int(rest.next() ?? "") ?? arraySize
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
                 exit(2)
@@ -169,5 +171,40 @@ func idle() async throws {
     }
 }
 
+/// N trivial jobs (`true`) through Items → SLURM → None, as single jobs and as job arrays:
+/// wall time from start to finished, and how many sbatch/squeue/sacct calls it took.
+func slurm() async throws {
+    guard let conf = ProcessInfo.processInfo.environment["WFL_BENCH_SLURM_CONF"]
+            ?? ProcessInfo.processInfo.environment["WFL_TEST_SLURM_CONF"] else {
+        print("== slurm: skipped (set WFL_BENCH_SLURM_CONF, or run: eval \"$(scripts/slurm-test-clusters.sh | tail -2)\") ==")
+        return
+    }
+    let items = min(options.items, 1000)
+    for array in [nil, options.arraySize] as [Int?] {
+        let label = array.map { "arrays of up to \($0)" } ?? "single jobs"
+        print("== slurm: \(items) jobs (`true`) through Items → SLURM → None, \(label) ==")
+        try await withBenchDatabase { service, updater, _ in
+            var executor: JSONObject = ["name": "SLURM", "command": "true", "slurmConf": .string(conf), "memory": "32M", "pollSeconds": 1]
+            if let array { executor["array"] = .int(Int64(array)) }
+            let request: JSONValue = ["project": "bench-slurm", "source": ["name": "Items", "items": .array((0..<items).map { ["n": .int(Int64($0))] })],
+                                      "executor": .object(executor), "sink": ["name": "None"]]
+            let before = SlurmCallCounter.snapshot()
+            let start = ContinuousClock.now
+            let view = try await service.create(request, creator: "bench", start: true)
+            while try await service.workload(view.record.uuid).record.finished == nil {
+                _ = await updater.runPass()
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let elapsed = seconds(since: start)
+            let after = SlurmCallCounter.snapshot()
+            let calls = ["sbatch", "squeue", "sacct", "scancel"].map { "\($0) \((after[$0] ?? 0) - (before[$0] ?? 0))" }
+            let counts = try await service.workload(view.record.uuid).counts
+            print("finished in \(format(elapsed)) s (\(format(Double(items) / elapsed, 1)) jobs/s); \(counts[.succeeded] ?? 0) succeeded")
+            print("SLURM calls: \(calls.joined(separator: ", "))")
+        }
+    }
+}
+
 if options.mode == "throughput" || options.mode == "all" { try await throughput() }
+if options.mode == "slurm" || options.mode == "all" { try await slurm() }
 if options.mode == "idle" || options.mode == "all" { try await idle() }

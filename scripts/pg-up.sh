@@ -22,6 +22,7 @@ fi
 if [ -z "$BIN" ] || [ ! -x "$BIN/postgres" ]; then
   [ "$(id -u)" = 0 ] || { log "PostgreSQL server programs not found; install the postgresql package"; exit 1; }
   log "installing postgresql"
+  apt-cache show postgresql >/dev/null 2>&1 || apt-get update -q >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >&2
   BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V -r | head -1)
 fi

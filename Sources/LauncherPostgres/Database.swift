@@ -10,7 +10,11 @@ public final class Database: Sendable {
     let logger: Logger
 
     public init(configuration: PostgresClient.Configuration, logger: Logger) {
-        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        // The pool's own chatter (e.g. a lease requested a moment before `run()` started) is
+        // noise to users; failures reach them through the queries that fail.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.logger = logger
     }
 

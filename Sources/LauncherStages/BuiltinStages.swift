@@ -7,6 +7,7 @@ extension StageRegistry {
         registry.register(source: ItemsSource.type)
         registry.register(executor: MockExecutor.type)
         registry.register(executor: LocalExecutor.type)
+        registry.register(executor: SlurmExecutor.type)
         registry.register(sink: DirectorySink.type)
         registry.register(sink: NoneSink.type)
         return registry

@@ -181,7 +181,7 @@ import Testing
         let executor = try executor(["command": "echo {{sample}} {{ lane }}"])
         #expect(executor.checkInputs(["sample": "a"]) == "has no field \"lane\", which executor.command uses as {{lane}}")
         #expect(executor.checkInputs(["sample": "a", "lane": 1]) == nil)
-        #expect(executor.render("echo {{x}}", inputs: ["x": "$(rm -rf /); 'q'"]) == #"echo '$(rm -rf /); '\''q'\'''"#)
+        #expect(CommandScript(template: "echo {{x}}", environment: [:]).render(["x": "$(rm -rf /); 'q'"]) == #"echo '$(rm -rf /); '\''q'\'''"#)
         #expect(throws: LauncherError.self) { try self.executor(["command": "echo {{bad field}}"]) }
         #expect(throws: LauncherError.self) { try self.executor(["command": "x", "maxParallel": 0]) }
         #expect(throws: LauncherError.self) { try self.executor(["command": "x", "timeout": -1]) }

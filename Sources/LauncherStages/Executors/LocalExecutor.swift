@@ -26,8 +26,6 @@ struct LocalExecutor: Executor {
     let maxParallel: Int
     let env: [String: String]
 
-    static var placeholder: Regex<(Substring, Substring)> { /\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}/ }
-
     static let type = StageType<any Executor>(
         name: "Local",
         summary: "Runs a shell command per item as a local process, in a per-workflow work folder.",
@@ -41,18 +39,14 @@ struct LocalExecutor: Executor {
         ]
     ) { reader in
         let command = try reader.requiredString("command")
-        for match in command.matches(of: /\{\{([^}]*)\}\}/) where command[match.range].wholeMatch(of: placeholder) == nil {
-            throw LauncherError.invalid(reader.path("command"), "\"\(command[match.range])\" is not a valid {{field}} placeholder")
-        }
         var workDir = try reader.string("workDir")
         if let dir = workDir, reader.origin == .request {
             workDir = URL(fileURLWithPath: dir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
                 .standardizedFileURL.path
         }
         let env = try reader.stringMap("env") ?? [:]
-        for name in env.keys where !isEnvironmentName(name) {
-            throw LauncherError.invalid("\(reader.path("env")).\(name)", "is not a valid environment variable name")
-        }
+        try CommandScript.validate(template: command, field: reader.path("command"), environment: env,
+                                   environmentField: reader.path("env"))
         return LocalExecutor(
             command: command, workDir: workDir,
             timeout: try reader.number("timeout", min: 0, exclusiveMin: true),
@@ -70,6 +64,8 @@ struct LocalExecutor: Executor {
 
     var maxActive: Int? { maxParallel }
 
+    var commandScript: CommandScript { CommandScript(template: command, environment: env) }
+
     func validateRemotely(_ context: StageContext) async throws {
         let root = self.root(context)
         do {
@@ -83,10 +79,7 @@ struct LocalExecutor: Executor {
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {
-        for field in Self.fields(in: command) where inputs[field] == nil {
-            return "has no field \"\(field)\", which executor.command uses as {{\(field)}}"
-        }
-        return nil
+        commandScript.check(inputs, field: "executor.command")
     }
 
     func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
@@ -107,17 +100,13 @@ struct LocalExecutor: Executor {
                 outcomes[workflow.uuid] = .launched(Launched(externalID: nil, details: details))  // started before a crash
                 continue
             }
-            if Self.fields(in: command).contains(where: { workflow.inputs[$0] == nil }) {
-                outcomes[workflow.uuid] = .failed(WorkflowError(checkInputs(workflow.inputs) ?? "missing input"))
+            if let problem = checkInputs(workflow.inputs) {
+                outcomes[workflow.uuid] = .failed(WorkflowError(problem))
                 continue
             }
             do {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try commandScript.write(workflow: workflow, workload: context.workloadUUID, folder: folder)
                 let timeout = workflow.overrides["timeout"]?.doubleValue ?? self.timeout
-                try ProcessTools.writeAtomically(JSONValue.object(workflow.inputs).serialized(pretty: true) + "\n",
-                                                 to: folder.appendingPathComponent("inputs.json"))
-                try ProcessTools.writeAtomically(commandScript(workflow, folder: folder, context: context),
-                                                 to: folder.appendingPathComponent("command.sh"))
                 try ProcessTools.writeAtomically(Self.wrapper(timeout: timeout),
                                                  to: folder.appendingPathComponent("run.sh"), executable: true)
                 // The wrapper's lock makes a second start of the same folder a no-op, so this is
@@ -129,31 +118,6 @@ struct LocalExecutor: Executor {
             }
         }
         return outcomes
-    }
-
-    private func commandScript(_ workflow: LaunchRequest, folder: URL, context: StageContext) -> String {
-        var lines = ["#!/bin/sh", "# Written by Workflow Launcher for workflow \(workflow.uuid.uuidString.lowercased())."]
-        let standard: [(String, String)] = [
-            ("WFL_WORKFLOW_UUID", workflow.uuid.uuidString.lowercased()),
-            ("WFL_WORKLOAD_UUID", context.workloadUUID.uuidString.lowercased()),
-            ("WFL_ATTEMPT", String(workflow.attempt)),
-            ("WFL_WORK_DIR", folder.path),
-            ("WFL_INPUTS", folder.appendingPathComponent("inputs.json").path),
-            ("WFL_OUTPUTS", folder.appendingPathComponent("outputs.json").path),
-        ]
-        for (name, value) in standard { lines.append("export \(name)=\(ProcessTools.shellQuote(value))") }
-        for (name, value) in env.sorted(by: { $0.key < $1.key }) { lines.append("export \(name)=\(ProcessTools.shellQuote(value))") }
-        for (name, value) in workflow.inputs.sorted(by: { $0.key < $1.key }) where Self.isEnvironmentName(name) && !name.hasPrefix("WFL_") {
-            lines.append("export \(name)=\(ProcessTools.shellQuote(Self.text(value)))")
-        }
-        lines.append(render(command, inputs: workflow.inputs))
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    func render(_ template: String, inputs: JSONObject) -> String {
-        template.replacing(Self.placeholder) { match in
-            ProcessTools.shellQuote(Self.text(inputs[String(match.output.1)] ?? .null))
-        }
     }
 
     /// The wrapper. It takes the folder's lock first, so at most one wrapper ever runs a
@@ -227,10 +191,7 @@ struct LocalExecutor: Executor {
     }
 
     private func finished(_ workflow: ActiveWorkflow, code: Int, files: Files) -> WorkflowUpdate {
-        var details: JSONObject = [
-            "exitCode": .int(Int64(code)), "workDir": .string(files.folder.path),
-            "stdout": .string(files.path("stdout.log")), "stderr": .string(files.path("stderr.log")),
-        ]
+        var details = files.work.details(exitCode: code)
         if FileManager.default.fileExists(atPath: files.path("aborted")) {
             return WorkflowUpdate(uuid: workflow.uuid, status: .aborted, details: details)
         }
@@ -240,17 +201,16 @@ struct LocalExecutor: Executor {
                                   error: WorkflowError("timed out after \(JSONValue.double(limit))s and was killed"))
         }
         if code == 0 {
-            switch files.outputs() {
+            switch files.work.outputs() {
             case .valid(let outputs):
                 return WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: outputs, details: details)
             case .invalid(let problem):
                 return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details, error: WorkflowError(problem))
             }
         }
-        let tail = ProcessTools.tail(of: files.path("stderr.log"))
-        if let tail { details["stderrTail"] = .string(tail) }
+        if let tail = ProcessTools.tail(of: files.path("stderr.log")) { details["stderrTail"] = .string(tail) }
         let reason = code > 128 && code < 160 ? "was killed by signal \(code - 128)" : "exited with code \(code)"
-        let lastLine = tail?.split(separator: "\n").last.map { ": \($0)" } ?? ""
+        let lastLine = files.work.lastErrorLine.map { ": \($0)" } ?? ""
         return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
                               error: WorkflowError("command \(reason)\(lastLine)"))
     }
@@ -292,51 +252,19 @@ struct LocalExecutor: Executor {
             .appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
     }
 
-    static func fields(in template: String) -> [String] {
-        template.matches(of: placeholder).map { String($0.output.1) }
-    }
-
-    static func isEnvironmentName(_ name: String) -> Bool {
-        name.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) != nil
-    }
-
-    /// An input as text: strings as they are, everything else as JSON.
-    static func text(_ value: JSONValue) -> String {
-        switch value {
-        case .string(let s): s
-        case .null: ""
-        default: value.description
-        }
-    }
-
-    /// The files of one workflow's work folder.
+    /// A workflow's work folder, plus the wrapper's lock and pid.
     struct Files {
-        let folder: URL
-        init(_ folder: URL) { self.folder = folder }
+        let work: WorkFolder
+        init(_ folder: URL) { work = WorkFolder(folder) }
 
-        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        var folder: URL { work.folder }
+        func path(_ name: String) -> String { work.path(name) }
         var lock: String { path("lock") }
-
-        func exitCode() -> Int? {
-            guard let text = try? String(contentsOfFile: path("exit"), encoding: .utf8) else { return nil }
-            return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
+        func exitCode() -> Int? { work.exitCode() }
 
         func pid() -> Int32? {
             guard let text = try? String(contentsOfFile: path("pid"), encoding: .utf8) else { return nil }
             return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-
-        enum Outputs { case valid(JSONObject), invalid(String) }
-
-        /// What the command wrote to `$WFL_OUTPUTS` (nothing written: no outputs).
-        func outputs() -> Outputs {
-            guard let data = FileManager.default.contents(atPath: path("outputs.json")) else { return .valid([:]) }
-            guard let value = try? JSONValue.parse(data), let object = value.objectValue else {
-                return .invalid("the command wrote \(path("outputs.json")), which is not a JSON object")
-            }
-            return .valid(object)
-        }
     }
 }
-
