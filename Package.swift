@@ -65,7 +65,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release wfl-bench`; not part of the test suite.
         .executableTarget(name: "wfl-bench", dependencies: [
-            "LauncherCore", "LauncherPostgres", "LauncherStages", .product(name: "Logging", package: "swift-log"),
+            "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem", .product(name: "Logging", package: "swift-log"),
         ], path: "Benchmarks", swiftSettings: swiftSettings),
 
         // Tests: one target per library; real PostgreSQL (scripts/pg-up.sh), real processes.
@@ -81,6 +81,9 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherSLURMTests", dependencies: [
+            "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherContainerTests", dependencies: [
             "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherAPITests", dependencies: [

@@ -8,6 +8,7 @@ import Foundation
 import LauncherCore
 import LauncherPostgres
 import LauncherStages
+import LauncherSystem
 import Logging
 
 struct Options {
@@ -26,7 +27,7 @@ struct Options {
             case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
             case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
             case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
-            case "throughput", "idle", "slurm", "all": mode = argument
+            case "throughput", "idle", "slurm", "containers", "all": mode = argument
             case "--array": arraySize = Int(rest.next() ?? "") ?? arraySize
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
@@ -205,6 +206,40 @@ func slurm() async throws {
     }
 }
 
+/// N trivial containers (`true`) through Items → Container → None, and the same number of
+/// bare `podman run` calls one after another, in one run.
+func containers() async throws {
+    guard ProcessInfo.processInfo.environment["CONTAINERS_CONF"] != nil else {
+        print("== containers: skipped (run: eval \"$(scripts/container-up.sh | tail -2)\") ==")
+        return
+    }
+    let count = min(options.items, 200)
+    let image = "localhost/tiny:latest"
+    print("== containers: \(count) trivial containers (`true`) through Items → Container → None ==")
+    try await withBenchDatabase { service, updater, _ in
+        let request: JSONValue = [
+            "project": "bench-containers", "source": ["name": "Items", "items": .array((0..<count).map { ["n": .int(Int64($0))] })],
+            "executor": ["name": "Container", "image": .string(image), "command": "true", "pull": "never", "maxParallel": 8],
+            "sink": ["name": "None"]]
+        let start = ContinuousClock.now
+        let view = try await service.create(request, creator: "bench", start: true)
+        while try await service.workload(view.record.uuid).record.finished == nil {
+            _ = await updater.runPass()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let elapsed = seconds(since: start)
+        let counts = try await service.workload(view.record.uuid).counts
+        print("launcher: \(format(elapsed)) s, \(format(Double(count) / elapsed, 1)) containers/s; \(counts[.succeeded] ?? 0) succeeded")
+    }
+    let start = ContinuousClock.now
+    for _ in 0..<count {
+        _ = try await Subprocess.run(["podman", "run", "--rm", "--network=none", image, "true"], timeout: .seconds(60))
+    }
+    let bare = seconds(since: start)
+    print("bare `podman run --rm` loop: \(format(bare)) s, \(format(Double(count) / bare, 1)) containers/s")
+}
+
 if options.mode == "throughput" || options.mode == "all" { try await throughput() }
+if options.mode == "containers" || options.mode == "all" { try await containers() }
 if options.mode == "slurm" || options.mode == "all" { try await slurm() }
 if options.mode == "idle" || options.mode == "all" { try await idle() }

@@ -3,6 +3,8 @@
 #   - PostgreSQL (scripts/pg-up.sh; stop with scripts/pg-down.sh)
 #   - two single-node SLURM clusters, without and with accounting (scripts/slurm-test-clusters.sh,
 #     root only; stop with scripts/slurm-down.sh)
+#   - rootful podman with a tiny local image (scripts/container-up.sh, root only; clean up with
+#     scripts/container-down.sh)
 # They are left running for the next run. Extra arguments go to `swift test`, e.g.
 #   scripts/test.sh --filter Retry
 set -euo pipefail
@@ -11,9 +13,10 @@ eval "$(scripts/pg-up.sh | tail -1)"
 export WFL_TEST_DATABASE_URL
 if [ "$(id -u)" = 0 ]; then
   eval "$(scripts/slurm-test-clusters.sh | tail -2)"
-  export WFL_TEST_SLURM_CONF WFL_TEST_SLURM_ACCT_CONF
+  eval "$(scripts/container-up.sh | tail -2)"
+  export WFL_TEST_SLURM_CONF WFL_TEST_SLURM_ACCT_CONF CONTAINERS_CONF CONTAINERS_STORAGE_CONF
 else
-  echo "[test] not root: SLURM clusters not started (slurmd must run as root); the SLURM tests will fail" >&2
+  echo "[test] not root: SLURM and podman not set up (they need root); their tests will fail" >&2
 fi
 swift build --build-tests
 swift test --skip-build "$@"

@@ -8,6 +8,7 @@ extension StageRegistry {
         registry.register(executor: MockExecutor.type)
         registry.register(executor: LocalExecutor.type)
         registry.register(executor: SlurmExecutor.type)
+        registry.register(executor: ContainerExecutor.type)
         registry.register(sink: DirectorySink.type)
         registry.register(sink: NoneSink.type)
         return registry
