@@ -37,7 +37,12 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: swiftSettings),
         .target(name: "LauncherSystem", swiftSettings: swiftSettings),
-        .target(name: "LauncherStages", dependencies: ["LauncherCore", "LauncherSystem"], swiftSettings: swiftSettings),
+        .target(name: "LauncherStages", dependencies: [
+            "LauncherCore", "LauncherSystem",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
         .target(name: "LauncherSchema", path: "schema", resources: migrations.map { .copy($0) }, swiftSettings: swiftSettings),
         .target(name: "LauncherPostgres", dependencies: [
             "LauncherCore", "LauncherSchema", "LauncherSystem",
@@ -72,6 +77,8 @@ let package = Package(
         .target(name: "LauncherTestSupport", dependencies: [
             "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore"], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],
@@ -86,6 +93,12 @@ let package = Package(
         .testTarget(name: "LauncherContainerTests", dependencies: [
             "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
         ], swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherWESTests", dependencies: [
+            "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], exclude: ["cwl"], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherAPITests", dependencies: [
             "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

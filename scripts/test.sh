@@ -5,12 +5,15 @@
 #     root only; stop with scripts/slurm-down.sh)
 #   - rootful podman with a tiny local image (scripts/container-up.sh, root only; clean up with
 #     scripts/container-down.sh)
+#   - a GA4GH WES server: wes-service + cwltool from PyPI (scripts/wes-up.sh; stop with
+#     scripts/wes-down.sh)
 # They are left running for the next run. Extra arguments go to `swift test`, e.g.
 #   scripts/test.sh --filter Retry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/pg-up.sh | tail -1)"
-export WFL_TEST_DATABASE_URL
+eval "$(scripts/wes-up.sh | tail -1)"
+export WFL_TEST_DATABASE_URL WFL_TEST_WES_URL
 if [ "$(id -u)" = 0 ]; then
   eval "$(scripts/slurm-test-clusters.sh | tail -2)"
   eval "$(scripts/container-up.sh | tail -2)"

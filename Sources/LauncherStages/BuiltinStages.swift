@@ -9,6 +9,7 @@ extension StageRegistry {
         registry.register(executor: LocalExecutor.type)
         registry.register(executor: SlurmExecutor.type)
         registry.register(executor: ContainerExecutor.type)
+        registry.register(executor: WESExecutor.type)
         registry.register(sink: DirectorySink.type)
         registry.register(sink: NoneSink.type)
         return registry

@@ -1,0 +1,355 @@
+import Foundation
+import LauncherCore
+import NIOCore
+
+/// `{"name": "WES", "url": "http://host/ga4gh/wes/v1", "workflowUrl": "…", "workflowType": "CWL", …}`
+///
+/// Submits one run per item to a GA4GH Workflow Execution Service (Cromwell, Toil, Sapporo,
+/// Arvados, wes-service …) and tracks it:
+///
+/// - **Create** asks the server's `service-info` and refuses a workflow type or version it
+///   does not support.
+/// - **Submit**: `POST /runs` with the item's inputs as `workflow_params` and tags carrying the
+///   launcher's workflow and workload uuids (the idempotency key). A 4xx fails the workflow with
+///   the server's message; a 5xx or a timeout is retried with backoff, then set aside.
+/// - **Poll** with one `GET /runs` listing per tick (every page), falling back to
+///   `GET /runs/{id}/status` for runs the listing does not show. Any HTTP error or timeout is
+///   "unknown, ask again".
+/// - **After a crash**, a workflow that may have been submitted is looked up by its tag first.
+struct WESExecutor: Executor {
+    let url: String
+    let workflowURL: String
+    let attachment: String?
+    let workflowType: String
+    let workflowTypeVersion: String
+    let engineParameters: JSONObject
+    let tags: [String: String]
+    let token: WESClient.TokenSource?
+    let requestTimeout: Double
+    let maxInFlight: Int?
+    let maxSubmit: Int?
+    let pollSeconds: Double
+
+    static let type = StageType<any Executor>(
+        name: "WES",
+        summary: "Submits one run per item to a GA4GH Workflow Execution Service (/ga4gh/wes/v1) and tracks it.",
+        fields: [
+            ConfigField("url", "string", required: true, "The server, e.g. \"https://wes.example.org/ga4gh/wes/v1\" (the API path is added if missing)."),
+            ConfigField("workflowUrl", "string", "The workflow: a URL the server can read, or the name of the attachment."),
+            ConfigField("workflowAttachment", "string", "A local workflow file to send with every run (then workflowUrl defaults to its name)."),
+            ConfigField("workflowType", "string", required: true, "e.g. \"CWL\" or \"WDL\"; checked against the server's service-info."),
+            ConfigField("workflowTypeVersion", "string", required: true, "e.g. \"v1.2\"; checked against the server's service-info."),
+            ConfigField("engineParameters", "object", "workflow_engine_parameters for every run."),
+            ConfigField("tags", "object", "Extra tags (name: value) for every run."),
+            ConfigField("tokenEnv", "string", "Name of an environment variable holding a bearer token (the token itself is never stored)."),
+            ConfigField("tokenFile", "string", "A file holding a bearer token."),
+            ConfigField("requestTimeoutSeconds", "number", "Time limit for each request (default 30)."),
+            ConfigField("maxActive", "integer", "Most runs of this workload active at once."),
+            ConfigField("maxSubmitPerTick", "integer", "Most runs submitted per update of the workload."),
+            ConfigField("pollSeconds", "number", "Seconds between status queries (default 5)."),
+        ]
+    ) { reader in
+        var url = try reader.requiredString("url").trimmingCharacters(in: .whitespaces)
+        guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
+              components.host?.isEmpty == false else {
+            throw LauncherError.invalid(reader.path("url"), "\"\(url)\" is not an http(s) URL")
+        }
+        while url.hasSuffix("/") { url.removeLast() }
+        if !url.contains("/ga4gh/wes/") { url += "/ga4gh/wes/v1" }
+
+        let attachment = try reader.string("workflowAttachment").map { SlurmExecutor.absolute($0, reader.origin) }
+        if let attachment, reader.origin == .request, !FileManager.default.isReadableFile(atPath: attachment) {
+            throw LauncherError.invalid(reader.path("workflowAttachment"), "cannot read \(attachment)")
+        }
+        guard let workflowURL = try reader.string("workflowUrl") ?? attachment.map({ URL(fileURLWithPath: $0).lastPathComponent }) else {
+            throw LauncherError.invalid(reader.path("workflowUrl"), "required: give workflowUrl or workflowAttachment")
+        }
+        var tags: [String: String] = [:]
+        for (name, value) in try reader.stringMap("tags") ?? [:] {
+            if name.hasPrefix("wfl_") {
+                throw LauncherError.invalid("\(reader.path("tags")).\(name)", "tags starting with wfl_ are the launcher's own")
+            }
+            tags[name] = value
+        }
+        let tokenEnv = try reader.string("tokenEnv")
+        let tokenFile = try reader.string("tokenFile").map { SlurmExecutor.absolute($0, reader.origin) }
+        var token: WESClient.TokenSource?
+        switch (tokenEnv, tokenFile) {
+        case (let name?, nil):
+            guard name.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) != nil else {
+                throw LauncherError.invalid(reader.path("tokenEnv"), "\"\(name)\" is not an environment variable name")
+            }
+            if reader.origin == .request, ProcessInfo.processInfo.environment[name]?.isEmpty ?? true {
+                throw LauncherError.invalid(reader.path("tokenEnv"), "the launcher's environment has no variable \(name)")
+            }
+            token = .environment(name)
+        case (nil, let path?):
+            if reader.origin == .request, !FileManager.default.isReadableFile(atPath: path) {
+                throw LauncherError.invalid(reader.path("tokenFile"), "cannot read \(path)")
+            }
+            token = .file(path)
+        case (.some, .some):
+            throw LauncherError.invalid(reader.path("tokenFile"), "give tokenEnv or tokenFile, not both")
+        case (nil, nil):
+            token = nil
+        }
+        return WESExecutor(
+            url: url, workflowURL: workflowURL, attachment: attachment,
+            workflowType: try reader.requiredString("workflowType"), workflowTypeVersion: try reader.requiredString("workflowTypeVersion"),
+            engineParameters: try reader.object("engineParameters") ?? [:], tags: tags, token: token,
+            requestTimeout: try reader.number("requestTimeoutSeconds", min: 0, exclusiveMin: true) ?? 30,
+            maxInFlight: try reader.int("maxActive", min: 1), maxSubmit: try reader.int("maxSubmitPerTick", min: 1),
+            pollSeconds: try reader.number("pollSeconds", min: 0) ?? 5)
+    }
+
+    var config: JSONObject {
+        var config: JSONObject = ["name": "WES", "url": .string(url), "workflowUrl": .string(workflowURL),
+                                  "workflowType": .string(workflowType), "workflowTypeVersion": .string(workflowTypeVersion)]
+        if let attachment { config["workflowAttachment"] = .string(attachment) }
+        if !engineParameters.isEmpty { config["engineParameters"] = .object(engineParameters) }
+        if !tags.isEmpty { config["tags"] = .object(tags.mapValues(JSONValue.string)) }
+        switch token {
+        case .environment(let name)?: config["tokenEnv"] = .string(name)
+        case .file(let path)?: config["tokenFile"] = .string(path)
+        case nil: break
+        }
+        if requestTimeout != 30 { config["requestTimeoutSeconds"] = .double(requestTimeout) }
+        if let maxInFlight { config["maxActive"] = .int(Int64(maxInFlight)) }
+        if let maxSubmit { config["maxSubmitPerTick"] = .int(Int64(maxSubmit)) }
+        if pollSeconds != 5 { config["pollSeconds"] = .double(pollSeconds) }
+        return config
+    }
+
+    var maxActive: Int? { maxInFlight }
+    var maxSubmitPerTick: Int? { maxSubmit }
+
+    var client: WESClient { WESClient(base: url, timeout: .milliseconds(Int64(requestTimeout * 1000)), token: token) }
+
+    /// Refuses a workflow type or version the server does not support, naming the field.
+    func validateRemotely(_ context: StageContext) async throws {
+        let info: JSONValue
+        do {
+            info = try await client.serviceInfo()
+        } catch {
+            throw LauncherError.invalid("executor.url", "cannot read service-info from \(url): \(error)")
+        }
+        guard let versions = info["workflow_type_versions"]?.objectValue else {
+            throw LauncherError.invalid("executor.url", "\(url)/service-info lists no workflow_type_versions; is this a WES server?")
+        }
+        guard let supported = versions[workflowType] else {
+            throw LauncherError.invalid("executor.workflowType",
+                                        "the server at \(url) does not run \(workflowType) workflows; it supports \(versions.keys.sorted().joined(separator: ", "))",
+                                        ["supported": .array(versions.keys.sorted().map(JSONValue.string))])
+        }
+        let known = supported["workflow_type_version"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        guard known.isEmpty || known.contains(workflowTypeVersion) else {
+            throw LauncherError.invalid("executor.workflowTypeVersion",
+                                        "the server at \(url) does not support \(workflowType) \(workflowTypeVersion); it supports \(known.joined(separator: ", "))",
+                                        ["supported": .array(known.map(JSONValue.string))])
+        }
+    }
+
+    // MARK: Submit
+
+    func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
+        var outcomes: [UUID: SubmitOutcome] = [:]
+        let uncertain = workflows.filter(\.mayExist)
+        if !uncertain.isEmpty {
+            do {
+                let found = try await lookup(Set(uncertain.map(\.uuid)))
+                for (uuid, run) in found {
+                    outcomes[uuid] = .launched(Launched(externalID: run, details: ["runId": .string(run)]))
+                }
+            } catch {
+                // Unknown whether they exist: submitting again could run them twice. Wait.
+                for workflow in uncertain { outcomes[workflow.uuid] = .deferred("cannot check the WES server for an earlier run: \(error)") }
+            }
+        }
+        let attachmentData: Data?
+        if let attachment {
+            guard let data = FileManager.default.contents(atPath: attachment) else {
+                for workflow in workflows where outcomes[workflow.uuid] == nil {
+                    outcomes[workflow.uuid] = .deferred("cannot read the workflow attachment \(attachment)")
+                }
+                return outcomes
+            }
+            attachmentData = data
+        } else {
+            attachmentData = nil
+        }
+        let toSubmit = workflows.filter { outcomes[$0.uuid] == nil }
+        let submitted = await forEach(toSubmit, limit: 4) { workflow in
+            await self.submitOne(workflow, context: context, attachment: attachmentData)
+        }
+        for (workflow, outcome) in submitted { outcomes[workflow.uuid] = outcome }
+        return outcomes
+    }
+
+    private func submitOne(_ workflow: LaunchRequest, context: StageContext, attachment: Data?) async -> SubmitOutcome {
+        var runTags = tags
+        runTags["wfl_workflow"] = workflow.uuid.uuidString.lowercased()
+        runTags["wfl_workload"] = context.workloadUUID.uuidString.lowercased()
+        runTags["wfl_attempt"] = String(workflow.attempt)
+        let fields: [(String, String)] = [
+            ("workflow_params", JSONValue.object(workflow.inputs).description),
+            ("workflow_type", workflowType),
+            ("workflow_type_version", workflowTypeVersion),
+            ("workflow_url", workflowURL),
+            ("tags", JSONValue.object(runTags.mapValues(JSONValue.string)).description),
+            ("workflow_engine_parameters", JSONValue.object(engineParameters).description),
+        ]
+        do {
+            let run = try await client.submit(fields: fields, attachment: attachment.map { (URL(fileURLWithPath: workflowURL).lastPathComponent, $0) })
+            return .launched(Launched(externalID: run, details: ["runId": .string(run)]))
+        } catch let refused as WESClient.Refused {
+            return .failed(WorkflowError("the WES server refused the run (HTTP \(refused.status)): \(refused.message)"))
+        } catch {
+            return .deferred("\(error)")
+        }
+    }
+
+    /// Runs carrying these workflows' tags: every run's record is read (the API has no tag
+    /// filter), so this runs only for workflows an earlier attempt may have submitted.
+    private func lookup(_ uuids: Set<UUID>) async throws -> [UUID: String] {
+        let runs = Array(try await client.listRuns().keys)
+        let client = self.client
+        let logs = await forEach(runs, limit: 8) { run in try? await client.runLog(run) }
+        var found: [UUID: String] = [:]
+        for (run, log) in logs {
+            if let tag = log?["request"]?["tags"]?["wfl_workflow"]?.stringValue, let uuid = UUID(uuidString: tag), uuids.contains(uuid) {
+                found[uuid] = run
+            }
+        }
+        return found
+    }
+
+    // MARK: Poll
+
+    func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
+        let client = self.client
+        var states: [String: String] = [:]
+        do {
+            states = try await client.listRuns()
+        } catch is WESClient.Refused {
+            states = [:]  // no listing on this server: ask run by run below
+        }
+        let unlisted = workflows.compactMap(\.externalID).filter { states[$0] == nil }
+        var failures: [String] = []
+        for (run, state) in await forEach(unlisted, limit: 8, { run in await attempt { try await client.status(run) } }) {
+            switch state {
+            case .success(let value): states[run] = value
+            case .failure(let error): failures.append("\(error)")
+            }
+        }
+        if !failures.isEmpty, failures.count == unlisted.count, !unlisted.isEmpty {
+            throw WESClient.Unavailable(description: failures[0])
+        }
+        // Final runs: their log carries outputs, exit code and stderr.
+        let finished = workflows.compactMap { workflow -> String? in
+            guard let run = workflow.externalID, let state = states[run] else { return nil }
+            return ["COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"].contains(state) ? run : nil
+        }
+        var logs: [String: JSONValue] = [:]
+        for (run, log) in await forEach(finished, limit: 8, { run in try? await client.runLog(run) }) {
+            if let log { logs[run] = log }
+        }
+        let updates = workflows.compactMap { workflow -> WorkflowUpdate? in
+            guard let run = workflow.externalID, let state = states[run] else { return nil }
+            return update(workflow, run: run, state: state, log: logs[run])
+        }
+        return PollResult(updates: updates, nextPoll: Date().addingTimeInterval(pollSeconds))
+    }
+
+    private func update(_ workflow: ActiveWorkflow, run: String, state: String, log: JSONValue?) -> WorkflowUpdate? {
+        let status: WorkflowStatus
+        switch state {
+        case "QUEUED", "INITIALIZING": status = .queued
+        case "RUNNING", "PAUSED": status = .running
+        case "CANCELING": status = .aborting
+        case "CANCELED": status = .aborted
+        case "COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR":
+            guard let log else { return nil }  // the log did not come: ask again
+            return finished(workflow, run: run, state: state, log: log)
+        default: return nil  // UNKNOWN, or a state this launcher does not know: ask again
+        }
+        guard status != workflow.status, !(workflow.status == .aborting && status != .aborted) else { return nil }
+        return WorkflowUpdate(uuid: workflow.uuid, status: status, details: ["wesState": .string(state)])
+    }
+
+    private func finished(_ workflow: ActiveWorkflow, run: String, state: String, log: JSONValue) -> WorkflowUpdate {
+        var details: JSONObject = ["runId": .string(run), "wesState": .string(state)]
+        let exitCode = log["run_log"]?["exit_code"]?.intValue
+        if let exitCode { details["exitCode"] = .int(exitCode) }
+        var stderr = log["run_log"]?["stderr"]?.stringValue ?? ""
+        if stderr.count > 2000 { stderr = "…" + stderr.suffix(2000) }
+        if !stderr.isEmpty { details["stderr"] = .string(stderr) }
+        if state == "COMPLETE" {
+            return WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: log["outputs"]?.objectValue ?? [:], details: details)
+        }
+        let lastLine = stderr.split(separator: "\n").last.map { ": \($0)" } ?? ""
+        if state == "SYSTEM_ERROR" {
+            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
+                                  error: .infrastructure("SYSTEM_ERROR: the WES server failed to run it\(lastLine)"))
+        }
+        return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
+                              error: WorkflowError("EXECUTOR_ERROR\(exitCode.map { ": exit code \($0)" } ?? "")\(lastLine)"))
+    }
+
+    // MARK: Abort
+
+    func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate] {
+        var runs: [UUID: String] = [:]
+        for workflow in workflows { if let run = workflow.externalID { runs[workflow.uuid] = run } }
+        let unknown = Set(workflows.filter { $0.externalID == nil }.map(\.uuid))
+        if !unknown.isEmpty { runs.merge(try await lookup(unknown)) { a, _ in a } }
+        let client = self.client
+        let results = Dictionary(await forEach(Array(Set(runs.values)), limit: 8) { run in
+            await attempt { try await client.cancel(run) }
+        }, uniquingKeysWith: { a, _ in a })
+        var updates: [WorkflowUpdate] = []
+        for workflow in workflows {
+            guard let run = runs[workflow.uuid] else {
+                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborted))  // never reached the server
+                continue
+            }
+            switch results[run] {
+            case .success?:
+                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborting, externalID: run))
+            case .failure(let refused as WESClient.Refused)? where refused.status == 404:
+                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborted, externalID: run))
+            case .failure(let error)?:
+                throw error
+            case nil:
+                break
+            }
+        }
+        return updates
+    }
+}
+
+/// Runs `body` for every element, at most `limit` at once; results keyed by element.
+func forEach<Element: Sendable, Result: Sendable>(
+    _ elements: [Element], limit: Int, _ body: @escaping @Sendable (Element) async -> Result
+) async -> [(Element, Result)] {
+    await withTaskGroup(of: (Int, Result).self) { group in
+        var results: [(Int, Result)] = []
+        var next = 0
+        func add() {
+            guard next < elements.count else { return }
+            let index = next
+            next += 1
+            group.addTask { (index, await body(elements[index])) }
+        }
+        for _ in 0..<limit { add() }
+        while let result = await group.next() {
+            results.append(result)
+            add()
+        }
+        return results.sorted { $0.0 < $1.0 }.map { (elements[$0.0], $0.1) }
+    }
+}
+
+/// The outcome of a throwing call, as a value.
+func attempt<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+    do { return .success(try await body()) } catch { return .failure(error) }
+}
