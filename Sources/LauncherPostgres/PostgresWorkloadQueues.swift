@@ -46,12 +46,14 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             SELECT (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
                    (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
                       AND status IN \(unescaped: SharedStatements.activeStatuses)),
+                   (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
+                      AND status = 'Succeeded' AND consumed IS NULL AND delivery IS NOT NULL),
                    LEAST((SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
                          (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID)
                             AND status = 'Succeeded' AND consumed IS NULL))
             """)[0]
-        let (pending, active, due) = try row.decode((Int, Int, Date?).self)
-        return InFlight(pending: pending, active: active, nextBackoffDue: due)
+        let (pending, active, delivering, due) = try row.decode((Int, Int, Int, Date?).self)
+        return InFlight(pending: pending, active: active, delivering: delivering, nextBackoffDue: due)
     }
 
     func claimItems(limit: Int, submission: String) async throws -> [LaunchRequest] {
@@ -109,6 +111,10 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func recordLaunches(_ outcomes: [UUID: SubmitOutcome], maxAttempts: Int) async throws -> LaunchTally {
         var tally = LaunchTally()
+        for (uuid, outcome) in outcomes {
+            guard case .expanded(let expansion) = outcome else { continue }
+            tally.launched += try await expand(uuid, expansion)
+        }
         var launched = ColumnArrays(columns: 7)
         var failed = ColumnArrays(columns: 2)
         var deferred = ColumnArrays(columns: 2)
@@ -124,6 +130,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             case .deferred(let message):
                 deferred.add(uuid, [message])
                 tally.lastError = message
+            case .expanded:
+                break  // recorded above
             }
         }
         if !launched.uuids.isEmpty {
@@ -174,6 +182,33 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             }
         }
         return tally
+    }
+
+    /// Replaces a Pending workflow by the workflows its item expanded into, in one statement.
+    private func expand(_ uuid: UUID, _ expansion: Expansion) async throws -> Int {
+        var arrays = ColumnArrays(columns: 4)
+        for workflow in expansion.workflows {
+            arrays.add(UUID(), [workflow.status.rawValue, workflow.externalID ?? "", JSONValue.object(workflow.inputs).description,
+                                JSONValue.object(workflow.details).description])
+        }
+        let c = arrays.columns
+        return try await count("""
+            WITH placeholder AS (
+                DELETE FROM workflow WHERE workload_id = \(workloadID) AND uuid = \(uuid) AND status = 'Pending'
+                RETURNING source_item_id, attempt, overrides),
+            created AS (
+                INSERT INTO workflow (workload_id, uuid, source_item_id, status, attempt, inputs, details, overrides, external_id,
+                                      submission, submitted, launch_attempts, finished)
+                SELECT \(workloadID), u.uuid, p.source_item_id, u.status, p.attempt, u.inputs::jsonb, u.details::jsonb, p.overrides,
+                       NULLIF(u.external_id, ''), \(expansion.submission), now(), 1,
+                       CASE WHEN u.status IN \(unescaped: SharedStatements.finalStatuses) THEN now() END
+                FROM placeholder p,
+                     unnest(\(arrays.uuids)::uuid[], \(c[0])::text[], \(c[1])::text[], \(c[2])::text[], \(c[3])::text[])
+                         WITH ORDINALITY AS u(uuid, status, external_id, inputs, details, n)
+                ORDER BY u.n
+                RETURNING 1)
+            SELECT count(*) FROM created
+            """)
     }
 
     func active(afterID: Int64?, limit: Int) async throws -> [(id: Int64, workflow: ActiveWorkflow)] {
@@ -242,7 +277,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             SELECT uuid, status, attempt, external_id, submission, inputs::text, outputs::text, details::text,
                    created, submitted, finished
             FROM workflow
-            WHERE workload_id = \(workloadID) AND status = 'Succeeded' AND consumed IS NULL
+            WHERE workload_id = \(workloadID) AND status = 'Succeeded' AND consumed IS NULL AND delivery IS NULL
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             ORDER BY id LIMIT \(limit)
             """).map { row in
@@ -256,9 +291,22 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         }
     }
 
+    func deliveriesUnderWay(limit: Int) async throws -> [PendingDelivery] {
+        try await rows("""
+            SELECT uuid, delivery::text, delivery_started FROM workflow
+            WHERE workload_id = \(workloadID) AND status = 'Succeeded' AND consumed IS NULL AND delivery IS NOT NULL
+            ORDER BY id LIMIT \(limit)
+            """).map { row in
+            let r = row.makeRandomAccess()
+            return PendingDelivery(uuid: try r[0].decode(UUID.self), handle: try r.object(1),
+                                   started: try r[2].decode(Date?.self) ?? Date())
+        }
+    }
+
     func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], maxAttempts: Int) async throws -> DeliveryTally {
         var tally = DeliveryTally()
         var delivered: [UUID] = []
+        var started = ColumnArrays(columns: 1)
         var failed = ColumnArrays(columns: 2)
         for (uuid, outcome) in outcomes {
             switch outcome {
@@ -269,7 +317,19 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             case .rejected(let message):
                 failed.add(uuid, [message, "rejected"])
                 tally.lastError = message
+            case .started(let handle):
+                started.add(uuid, [JSONValue.object(handle).description])
             }
+        }
+        if !started.uuids.isEmpty {
+            tally.started = try await count("""
+                WITH begun AS (
+                    UPDATE workflow w SET delivery = u.handle::jsonb, delivery_started = now(), updated = now()
+                    FROM unnest(\(started.uuids)::uuid[], \(started.columns[0])::text[]) AS u(uuid, handle)
+                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.consumed IS NULL
+                    RETURNING 1)
+                SELECT count(*) FROM begun
+                """)
         }
         if !delivered.isEmpty {
             tally.delivered = try await count("""
@@ -282,7 +342,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         }
         if !failed.uuids.isEmpty {
             for row in try await rows("""
-                UPDATE workflow w SET delivery_attempts = w.delivery_attempts + 1, delivery_error = u.message,
+                UPDATE workflow w SET delivery_attempts = w.delivery_attempts + 1, delivery_error = u.message, delivery = NULL,
                     consumed = CASE WHEN u.kind = 'rejected' OR w.delivery_attempts + 1 >= \(maxAttempts) THEN now() END,
                     next_attempt_at = now() + make_interval(secs => least(300, 5 * power(2, w.delivery_attempts))),
                     updated = now()

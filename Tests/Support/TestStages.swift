@@ -12,6 +12,8 @@ public enum TestStages {
         ]) { reader in SwitchableExecutor(key: try reader.requiredString("backend")) })
         registry.register(executor: StageType(name: "Flaky", summary: "every launch fails transiently", fields: []) { _ in FlakyExecutor() })
         registry.register(sink: StageType(name: "Picky", summary: "rejects inputs with reject=true; retries retry=true", fields: []) { _ in PickySink() })
+        registry.register(executor: StageType(name: "Expanding", summary: "each item {rows: N} runs N workflows", fields: []) { _ in ExpandingExecutor() })
+        registry.register(sink: StageType(name: "Slow", summary: "deliveries finish on the second check", fields: []) { _ in SlowSink() })
         return registry
     }
 
@@ -87,5 +89,51 @@ struct PickySink: Sink {
             if workflow.inputs["retry"] == true { return (workflow.uuid, .retry("HTTP 500 from the sink")) }
             return (workflow.uuid, .delivered)
         })
+    }
+}
+
+/// Like a Terra submission: an item {rows: N} becomes N workflows of one submission, whose
+/// ids the backend assigns only on a later poll.
+struct ExpandingExecutor: Executor {
+    var config: JSONObject { ["name": "Expanding"] }
+
+    func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
+        Dictionary(uniqueKeysWithValues: workflows.map { request in
+            let rows = Int(request.inputs["rows"]?.intValue ?? 0)
+            let expansion = Expansion(submission: "sub-\(request.uuid.uuidString.prefix(8))", workflows: (0..<rows).map { row in
+                ExpandedWorkflow(status: .queued, inputs: ["row": .int(Int64(row)), "rows": .int(Int64(rows))], details: ["entity": .string("e\(row)")])
+            })
+            return (request.uuid, SubmitOutcome.expanded(expansion))
+        })
+    }
+
+    func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
+        PollResult(updates: workflows.map { workflow in
+            workflow.externalID == nil
+                ? WorkflowUpdate(uuid: workflow.uuid, status: .running, externalID: "wf-\(workflow.uuid.uuidString.prefix(8))")
+                : WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: ["entity": workflow.details["entity"] ?? .null])
+        })
+    }
+
+    func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate] {
+        workflows.map { WorkflowUpdate(uuid: $0.uuid, status: .aborted) }
+    }
+}
+
+/// Like an ingest job: a delivery starts, and the sink reports it done on the second check.
+struct SlowSink: Sink {
+    var config: JSONObject { ["name": "Slow"] }
+
+    func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
+        Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, DeliveryOutcome.started(["job": .string("job-\($0.uuid.uuidString.prefix(8))"), "checks": 0])) })
+    }
+
+    func checkDeliveries(_ deliveries: [PendingDelivery], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
+        var outcomes: [UUID: DeliveryOutcome] = [:]
+        for delivery in deliveries {
+            let checks = (delivery.handle["checks"]?.intValue ?? 0) + 1
+            outcomes[delivery.uuid] = checks >= 2 ? .delivered : .started(["job": delivery.handle["job"] ?? .null, "checks": .int(checks)])
+        }
+        return outcomes
     }
 }

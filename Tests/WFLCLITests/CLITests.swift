@@ -152,9 +152,9 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
             let wfl = WFLBinary(databaseURL: url, home: home)
             let refused = try await wfl.run(["workloads"])
             #expect(refused.status == 1)
-            #expect(refused.stderr.contains("needs migrations (0001_init); run `wfl migrate`"))
-            #expect(try await wfl.run(["migrate", "--dry-run"]).stdout.contains("Would apply: 0001_init"))
-            #expect(try await wfl.run(["migrate"]).stdout.contains("Applied: 0001_init"))
+            #expect(refused.stderr.contains("needs migrations (0001_init, 0002_async_delivery); run `wfl migrate`"))
+            #expect(try await wfl.run(["migrate", "--dry-run"]).stdout.contains("Would apply: 0001_init, 0002_async_delivery"))
+            #expect(try await wfl.run(["migrate"]).stdout.contains("Applied: 0001_init, 0002_async_delivery"))
             #expect(try await wfl.run(["migrate"]).stdout.contains("up to date"))
             #expect(try await wfl.run(["workloads"]).stdout.contains("No workloads."))
         }

@@ -79,6 +79,34 @@ public enum SubmitOutcome: Sendable {
     /// A transient problem (timeout, 5xx): the workflow stays Pending and is retried with
     /// backoff; after the launcher's limit it is Failed as an infrastructure error.
     case deferred(String)
+    /// The backend turned the item into several workflows (a Terra submission runs one per
+    /// row of a snapshot): the Pending workflow is replaced by these, in one statement.
+    case expanded(Expansion)
+}
+
+public struct Expansion: Sendable {
+    public var submission: String
+    public var workflows: [ExpandedWorkflow]
+
+    public init(submission: String, workflows: [ExpandedWorkflow]) {
+        self.submission = submission
+        self.workflows = workflows
+    }
+}
+
+/// One workflow of an expansion; the backend may assign its id only later.
+public struct ExpandedWorkflow: Sendable {
+    public var externalID: String?
+    public var status: WorkflowStatus
+    public var inputs: JSONObject
+    public var details: JSONObject
+
+    public init(externalID: String? = nil, status: WorkflowStatus = .submitted, inputs: JSONObject, details: JSONObject = [:]) {
+        self.externalID = externalID
+        self.status = status
+        self.inputs = inputs
+        self.details = details
+    }
 }
 
 public struct Launched: Sendable {

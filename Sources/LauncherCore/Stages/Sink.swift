@@ -7,6 +7,29 @@ import Foundation
 /// one: deliveries should be idempotent (overwrite, upsert).
 public protocol Sink: Stage {
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome]
+
+    /// How deliveries this sink `started` are going (an ingest job); only those that changed.
+    func checkDeliveries(_ deliveries: [PendingDelivery], context: StageContext) async throws -> [UUID: DeliveryOutcome]
+}
+
+extension Sink {
+    public func checkDeliveries(_ deliveries: [PendingDelivery], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
+        [:]
+    }
+}
+
+/// A delivery a sink started and has not finished.
+public struct PendingDelivery: Sendable {
+    public var uuid: UUID
+    /// What the sink returned with `started` (e.g. its job id).
+    public var handle: JSONObject
+    public var started: Date
+
+    public init(uuid: UUID, handle: JSONObject, started: Date) {
+        self.uuid = uuid
+        self.handle = handle
+        self.started = started
+    }
 }
 
 public enum DeliveryOutcome: Sendable, Equatable {
@@ -16,6 +39,8 @@ public enum DeliveryOutcome: Sendable, Equatable {
     /// This workflow can never be delivered (e.g. its identifier is missing): set it aside
     /// with the error so the queue moves on.
     case rejected(String)
+    /// Delivery started and finishes later (an ingest job); `checkDeliveries` reports how.
+    case started(JSONObject)
 }
 
 /// A succeeded workflow, with everything a sink may deliver.

@@ -83,6 +83,8 @@ public protocol WorkloadQueues: Sendable {
 
     // Sink queue
     func deliverable(limit: Int) async throws -> [DeliverableWorkflow]
+    /// Deliveries a sink started and has not reported finished.
+    func deliveriesUnderWay(limit: Int) async throws -> [PendingDelivery]
     /// Marks delivered workflows consumed; failed deliveries wait with backoff and, after
     /// `maxAttempts` (or at once when rejected), are set aside: consumed, with the error kept.
     func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], maxAttempts: Int) async throws -> DeliveryTally
@@ -99,12 +101,15 @@ public protocol WorkloadQueues: Sendable {
 public struct InFlight: Sendable {
     public var pending: Int
     public var active: Int
+    /// Deliveries a sink started and has not finished.
+    public var delivering: Int = 0
     /// When the earliest launch (Pending) or delivery (Succeeded) backoff falls due.
     public var nextBackoffDue: Date?
 
-    public init(pending: Int, active: Int, nextBackoffDue: Date?) {
+    public init(pending: Int, active: Int, delivering: Int = 0, nextBackoffDue: Date?) {
         self.pending = pending
         self.active = active
+        self.delivering = delivering
         self.nextBackoffDue = nextBackoffDue
     }
 }
@@ -120,6 +125,8 @@ public struct LaunchTally: Sendable {
 
 public struct DeliveryTally: Sendable {
     public var delivered = 0
+    /// Deliveries a sink started (they finish on a later tick).
+    public var started = 0
     public var retrying = 0
     public var setAside = 0
     public var lastError: String?

@@ -83,7 +83,12 @@ struct WorkloadTick {
             report.errors.append("executor status: \(describe(error))")
         }
 
-        // 4. Launch and deliver
+        // 4. Launch and deliver (first, how deliveries under way are going)
+        do {
+            try await checkDeliveries(sink, context: context, report: &report)
+        } catch {
+            report.errors.append("sink: \(describe(error))")
+        }
         var submitBudget = executor.maxSubmitPerTick ?? Int.max
         var sinkHealthy = true
         var launchHealthy = true
@@ -127,6 +132,7 @@ struct WorkloadTick {
         } else {
             if report.launched > 0 || report.claimed > 0 { wake.append(Date()) }
             if inFlight.active > 0 { wake.append(nextPoll ?? Date()) }
+            if inFlight.delivering > 0 { wake.append(Date()) }
             if let backoff = inFlight.nextBackoffDue { wake.append(backoff) }
             // A safety net: a workload with nothing scheduled is still looked at now and then.
             try await queues.setWake(wake.min() ?? Date().addingTimeInterval(60))
@@ -228,14 +234,30 @@ struct WorkloadTick {
         report.launchFailed += tally.failed + tally.gaveUp
         report.deferred += tally.deferred
         for outcome in outcomes.values {
-            if case .launched(let launched) = outcome, launched.status != .submitted {
+            switch outcome {
+            case .launched(let launched) where launched.status != .submitted:
                 report.changed[launched.status, default: 0] += 1
+            case .expanded(let expansion):
+                for workflow in expansion.workflows where workflow.status.isFinal { report.changed[workflow.status, default: 0] += 1 }
+            default:
+                break
             }
         }
         if tally.failed + tally.gaveUp > 0 { report.changed[.failed, default: 0] += tally.failed + tally.gaveUp }
         // A batch that only deferred is not progress: the backend is struggling, so stop
         // claiming more for now (they would only be deferred too).
         return tally.launched + tally.failed + tally.gaveUp > 0
+    }
+
+    /// Asks the sink how the deliveries it started are going (once per tick).
+    private func checkDeliveries(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws {
+        let underWay = try await queues.deliveriesUnderWay(limit: updater.options.batchSize)
+        guard !underWay.isEmpty else { return }
+        let outcomes = try await sink.checkDeliveries(underWay, context: context)
+        guard !outcomes.isEmpty else { return }
+        let tally = try await queues.recordDeliveries(outcomes, maxAttempts: updater.options.maxDeliveryAttempts)
+        report.delivered += tally.delivered
+        report.setAside += tally.setAside
     }
 
     private func deliverRound(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws -> Bool {
@@ -255,11 +277,11 @@ struct WorkloadTick {
         let tally = try await queues.recordDeliveries(outcomes, maxAttempts: options.maxDeliveryAttempts)
         report.delivered += tally.delivered
         report.setAside += tally.setAside
-        if tally.retrying > 0 && tally.delivered == 0 && tally.setAside == 0 {
+        if tally.retrying > 0 && tally.delivered == 0 && tally.setAside == 0 && tally.started == 0 {
             report.errors.append("sink: \(tally.lastError ?? "delivery failed"); will retry")
             return false
         }
-        return tally.delivered + tally.setAside > 0
+        return tally.delivered + tally.setAside + tally.started > 0
     }
 
     /// A few summary events per update, never one per workflow.
