@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -40,6 +41,8 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: swiftSettings),
         .target(name: "LauncherSchema", path: "schema", resources: migrations.map { .copy($0) }, swiftSettings: swiftSettings),
         .target(name: "LauncherPostgres", dependencies: [
@@ -77,6 +80,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            // The in-process fake of the Terra services.
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore"], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],
@@ -97,6 +106,9 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], exclude: ["cwl"], swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherTerraTests", dependencies: [
+            "LauncherStages", "LauncherTestSupport", "LauncherPostgres",
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherAPITests", dependencies: [
             "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

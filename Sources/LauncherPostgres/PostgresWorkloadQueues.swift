@@ -28,14 +28,19 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     // MARK: Source queue
 
-    func enqueue(items: [JSONValue]) async throws {
+    func recordPoll(items: [JSONValue], state: JSONValue) async throws {
         do {
-            try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
+            try await connection.execute("BEGIN", logger: logger)
+            do {
+                try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
+                try await connection.execute(
+                    "UPDATE workload SET source_state = \(state.description)::jsonb WHERE id = \(workloadID)", logger: logger)
+                try await connection.execute("COMMIT", logger: logger)
+            } catch {
+                try? await connection.execute("ROLLBACK", logger: logger)
+                throw error
+            }
         } catch { throw Database.translate(error) }
-    }
-
-    func saveSourceState(_ state: JSONValue) async throws {
-        try await execute("UPDATE workload SET source_state = \(state.description)::jsonb WHERE id = \(workloadID)")
     }
 
     // MARK: Executor queue

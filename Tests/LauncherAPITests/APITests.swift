@@ -119,7 +119,9 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
             #expect(health.status == .ok && health.json["database"] == "reachable")
             let stages = try await client.call(.get, "/api/v1/stages")
             let names = stages.json.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
-            #expect(Set(names) == ["Items", "Mock", "Local", "SLURM", "Container", "WES", "Directory", "None"])
+            #expect(Set(names) == ["Items", "TDR Snapshots", "Terra DataRepo", "Mock", "Local", "SLURM", "Container", "WES", "Terra",
+                                   "Directory", "None", "Terra Workspace"])
+            #expect(names.filter { $0 == "Terra DataRepo" }.count == 2, "a source and a sink share the name, as in WFL")
             #expect(stages.json.arrayValue?.first { $0["name"] == "Local" }?["fields"]?.arrayValue?.first?["name"] == "command")
             let metrics = try await client.call(.get, "/metrics")
             #expect(metrics.json == "wfl_test_metric 1\n")
@@ -159,7 +161,7 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
                 (nil, mutated { $0["labels"] = "team:x" }, "labels", "expected an array"),
                 (nil, mutated { $0["watchers"] = [["pager", "x"]] }, "watchers[0]", "unknown watcher type"),
                 (nil, mutated { $0["source"] = ["name": "Files"] }, "source.name", "known sources: Items"),
-                (nil, mutated { $0["executor"] = ["name": "Cromwell"] }, "executor.name", "known executors: Container, Local, Mock, SLURM, WES"),
+                (nil, mutated { $0["executor"] = ["name": "Cromwell"] }, "executor.name", "known executors: Container, Local, Mock, SLURM, Terra, WES"),
                 (nil, mutated { $0["sink"] = nil }, "sink", "required"),
                 (nil, mutated { $0["executor"] = ["name": "Mock", "delaySeconds": "5"] }, "executor.delaySeconds", "expected a number"),
                 (nil, mutated { $0["executor"] = ["name": "Mock", "skipValidation": true] }, "executor.skipValidation", "unknown field"),

@@ -17,30 +17,35 @@ public final class TestLauncher: Sendable {
     /// The database's URL, for a second client or a `wfl` subprocess.
     public let url: String
     public let logger: Logger
+    public let environment: LauncherEnvironment
 
-    init(database: Database, url: String, home: URL, registry: StageRegistry, options: UpdaterOptions, logger: Logger) {
+    init(database: Database, url: String, home: URL, registry: StageRegistry, options: UpdaterOptions, logger: Logger,
+         settings: [String: String]) {
         self.database = database
         self.url = url
         self.home = home
         self.registry = registry
         self.logger = logger
         store = PostgresStore(database: database, logger: logger)
-        let environment = LauncherEnvironment(home: home)
+        let environment = LauncherEnvironment(
+            home: home, settings: ProcessInfo.processInfo.environment.merging(settings, uniquingKeysWith: { _, test in test }))
+        self.environment = environment
         updater = Updater(store: store, registry: registry, environment: environment, options: options, logger: logger)
         service = WorkloadService(store: store, registry: registry, environment: environment, updater: updater, logger: logger)
     }
 
     public static let fastOptions = UpdaterOptions(concurrency: 4, batchSize: 100, tickBudget: .seconds(5))
 
+    /// `settings` are added to the process environment the stages see (service URLs, credentials).
     public static func with<T: Sendable>(
-        registry: StageRegistry = .builtin, options: UpdaterOptions = fastOptions,
+        registry: StageRegistry = .builtin, options: UpdaterOptions = fastOptions, settings: [String: String] = [:],
         _ body: @escaping @Sendable (TestLauncher) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { database, url in
             let home = try TestFiles.temporaryFolder("home")
             defer { try? FileManager.default.removeItem(at: home) }
             let launcher = TestLauncher(database: database, url: url, home: home, registry: registry, options: options,
-                                        logger: TestDatabase.logger)
+                                        logger: TestDatabase.logger, settings: settings)
             return try await body(launcher)
         }
     }
@@ -50,7 +55,7 @@ public final class TestLauncher: Sendable {
         let second = Database(configuration: try DatabaseURL.configuration(url), logger: logger)
         return try await second.run { database in
             let store = PostgresStore(database: database, logger: self.logger)
-            let updater = Updater(store: store, registry: self.registry, environment: LauncherEnvironment(home: self.home),
+            let updater = Updater(store: store, registry: self.registry, environment: self.environment,
                                   options: TestLauncher.fastOptions, logger: self.logger)
             return try await body(updater)
         }
@@ -72,7 +77,8 @@ public final class TestLauncher: Sendable {
         }
     }
 
-    /// Updates until `condition` holds for the workload's view.
+    /// Updates until `condition` holds for the workload's view, recording failed updates on the
+    /// workload as the update loop does.
     @discardableResult
     public func updateUntil(_ uuid: UUID, timeout: Duration = .seconds(60), _ description: String,
                             _ condition: @Sendable (WorkloadService.WorkloadView) -> Bool) async throws -> WorkloadService.WorkloadView {
@@ -83,7 +89,8 @@ public final class TestLauncher: Sendable {
             if ContinuousClock.now > deadline {
                 throw TestFailure("timed out waiting for \(description); counts \(view.counts), last error \(view.record.lastError ?? "none")")
             }
-            _ = try? await updater.update(workloadID: view.record.id, wait: .seconds(5))
+            // As the update loop does: a failed update is recorded on the workload.
+            _ = await updater.updateRecordingErrors(view.record, wait: .seconds(5))
             try await Task.sleep(for: .milliseconds(50))
         }
     }

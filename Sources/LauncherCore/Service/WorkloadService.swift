@@ -61,13 +61,13 @@ public final class WorkloadService: Sendable {
 
         let uuid = UUID()
         let context = StageContext(workloadUUID: uuid, project: project, logger: logger, environment: environment)
-        try await source.validateRemotely(context)
-        try await executor.validateRemotely(context)
-        try await sink.validateRemotely(context)
+        let sourceConfig = try await source.validatedConfig(context)
+        let executorConfig = try await executor.validatedConfig(context)
+        let sinkConfig = try await sink.validatedConfig(context)
 
         let new = NewWorkload(
             uuid: uuid, project: project, creator: creator, labels: labels, watchers: watchers,
-            sourceConfig: source.config, executorConfig: executor.config, sinkConfig: sink.config,
+            sourceConfig: sourceConfig, executorConfig: executorConfig, sinkConfig: sinkConfig,
             version: environment.version)
         let record = try await store.createWorkload(new, items: items, start: start)
         logger.info("created workload", metadata: ["workload": "\(record.uuid)", "items": "\(items.count)", "started": "\(start)"])

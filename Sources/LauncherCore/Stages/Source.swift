@@ -25,11 +25,15 @@ public struct SourcePoll: Sendable {
     public var state: JSONValue
     /// When the source wants to be asked again (nil: next pass).
     public var nextPoll: Date?
+    /// Something the operator should see (recorded as the workload's error) although the
+    /// items and state above are kept: e.g. a snapshot job that keeps failing.
+    public var problem: String?
 
-    public init(items: [JSONValue] = [], state: JSONValue, nextPoll: Date? = nil) {
+    public init(items: [JSONValue] = [], state: JSONValue, nextPoll: Date? = nil, problem: String? = nil) {
         self.items = items
         self.state = state
         self.nextPoll = nextPoll
+        self.problem = problem
     }
 }
 

@@ -18,10 +18,20 @@ public protocol Stage: Sendable {
     /// Checks that need the network (the workspace exists, the server supports the workflow
     /// type). Runs once at create time, before anything is written.
     func validateRemotely(_ context: StageContext) async throws
+
+    /// Runs the remote checks and returns the configuration to store. A stage that records
+    /// something it read from the backend at create (Terra's method-configuration version)
+    /// returns it here; the default is `config` after `validateRemotely`.
+    func validatedConfig(_ context: StageContext) async throws -> JSONObject
 }
 
 extension Stage {
     public func validateRemotely(_ context: StageContext) async throws {}
+
+    public func validatedConfig(_ context: StageContext) async throws -> JSONObject {
+        try await validateRemotely(context)
+        return config
+    }
 }
 
 /// What the launcher tells a stage about the workload it works for.
@@ -44,10 +54,15 @@ public struct LauncherEnvironment: Sendable {
     /// The launcher's data folder (`WFL_HOME`): default work folders live below it.
     public var home: URL
     public var version: String
+    /// Environment variables stages read (service URLs, credential files); the process's own
+    /// by default, set explicitly by tests.
+    public var settings: [String: String]
 
-    public init(home: URL, version: String = LauncherVersion.current) {
+    public init(home: URL, version: String = LauncherVersion.current,
+                settings: [String: String] = ProcessInfo.processInfo.environment) {
         self.home = home
         self.version = version
+        self.settings = settings
     }
 }
 

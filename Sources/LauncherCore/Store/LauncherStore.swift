@@ -53,8 +53,9 @@ public protocol WorkloadQueues: Sendable {
     func reload() async throws -> WorkloadRecord
 
     // Source queue
-    func enqueue(items: [JSONValue]) async throws
-    func saveSourceState(_ state: JSONValue) async throws
+    /// Stores an open source's new items and its new state in one transaction, so a crash
+    /// can neither enqueue items twice nor lose the state that says they were enqueued.
+    func recordPoll(items: [JSONValue], state: JSONValue) async throws
 
     // Executor queue
     /// Pending and active workflows, and the earliest launch or delivery backoff.

@@ -52,12 +52,12 @@ struct WorkloadTick {
         if source.isOpen && !closed {
             do {
                 let poll = try await source.poll(context, state: sourceState)
-                if !poll.items.isEmpty { try await queues.enqueue(items: poll.items) }
-                if poll.state != sourceState {
-                    try await queues.saveSourceState(poll.state)
+                if !poll.items.isEmpty || poll.state != sourceState {
+                    try await queues.recordPoll(items: poll.items, state: poll.state)
                     sourceState = poll.state
                 }
                 wake.append(poll.nextPoll ?? Date())
+                if let problem = poll.problem { report.errors.append("source: \(problem)") }
             } catch {
                 report.errors.append("source: \(describe(error))")
             }

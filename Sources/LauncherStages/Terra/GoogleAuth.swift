@@ -1,0 +1,88 @@
+import AsyncHTTPClient
+import Crypto
+import CryptoExtras
+import Foundation
+import LauncherCore
+import NIOCore
+import NIOHTTP1
+
+/// Access tokens for Google APIs (Firecloud, Rawls, the data repository, BigQuery).
+///
+/// From a service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`): a JWT signed with the
+/// key (RS256) is exchanged at the token endpoint, and the token is cached until five minutes
+/// before it expires, shared by every stage in the process (WFL fetched one per call). For
+/// development, `WFL_GOOGLE_TOKEN` gives a static token instead.
+actor GoogleAuth {
+    static let shared = GoogleAuth()
+    static let scopes = "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile"
+
+    private struct Cached { let token: String; let expires: Date }
+    private var cache: [String: Cached] = [:]
+    private var inFlight: [String: Task<Cached, any Error>] = [:]
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    func token(settings: [String: String]) async throws -> String {
+        if let token = settings["WFL_GOOGLE_TOKEN"], !token.isEmpty { return token }
+        guard let path = settings["GOOGLE_APPLICATION_CREDENTIALS"], !path.isEmpty else {
+            throw Failure(description: "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (or WFL_GOOGLE_TOKEN for development)")
+        }
+        let tokenURLOverride = settings["WFL_GOOGLE_TOKEN_URL"]
+        let key = "\(path)|\(tokenURLOverride ?? "")"
+        if let cached = cache[key], cached.expires > Date().addingTimeInterval(300) { return cached.token }
+        // Concurrent callers wait for one request instead of each asking for a token.
+        if let running = inFlight[key] { return try await running.value.token }
+        let task = Task { try await Self.fetch(keyFile: path, tokenURL: tokenURLOverride) }
+        inFlight[key] = task
+        defer { inFlight[key] = nil }
+        let fresh = try await task.value
+        cache[key] = fresh
+        return fresh.token
+    }
+
+    private static func fetch(keyFile: String, tokenURL override: String?) async throws -> Cached {
+        guard let data = FileManager.default.contents(atPath: keyFile), let key = try? JSONValue.parse(data),
+              let email = key["client_email"]?.stringValue, let pem = key["private_key"]?.stringValue else {
+            throw Failure(description: "\(keyFile) is not a service-account key file (client_email and private_key are required)")
+        }
+        let tokenURL = override ?? key["token_uri"]?.stringValue ?? "https://oauth2.googleapis.com/token"
+        let now = Int(Date().timeIntervalSince1970)
+        let header = try base64URL(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
+        let claims = try base64URL(JSONValue.object([
+            "iss": .string(email), "scope": .string(scopes), "aud": .string(tokenURL), "iat": .int(Int64(now)), "exp": .int(Int64(now + 3600)),
+        ]).description)
+        let signingInput = "\(header).\(claims)"
+        let signature: Data
+        do {
+            let privateKey = try _RSA.Signing.PrivateKey(pemRepresentation: pem)
+            signature = try privateKey.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5).rawRepresentation
+        } catch {
+            throw Failure(description: "cannot sign with the key in \(keyFile): \(error)")
+        }
+        let assertion = "\(signingInput).\(base64URL(signature))"
+        var request = HTTPClientRequest(url: tokenURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.body = .bytes(ByteBuffer(string: "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=\(assertion)"))
+        let response: HTTPClientResponse
+        let text: String
+        do {
+            response = try await TerraHTTP.http.execute(request, timeout: .seconds(30))
+            text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        } catch {
+            throw Failure(description: "the token endpoint \(tokenURL) did not answer: \(error)")
+        }
+        guard response.status.code == 200, let body = try? JSONValue.parse(text), let token = body["access_token"]?.stringValue else {
+            throw Failure(description: "the token endpoint \(tokenURL) refused the service account \(email) (HTTP \(response.status.code))")
+        }
+        let lifetime = body["expires_in"]?.doubleValue ?? 3600
+        return Cached(token: token, expires: Date().addingTimeInterval(lifetime))
+    }
+
+    static func base64URL(_ text: String) throws -> String { base64URL(Data(text.utf8)) }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
