@@ -332,4 +332,51 @@ import Testing
             }
         }
     }
+
+    @Test func workloadsSharingAMethodConfigurationDoNotRaceAndAnImportedSnapshotIsReused() async throws {
+        try await FakeTerra.with { fake in
+            fake.addWorkspace(workspace, methodConfiguration: methodConfiguration)
+            let shared = fake.addSnapshot(name: "shared", table: "sample", rows: 2)
+            let own = fake.addSnapshot(name: "own", table: "sample", rows: 3)
+            try await TestLauncher.with(settings: fake.settings) { launcher in
+                let a = try await launcher.service.create(TestLauncher.request(
+                    source: ["name": "TDR Snapshots", "snapshots": [.string(shared.id)]], executor: terraExecutor()), creator: "t", start: true)
+                let b = try await launcher.service.create(TestLauncher.request(
+                    source: ["name": "TDR Snapshots", "snapshots": [.string(own.id), .string(shared.id)]], executor: terraExecutor()),
+                    creator: "t", start: true)
+                // Both workloads update at once, as two updaters would.
+                async let first = launcher.runUntilFinished(a.record.uuid)
+                async let second = launcher.runUntilFinished(b.record.uuid)
+                let (doneA, doneB) = try await (first, second)
+                #expect(doneA.counts == [.succeeded: 2] && doneB.counts == [.succeeded: 5])
+                for (view, snapshots) in [(a, [shared]), (b, [own, shared])] {
+                    let workflows = try await launcher.allWorkflows(view.record.uuid)
+                    for snapshot in snapshots {
+                        let entities = workflows.filter { $0.inputs["snapshotId"]?.stringValue == snapshot.id }.compactMap { $0.inputs["entity"]?.stringValue }
+                        #expect(Set(entities) == Set(snapshot.rows), "each submission ran the rows of its own snapshot")
+                    }
+                }
+                #expect(fake.methodConfigurations(workspace).count == 3, "the original and one copy per workload")
+                // The second import of the shared snapshot answered 409 and the reference was looked up.
+                #expect(fake.calls("GET", matching: "referencedSnapshotId=\(shared.id)").count >= 1)
+            }
+        }
+    }
+
+    @Test func aStaticTokenIsUsedAsGivenWithoutAskingForOne() async throws {
+        try await FakeTerra.with { fake in
+            fake.addWorkspace(workspace, methodConfiguration: methodConfiguration)
+            let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 1)
+            var settings = fake.settings
+            settings["WFL_GOOGLE_TOKEN"] = fake.issueToken()
+            settings["GOOGLE_APPLICATION_CREDENTIALS"] = "/nonexistent/key.json"
+            try await TestLauncher.with(settings: settings) { launcher in
+                let view = try await launcher.service.create(TestLauncher.request(
+                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                    creator: "t", start: true)
+                #expect(try await launcher.runUntilFinished(view.record.uuid).counts == [.succeeded: 1])
+                #expect(fake.tokenRequests == 0 && fake.authorizedCalls > 5)
+            }
+        }
+    }
 }

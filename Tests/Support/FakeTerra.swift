@@ -257,6 +257,15 @@ public final class FakeTerra: @unchecked Sendable {
         locked { $0.workspaces[workspace]?.methodConfigs[mc]?["methodConfigVersion"] = .int(Int64(version)) }
     }
 
+    /// A token this fake accepts, handed out directly (as `gcloud auth print-access-token` would).
+    public func issueToken() -> String {
+        locked { state in
+            let token = "ya29.static-\(UUID().uuidString.prefix(8))"
+            state.tokensIssued.append(token)
+            return token
+        }
+    }
+
     public var tokenRequests: Int { locked { $0.tokenRequests } }
     public var authorizedCalls: Int { locked { $0.calls.count } }
 
