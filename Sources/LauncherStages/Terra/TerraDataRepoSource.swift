@@ -186,6 +186,10 @@ struct TerraDataRepoSource: Source {
         let repo = DataRepo(services: services)
         let now = Date()
         var state = State(stored)
+        let interval = pollingIntervalMinutes * 60
+        if state.shards.isEmpty, let last = state.lastQuery, now.timeIntervalSince(last) < interval {
+            return SourcePoll(state: stored, nextPoll: last.addingTimeInterval(interval))  // nothing to do yet: no calls
+        }
         var items: [JSONValue] = []
         var problems: [String] = []
         let description = try await Self.describe(repo, dataset: dataset, field: "source")
@@ -207,7 +211,6 @@ struct TerraDataRepoSource: Source {
         state.shards = remaining
 
         // 2. New rows, every pollingIntervalMinutes; they are planned now and requested next pass.
-        let interval = pollingIntervalMinutes * 60
         var plannedNow = false
         if state.lastQuery.map({ now.timeIntervalSince($0) >= interval }) ?? true {
             let location = try Self.location(description)

@@ -257,7 +257,17 @@ struct TerraExecutor: Executor {
                 if let found = Self.submission(marked: Self.launchMarker(request.uuid.uuidString), in: earlier) { candidates.append(found) }
             }
             for found in candidates {
-                guard let id = found["submissionId"]?.stringValue, let submission = try? await firecloud.submission(id) else { continue }
+                guard let id = found["submissionId"]?.stringValue else { continue }
+                let submission: JSONValue
+                do {
+                    submission = try await firecloud.submission(id)
+                } catch {
+                    // Unreadable now: relaunching could duplicate it, so wait.
+                    for request in requests where outcomes[request.uuid] == nil {
+                        outcomes[request.uuid] = .deferred("found earlier submission \(id) but cannot read it: \(error)")
+                    }
+                    return outcomes
+                }
                 for entry in submission["workflows"]?.arrayValue ?? [] {
                     guard let entity = Self.entityName(entry),
                           let request = requests.first(where: { $0.inputs["entity"]?.stringValue == entity }), outcomes[request.uuid] == nil
