@@ -68,13 +68,9 @@ struct LocalExecutor: Executor {
 
     func validateRemotely(_ context: StageContext) async throws {
         let root = self.root(context)
-        do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        } catch {
-            throw LauncherError.invalid("executor.workDir", "cannot create folder \(root): \(error.localizedDescription)")
-        }
-        guard FileManager.default.isWritableFile(atPath: root) else {
-            throw LauncherError.invalid("executor.workDir", "folder \(root) is not writable")
+        try root.create()
+        guard FileManager.default.isWritableFile(atPath: root.path) else {
+            throw LauncherError.invalid("executor.workDir", "folder \(root.path) is not writable")
         }
     }
 
@@ -242,14 +238,12 @@ struct LocalExecutor: Executor {
 
     // MARK: Helpers
 
-    private func root(_ context: StageContext) -> String {
-        workDir ?? context.environment.home.appendingPathComponent("work").path
+    private func root(_ context: StageContext) -> WorkRoot {
+        WorkRoot(workDir: workDir, defaultName: "work", context)
     }
 
     private func folder(_ context: StageContext, _ workflow: UUID) -> URL {
-        URL(fileURLWithPath: root(context), isDirectory: true)
-            .appendingPathComponent(context.workloadUUID.uuidString.lowercased(), isDirectory: true)
-            .appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
+        root(context).folder(workflow)
     }
 
     /// A workflow's work folder, plus the wrapper's lock and pid.

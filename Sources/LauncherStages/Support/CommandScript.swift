@@ -120,3 +120,30 @@ struct WorkFolder {
         ProcessTools.tail(of: path("stderr.log"))?.split(separator: "\n").last.map(String.init)
     }
 }
+
+/// Where an executor keeps its work folders: `workDir`, or `$WFL_HOME/<defaultName>`, then one
+/// folder per workload and one per workflow below it.
+struct WorkRoot {
+    let path: String
+    let workload: URL
+
+    init(workDir: String?, defaultName: String, _ context: StageContext) {
+        path = workDir ?? context.environment.home.appendingPathComponent(defaultName).path
+        workload = URL(fileURLWithPath: path, isDirectory: true)
+            .appendingPathComponent(context.workloadUUID.uuidString.lowercased(), isDirectory: true)
+    }
+
+    func folder(_ workflow: UUID) -> URL {
+        workload.appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
+    }
+
+    /// At create: the root must exist or be creatable (a 400 on `executor.workDir` otherwise).
+    func create() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw LauncherError.invalid("executor.workDir", "cannot create folder \(path): \(error.localizedDescription)")
+        }
+    }
+}
+

@@ -47,8 +47,8 @@ actor GoogleAuth {
         }
         let tokenURL = override ?? key["token_uri"]?.stringValue ?? "https://oauth2.googleapis.com/token"
         let now = Int(Date().timeIntervalSince1970)
-        let header = try base64URL(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
-        let claims = try base64URL(JSONValue.object([
+        let header = base64URL(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
+        let claims = base64URL(JSONValue.object([
             "iss": .string(email), "scope": .string(scopes), "aud": .string(tokenURL), "iat": .int(Int64(now)), "exp": .int(Int64(now + 3600)),
         ]).description)
         let signingInput = "\(header).\(claims)"
@@ -79,7 +79,7 @@ actor GoogleAuth {
         return Cached(token: token, expires: Date().addingTimeInterval(lifetime))
     }
 
-    static func base64URL(_ text: String) throws -> String { base64URL(Data(text.utf8)) }
+    static func base64URL(_ text: String) -> String { base64URL(Data(text.utf8)) }
 
     static func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

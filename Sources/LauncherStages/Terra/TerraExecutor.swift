@@ -343,7 +343,7 @@ struct TerraExecutor: Executor {
         let submission = try await firecloud.submission(original)
         var failed = Set<String>(), aborted = Set<String>()
         for entry in submission["workflows"]?.arrayValue ?? [] {
-            guard let entity = entityName(entry) else { continue }
+            guard let entity = Self.entityName(entry) else { continue }
             switch entry["status"]?.stringValue {
             case "Failed": failed.insert(entity)
             case "Aborted": aborted.insert(entity)
@@ -370,45 +370,50 @@ struct TerraExecutor: Executor {
         let now = Date()
         var updates: [WorkflowUpdate] = []
         var problems: [String] = []
+        var matched: [(workflow: ActiveWorkflow, entry: JSONValue, submission: String)] = []
         let bySubmission = Dictionary(grouping: workflows) { $0.submission ?? "" }
-        for (submissionID, members) in bySubmission.sorted(by: { $0.key < $1.key }) {
+        // One read per submission lists all its workflows; a few submissions are read at once.
+        let reads = await forEach(bySubmission.keys.sorted(), limit: 8) { id in await attempt { try await firecloud.submission(id) } }
+        for (submissionID, read) in reads {
+            let members = bySubmission[submissionID]!
             let submission: JSONValue
-            do {
-                submission = try await firecloud.submission(submissionID)
-            } catch let refused as TerraHTTP.Refused where refused.status == 404 {
+            switch read {
+            case .success(let value):
+                submission = value
+            case .failure(let refused as TerraHTTP.Refused) where refused.status == 404:
                 for workflow in members {
                     updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed,
                                                   error: .infrastructure("Terra has no submission \(submissionID) in workspace \(workspace)")))
                 }
                 continue
-            } catch {
+            case .failure(let error):
                 problems.append("\(error)")  // unknown: ask again next time
                 continue
             }
-            let entries = Dictionary((submission["workflows"]?.arrayValue ?? []).compactMap { entry in entityName(entry).map { ($0, entry) } },
+            let entries = Dictionary((submission["workflows"]?.arrayValue ?? []).compactMap { entry in Self.entityName(entry).map { ($0, entry) } },
                                      uniquingKeysWith: { _, newer in newer })
             let submissionOver = ["Done", "Aborted"].contains(submission["status"]?.stringValue ?? "")
             for workflow in members {
                 let entity = workflow.details["entity"]?.stringValue ?? ""
-                guard let entry = entries[entity] else {
-                    if submissionOver {
-                        updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed, error: .infrastructure(
-                            "Terra's submission \(submissionID) has no workflow for entity \(entity) (it lists \(entries.count))")))
-                    }
-                    continue
-                }
-                if let update = await update(for: workflow, entry: entry, submission: submissionID, now: now, firecloud: firecloud) {
-                    updates.append(update)
+                if let entry = entries[entity] {
+                    matched.append((workflow, entry, submissionID))
+                } else if submissionOver {
+                    updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed, error: .infrastructure(
+                        "Terra's submission \(submissionID) has no workflow for entity \(entity) (it lists \(entries.count))")))
                 }
             }
+        }
+        // Succeeded workflows need their outputs read, one call each: a few at once.
+        for (_, update) in await forEach(matched, limit: 8, { item in
+            await self.update(for: item.workflow, entry: item.entry, submission: item.submission, now: now, firecloud: firecloud)
+        }) {
+            if let update { updates.append(update) }
         }
         if updates.isEmpty, let problem = problems.first, problems.count == bySubmission.count {
             throw TerraHTTP.Unavailable(description: problem)
         }
         return PollResult(updates: updates, nextPoll: now.addingTimeInterval(pollSeconds))
     }
-
-    private func entityName(_ entry: JSONValue) -> String? { Self.entityName(entry) }
 
     private func update(for workflow: ActiveWorkflow, entry: JSONValue, submission: String, now: Date,
                         firecloud: Firecloud) async -> WorkflowUpdate? {

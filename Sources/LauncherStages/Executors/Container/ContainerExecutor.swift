@@ -141,12 +141,7 @@ struct ContainerExecutor: Executor {
 
     func validateRemotely(_ context: StageContext) async throws {
         _ = try await ContainerRuntime.detect(runtime, timeout: runtimeTimeout)
-        let root = self.root(context)
-        do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        } catch {
-            throw LauncherError.invalid("executor.workDir", "cannot create folder \(root): \(error.localizedDescription)")
-        }
+        try root(context).create()
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {
@@ -188,18 +183,9 @@ struct ContainerExecutor: Executor {
                 toRun.append(workflow)
             }
         }
-        await withTaskGroup(of: (UUID, SubmitOutcome).self) { group in
-            var pending = toRun.makeIterator()
-            func next() -> Bool {
-                guard let workflow = pending.next() else { return false }
-                group.addTask { (workflow.uuid, await self.start(workflow, runtime: runtime, context: context)) }
-                return true
-            }
-            for _ in 0..<4 where !next() { break }
-            while let (uuid, outcome) = await group.next() {
-                outcomes[uuid] = outcome
-                _ = next()
-            }
+        // A few starts at once: each costs the runtime a fraction of a second.
+        for (workflow, outcome) in await forEach(toRun, limit: 4, { workflow in await self.start(workflow, runtime: runtime, context: context) }) {
+            outcomes[workflow.uuid] = outcome
         }
         return outcomes
     }
@@ -397,13 +383,11 @@ struct ContainerExecutor: Executor {
 
     // MARK: Folders
 
-    private func root(_ context: StageContext) -> String {
-        workDir ?? context.environment.home.appendingPathComponent("containers").path
+    private func root(_ context: StageContext) -> WorkRoot {
+        WorkRoot(workDir: workDir, defaultName: "containers", context)
     }
 
     private func folder(_ context: StageContext, _ workflow: UUID) -> URL {
-        URL(fileURLWithPath: root(context), isDirectory: true)
-            .appendingPathComponent(context.workloadUUID.uuidString.lowercased(), isDirectory: true)
-            .appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
+        root(context).folder(workflow)
     }
 }

@@ -147,12 +147,7 @@ struct SlurmExecutor: Executor {
     var client: SlurmClient { SlurmClient(slurmConf: slurmConf, timeout: .milliseconds(Int(commandTimeout * 1000))) }
 
     func validateRemotely(_ context: StageContext) async throws {
-        let root = self.root(context)
-        do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        } catch {
-            throw LauncherError.invalid("executor.workDir", "cannot create folder \(root): \(error.localizedDescription)")
-        }
+        try root(context).create()
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {
@@ -227,21 +222,8 @@ struct SlurmExecutor: Executor {
 
     /// One sbatch per workflow, a few at a time.
     private func submitEach(_ workflows: [LaunchRequest], resources: SlurmResources, context: StageContext) async -> [UUID: SubmitOutcome] {
-        await withTaskGroup(of: (UUID, SubmitOutcome).self) { group in
-            var outcomes: [UUID: SubmitOutcome] = [:]
-            var pending = workflows.makeIterator()
-            func next() -> Bool {
-                guard let workflow = pending.next() else { return false }
-                group.addTask { (workflow.uuid, await self.submitOne(workflow, resources: resources, context: context)) }
-                return true
-            }
-            for _ in 0..<4 where !next() { break }
-            while let (uuid, outcome) = await group.next() {
-                outcomes[uuid] = outcome
-                _ = next()
-            }
-            return outcomes
-        }
+        let results = await forEach(workflows, limit: 4) { workflow in await self.submitOne(workflow, resources: resources, context: context) }
+        return Dictionary(results.map { ($0.0.uuid, $0.1) }, uniquingKeysWith: { a, _ in a })
     }
 
     private func submitOne(_ workflow: LaunchRequest, resources: SlurmResources, context: StageContext) async -> SubmitOutcome {
@@ -270,7 +252,7 @@ struct SlurmExecutor: Executor {
     /// One sbatch for a job array; task i runs the i-th workflow of the manifest.
     private func submitArray(_ workflows: [LaunchRequest], resources: SlurmResources, context: StageContext) async -> [UUID: SubmitOutcome] {
         let name = "wfl-array-\(UUID().uuidString.lowercased())"
-        let arrays = workloadFolder(context).appendingPathComponent("arrays")
+        let arrays = root(context).workload.appendingPathComponent("arrays")
         let manifest = arrays.appendingPathComponent("\(name).tasks")
         func every(_ outcome: SubmitOutcome) -> [UUID: SubmitOutcome] {
             Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, outcome) })
@@ -457,16 +439,11 @@ struct SlurmExecutor: Executor {
 
     // MARK: Folders
 
-    private func root(_ context: StageContext) -> String {
-        workDir ?? context.environment.home.appendingPathComponent("slurm").path
-    }
-
-    private func workloadFolder(_ context: StageContext) -> URL {
-        URL(fileURLWithPath: root(context), isDirectory: true)
-            .appendingPathComponent(context.workloadUUID.uuidString.lowercased(), isDirectory: true)
+    private func root(_ context: StageContext) -> WorkRoot {
+        WorkRoot(workDir: workDir, defaultName: "slurm", context)
     }
 
     private func folder(_ context: StageContext, _ workflow: UUID) -> URL {
-        workloadFolder(context).appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
+        root(context).folder(workflow)
     }
 }
