@@ -116,3 +116,24 @@ import Testing
         #expect(!WorkflowStatus.pending.isActive && !WorkflowStatus.pending.isFinal)
     }
 }
+
+/// The request checks these tests exercise, through the typed workload request.
+extension RequestValidation {
+    static func request(_ object: JSONObject) throws -> WorkloadRequest {
+        try WorkloadRequest.decode(object, at: "", context: .request, what: "a workload request")
+    }
+
+    static func labels(_ value: JSONValue, project: String) throws -> [String] {
+        try request(["project": .string(project), "labels": value]).normalisedLabels
+    }
+
+    static func watchers(_ value: JSONValue) throws -> JSONValue {
+        .array(try request(["project": "p", "watchers": value]).watchers.map(\.configJSON))
+    }
+
+    static func project(_ value: JSONValue?) throws -> String {
+        var object: JSONObject = [:]
+        if let value { object["project"] = value }
+        return try request(object).project
+    }
+}

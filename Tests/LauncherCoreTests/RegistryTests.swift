@@ -2,28 +2,41 @@ import Foundation
 import Testing
 @testable import LauncherCore
 
-private struct Echo: Source {
-    let config: JSONObject
+private struct Echo: Source, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Echo"
+        static let summary = "test"
+        var count = 0
+        var label: String?
+        static let fields: [Field<Config>] = [
+            Field("count", \.count, .range(1...1000), required: true, "how many"),
+            Field("label", \.label, "a label"),
+        ]
+    }
+    struct Other: StageConfig {
+        static let stageName = "Other"
+        static let summary = "test"
+        static let fields: [Field<Other>] = []
+    }
+    let config: Config
 }
 
-private struct Nothing: Sink {
-    var config: JSONObject { ["name": "Nothing"] }
+private struct Nothing: Sink, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Nothing"
+        static let summary = "test"
+        static let fields: [Field<Config>] = []
+    }
+    let config = Config()
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] { [:] }
 }
 
 @Suite struct RegistryTests {
     var registry: StageRegistry {
         var registry = StageRegistry()
-        registry.register(source: StageType(name: "Echo", summary: "test", fields: [
-            ConfigField("count", "integer", required: true, "how many"),
-            ConfigField("label", "string", "a label"),
-        ]) { reader in
-            _ = try reader.int("count", min: 1)
-            guard reader.has("count") else { throw LauncherError.invalid(reader.path("count"), "required") }
-            return Echo(config: reader.object)
-        })
-        registry.register(source: StageType(name: "Other", summary: "test", fields: []) { reader in Echo(config: reader.object) })
-        registry.register(sink: StageType(name: "Nothing", summary: "test", fields: []) { _ in Nothing() })
+        registry.register(source: StageType(Echo.Config.self) { Echo(config: $0) })
+        registry.register(source: StageType(Echo.Other.self) { _ in Echo(config: Echo.Config()) })
+        registry.register(sink: StageType(Nothing.Config.self) { _ in Nothing() })
         return registry
     }
 
@@ -64,7 +77,7 @@ private struct Nothing: Sink {
     }
 
     @Test func storedConfigsSkipTheUnknownFieldCheck() throws {
-        _ = try registry.makeSource(["name": "Echo", "count": 2, "internal": true], origin: .stored)
+        _ = try registry.makeSource(["name": "Echo", "count": 2, "internal": true], context: .stored)
     }
 
     @Test func catalogListsEveryTypeWithFields() {

@@ -28,7 +28,7 @@ import Testing
             #expect(try await launcher.service.events(broken.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "error" })
             // The failing workload backs off instead of being retried every pass.
             #expect(try await launcher.database.scalar(
-                "SELECT count(*) FROM workload WHERE id = \(broken.record.id) AND wake_at > now()") == 1)
+                "SELECT count(*) FROM workload WHERE id = \(broken.record.id) AND wake_at > last_error_at") == 1)
             #expect(try await launcher.service.workload(healthy.record.uuid).record.state == "Finished")
 
             TestStages.backends.setDown(key, false)

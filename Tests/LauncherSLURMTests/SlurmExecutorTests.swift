@@ -84,7 +84,7 @@ import Testing
         let ok = try? StageRegistry.builtin.makeExecutor([
             "name": "SLURM", "command": "x", "memory": 4000, "time": "1-12:00:00", "array": true, "cpus": 4, "gpus": 1,
         ])
-        #expect(ok?.config["memory"] == "4000" && ok?.config["array"] == 1000 && ok?.config["time"] == "1-12:00:00")
+        #expect(ok?.storedConfig["memory"] == "4000" && ok?.storedConfig["array"] == 1000 && ok?.storedConfig["time"] == "1-12:00:00")
     }
 
     @Test func jobIDsAreReadDefensively() {

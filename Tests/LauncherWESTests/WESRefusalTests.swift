@@ -85,6 +85,6 @@ final class Headers: @unchecked Sendable {
             } catch { Issue.record("\(error)") }
         }
         let normalised = try? StageRegistry.builtin.makeExecutor(.object(base))
-        #expect(normalised?.config["url"] == "http://wes.example.org/ga4gh/wes/v1")
+        #expect(normalised?.storedConfig["url"] == "http://wes.example.org/ga4gh/wes/v1")
     }
 }

@@ -7,13 +7,11 @@ public enum TestStages {
     /// `.builtin` plus the test types below.
     public static var registry: StageRegistry {
         var registry = StageRegistry.builtin
-        registry.register(executor: StageType(name: "Switchable", summary: "Mock whose backend can be switched off", fields: [
-            ConfigField("backend", "string", required: true, "key into TestStages.backends"),
-        ]) { reader in SwitchableExecutor(key: try reader.requiredString("backend")) })
-        registry.register(executor: StageType(name: "Flaky", summary: "every launch fails transiently", fields: []) { _ in FlakyExecutor() })
-        registry.register(sink: StageType(name: "Picky", summary: "rejects inputs with reject=true; retries retry=true", fields: []) { _ in PickySink() })
-        registry.register(executor: StageType(name: "Expanding", summary: "each item {rows: N} runs N workflows", fields: []) { _ in ExpandingExecutor() })
-        registry.register(sink: StageType(name: "Slow", summary: "deliveries finish on the second check", fields: []) { _ in SlowSink() })
+        registry.register(executor: StageType(SwitchableExecutor.Config.self) { SwitchableExecutor(config: $0) })
+        registry.register(executor: StageType(FlakyExecutor.Config.self) { _ in FlakyExecutor() })
+        registry.register(sink: StageType(PickySink.Config.self) { _ in PickySink() })
+        registry.register(executor: StageType(ExpandingExecutor.Config.self) { _ in ExpandingExecutor() })
+        registry.register(sink: StageType(SlowSink.Config.self) { _ in SlowSink() })
         return registry
     }
 
@@ -52,9 +50,15 @@ struct BackendDown: Error, CustomStringConvertible {
 }
 
 /// Workflows run until the backend says `done` in their details; polls fail while it is down.
-struct SwitchableExecutor: Executor {
-    let key: String
-    var config: JSONObject { ["name": "Switchable", "backend": .string(key)] }
+struct SwitchableExecutor: Executor, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Switchable"
+        static let summary = "Mock whose backend can be switched off"
+        var backend = ""
+        static let fields: [Field<Config>] = [Field("backend", \.backend, required: true, "key into TestStages.backends")]
+    }
+    let config: Config
+    var key: String { config.backend }
 
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
         if TestStages.backends.isDown(key) { throw BackendDown() }
@@ -73,7 +77,12 @@ struct SwitchableExecutor: Executor {
 }
 
 struct FlakyExecutor: Executor {
-    var config: JSONObject { ["name": "Flaky"] }
+    struct Config: StageConfig {
+        static let stageName = "Flaky"
+        static let summary = "every launch fails transiently"
+        static let fields: [Field<Config>] = []
+    }
+    var storedConfig: JSONObject { Config().stored }
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
         Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, .deferred("HTTP 503 from the backend")) })
     }
@@ -82,7 +91,12 @@ struct FlakyExecutor: Executor {
 }
 
 struct PickySink: Sink {
-    var config: JSONObject { ["name": "Picky"] }
+    struct Config: StageConfig {
+        static let stageName = "Picky"
+        static let summary = "rejects inputs with reject=true; retries retry=true"
+        static let fields: [Field<Config>] = []
+    }
+    var storedConfig: JSONObject { Config().stored }
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
         Dictionary(uniqueKeysWithValues: workflows.map { workflow in
             if workflow.inputs["reject"] == true { return (workflow.uuid, .rejected("identifier missing from outputs and inputs")) }
@@ -95,7 +109,12 @@ struct PickySink: Sink {
 /// Like a Terra submission: an item {rows: N} becomes N workflows of one submission, whose
 /// ids the backend assigns only on a later poll.
 struct ExpandingExecutor: Executor {
-    var config: JSONObject { ["name": "Expanding"] }
+    struct Config: StageConfig {
+        static let stageName = "Expanding"
+        static let summary = "each item {rows: N} runs N workflows"
+        static let fields: [Field<Config>] = []
+    }
+    var storedConfig: JSONObject { Config().stored }
 
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
         Dictionary(uniqueKeysWithValues: workflows.map { request in
@@ -122,7 +141,12 @@ struct ExpandingExecutor: Executor {
 
 /// Like an ingest job: a delivery starts, and the sink reports it done on the second check.
 struct SlowSink: Sink {
-    var config: JSONObject { ["name": "Slow"] }
+    struct Config: StageConfig {
+        static let stageName = "Slow"
+        static let summary = "deliveries finish on the second check"
+        static let fields: [Field<Config>] = []
+    }
+    var storedConfig: JSONObject { Config().stored }
 
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
         Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, DeliveryOutcome.started(["job": .string("job-\($0.uuid.uuidString.prefix(8))"), "checks": 0])) })

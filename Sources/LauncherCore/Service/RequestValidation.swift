@@ -1,90 +1,126 @@
 import Foundation
 
-/// Checks on the parts of a workload request that are not stage configurations.
-enum RequestValidation {
-    static let topLevelFields = ["project", "labels", "watchers", "source", "executor", "sink"]
+/// A workload request (`POST /api/v1/create`, `wfl create`), as declared fields. The stage
+/// configurations are read afterwards by the registry, each through its own declaration.
+struct WorkloadRequest: ConfigStruct {
+    var project = ""
+    var labels: [WorkloadLabel] = []
+    var watchers: [Watcher] = []
+    var source: JSONValue = .null
+    var executor: JSONValue = .null
+    var sink: JSONValue = .null
 
-    static func project(_ value: JSONValue?) throws -> String {
-        guard let value, !value.isNull else { throw LauncherError.invalid("project", "required") }
-        guard let project = value.stringValue else {
-            throw LauncherError.invalid("project", "expected a string, got \(value.typeName)")
-        }
-        let trimmed = project.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw LauncherError.invalid("project", "must not be blank") }
-        return trimmed
+    static let fields: [Field<WorkloadRequest>] = [
+        Field("project", \.project, .text(max: 1024, nonBlank: true), required: true, "The project the workload belongs to."),
+        Field("labels", \.labels, .list(max: 100), "\"name:value\" labels; project:<project> is added."),
+        Field("watchers", \.watchers, .list(max: 100), "Who is told about the workload: [\"slack\", channel], [\"email\", address]."),
+        Field("source", \.source, .stage, "The source stage: {\"name\": …, …}."),
+        Field("executor", \.executor, .stage, "The executor stage: {\"name\": …, …}."),
+        Field("sink", \.sink, .stage, "The sink stage: {\"name\": …, …}."),
+    ]
+
+    mutating func finish(at path: FieldPath, context: ConfigContext) throws {
+        project = project.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `"name:value"`: the name starts with a letter, then letters, digits, `_` or `-`; the value
-    /// is not blank; exactly one `:`. As WFL, `project:<project>` is added and the list sorted.
-    static func labels(_ value: JSONValue?, project: String) throws -> [String] {
-        var labels: [String] = []
-        if let value, !value.isNull {
-            guard let array = value.arrayValue else {
-                throw LauncherError.invalid("labels", "expected an array of \"name:value\" strings, got \(value.typeName)")
-            }
-            for (index, element) in array.enumerated() {
-                let field = "labels[\(index)]"
-                guard let label = element.stringValue else {
-                    throw LauncherError.invalid(field, "expected a \"name:value\" string, got \(element.typeName)")
-                }
-                if let problem = labelProblem(label) {
-                    throw LauncherError.invalid(field, "\"\(label)\" \(problem)")
-                }
-                labels.append(label)
-            }
-        }
-        labels.append("project:\(project)")
-        return Array(Set(labels)).sorted()
+    /// As WFL: `project:<project>` is added, duplicates dropped, the list sorted.
+    var normalisedLabels: [String] {
+        Array(Set(labels.map(\.text) + ["project:\(project)"])).sorted()
+    }
+}
+
+/// `"name:value"`: the name starts with a letter, then letters, digits, `_` or `-`; the value
+/// is not blank; exactly one `:`.
+struct WorkloadLabel: ConfigValue {
+    let text: String
+
+    static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> WorkloadLabel {
+        guard case .string(let label) = json else { throw path.invalid("expected a \"name:value\" string, got \(json.typeName)") }
+        try Constraint.text(max: 256).checkText(label, at: path)
+        if let problem = problem(label) { throw path.invalid("\"\(label)\" \(problem)") }
+        return WorkloadLabel(text: label)
     }
 
-    static func labelProblem(_ label: String) -> String? {
+    static func problem(_ label: String) -> String? {
         let parts = label.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 else { return "must have exactly one ':' between a name and a value" }
         let name = parts[0], value = parts[1]
-        guard let first = name.unicodeScalars.first, CharacterSet.letters.contains(first), first.isASCII else {
+        guard let first = name.unicodeScalars.first, first.isASCII, CharacterSet.letters.contains(first) else {
             return "must have a name that starts with a letter"
         }
-        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-        guard name.unicodeScalars.allSatisfy(allowed.contains) else {
+        guard name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-") }) else {
             return "has a name with characters other than letters, digits, '_' and '-'"
         }
         guard !value.trimmingCharacters(in: .whitespaces).isEmpty else { return "must have a non-blank value" }
         return nil
     }
 
-    /// `["slack", "C…channel", "#name"?]` or `["email", "someone@example.org"]`, as in WFL.
-    static func watchers(_ value: JSONValue?) throws -> JSONValue {
-        guard let value, !value.isNull else { return .array([]) }
-        guard let array = value.arrayValue else {
-            throw LauncherError.invalid("watchers", "expected an array of watchers such as [\"slack\", \"C0123ABC\"], got \(value.typeName)")
+    var configJSON: JSONValue { .string(text) }
+    static var typeSchema: JSONObject { ["type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*:[^:]*\\S[^:]*$"] }
+    static var typeName: String { "string" }
+}
+
+/// `["slack", "C…channel", "#name"?]` or `["email", "someone@example.org"]`, as in WFL.
+struct Watcher: ConfigValue {
+    let parts: [String]
+
+    static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> Watcher {
+        guard let tuple = json.arrayValue, let kind = tuple.first?.stringValue, tuple.count <= 3,
+              tuple.allSatisfy({ $0.stringValue != nil }) else {
+            throw path.invalid("expected [\"slack\", channelId, \"#name\"?] or [\"email\", address]")
         }
-        for (index, element) in array.enumerated() {
-            let field = "watchers[\(index)]"
-            guard let tuple = element.arrayValue, let kind = tuple.first?.stringValue,
-                  tuple.allSatisfy({ $0.stringValue != nil }) else {
-                throw LauncherError.invalid(field, "expected [\"slack\", channelId, \"#name\"?] or [\"email\", address]")
+        let values = tuple.compactMap(\.stringValue)
+        for (index, value) in values.enumerated() { try Constraint.text(max: 320).checkText(value, at: path.index(index)) }
+        switch kind {
+        case "slack":
+            guard values.count == 2 || values.count == 3, values[1].hasPrefix("C"),
+                  values[1].count > 1, values[1].allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
+                throw path.invalid("a slack watcher is [\"slack\", channelId starting with C, \"#name\"?]")
             }
-            let values = tuple.compactMap(\.stringValue)
-            switch kind {
-            case "slack":
-                guard values.count == 2 || values.count == 3, values[1].hasPrefix("C"),
-                      values[1].count > 1, values[1].allSatisfy({ $0.isUppercase || $0.isNumber }) else {
-                    throw LauncherError.invalid(field, "a slack watcher is [\"slack\", channelId starting with C, \"#name\"?]")
-                }
-            case "email":
-                guard values.count == 2, values[1].wholeMatch(of: /[^@\s]+@[^@\s]+\.[^@\s]+/) != nil else {
-                    throw LauncherError.invalid(field, "an email watcher is [\"email\", a valid address]")
-                }
-            default:
-                throw LauncherError.invalid(field, "unknown watcher type \"\(kind)\"; known: slack, email")
+        case "email":
+            guard values.count == 2, values[1].wholeMatch(of: /[^@\s]+@[^@\s]+\.[^@\s]+/) != nil else {
+                throw path.invalid("an email watcher is [\"email\", a valid address]")
             }
+        default:
+            throw path.invalid("unknown watcher type \"\(Constraint.excerpt(kind))\"; known: slack, email")
         }
-        return value
+        return Watcher(parts: values)
     }
 
+    var configJSON: JSONValue { .array(parts.map(JSONValue.string)) }
+    static var typeSchema: JSONObject { ["type": "array", "items": ["type": "string"], "minItems": 2, "maxItems": 3] }
+    static var typeName: String { "array of strings" }
+}
+
+/// A retry request (`POST /api/v1/workload/{uuid}/retry`, `wfl retry`).
+struct RetryRequest: ConfigStruct {
+    var status: String?
+    var submission: String?
+    var uuids: [UUID]?
+    var overrides: JSONObject?
+
+    static let fields: [Field<RetryRequest>] = [
+        Field("status", \.status, .text(max: 64), "Retry workflows with this final status: Succeeded, Failed or Aborted."),
+        Field("submission", \.submission, .text(), "Retry workflows of this submission."),
+        Field("uuids", \.uuids, .list(min: 1, max: 100_000), "Retry these workflows."),
+        Field("overrides", \.overrides, .freeForm(), "Executor settings for the new attempts (e.g. more memory)."),
+    ]
+}
+
+extension UUID: ConfigValue {
+    public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> UUID {
+        guard case .string(let text) = json else { throw path.invalid("expected a UUID string, got \(json.typeName)") }
+        return try RequestValidation.uuid(text, field: path.text)
+    }
+    public var configJSON: JSONValue { .string(uuidString.lowercased()) }
+    public static var typeSchema: JSONObject { ["type": "string", "format": "uuid"] }
+    public static var typeName: String { "uuid" }
+}
+
+enum RequestValidation {
     static func uuid(_ text: String, field: String) throws -> UUID {
-        guard let uuid = UUID(uuidString: text.trimmingCharacters(in: .whitespaces)) else {
-            throw LauncherError.invalid(field, "\"\(text)\" is not a UUID")
+        guard text.utf8.count <= 64, let uuid = UUID(uuidString: text.trimmingCharacters(in: .whitespaces)) else {
+            throw LauncherError.invalid(field, "\"\(Constraint.excerpt(text, max: 64))\" is not a UUID")
         }
         return uuid
     }
@@ -102,8 +138,8 @@ enum Cursor {
         guard let cursor, !cursor.isEmpty else { return nil }
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-              text.hasPrefix("\(kind):"), let id = Int64(text.dropFirst(kind.count + 1)) else {
+        guard cursor.utf8.count <= 200, let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+              text.hasPrefix("\(kind):"), let id = Int64(text.dropFirst(kind.count + 1)), id >= 0 else {
             throw LauncherError.invalid("cursor", "is not a cursor this listing returned")
         }
         return id

@@ -32,26 +32,25 @@ public final class WorkloadService: Sendable {
     // MARK: Create
 
     /// Validates a workload request completely (stage configurations, every initial item,
-    /// remote checks), then writes it in one transaction. `start` is `exec`.
-    public func create(_ request: JSONValue, creator: String, start: Bool) async throws -> WorkloadView {
-        guard let object = request.objectValue else {
+    /// remote checks), then writes it in one transaction. `start` is `exec`. Relative paths
+    /// in stage configurations are resolved against `relativeTo` (the local CLI's working
+    /// folder) and refused without it.
+    public func create(_ request: JSONValue, creator: String, start: Bool, relativeTo base: String? = nil) async throws -> WorkloadView {
+        guard case .object(let object) = request else {
             throw LauncherError(.badRequest, "a workload request must be a JSON object, got \(request.typeName)",
                                 details: ["field": ""])
         }
-        if let unknown = object.keys.sorted().first(where: { !RequestValidation.topLevelFields.contains($0) }) {
-            throw LauncherError.invalid(
-                unknown, "unknown field; a workload request has \(RequestValidation.topLevelFields.joined(separator: ", "))")
-        }
-        let project = try RequestValidation.project(object["project"])
-        let labels = try RequestValidation.labels(object["labels"], project: project)
-        let watchers = try RequestValidation.watchers(object["watchers"])
-        let source = try registry.makeSource(object["source"])
-        let executor = try registry.makeExecutor(object["executor"])
-        let sink = try registry.makeSink(object["sink"])
+        var files = environment.files
+        files.relativeBase = base
+        let context = ConfigContext(origin: .request, files: files)
+        let workload = try WorkloadRequest.decode(object, at: "", context: context, what: "a workload request")
+        let source = try registry.makeSource(workload.source, context: context)
+        let executor = try registry.makeExecutor(workload.executor, context: context)
+        let sink = try registry.makeSink(workload.sink, context: context)
 
         let items = source.initialItems()
         for (index, item) in items.enumerated() {
-            guard let inputs = item.objectValue else {
+            guard case .object(let inputs) = item else {
                 throw LauncherError.invalid("source.items[\(index)]", "expected an object of inputs, got \(item.typeName)")
             }
             if let problem = executor.checkInputs(inputs) {
@@ -60,13 +59,14 @@ public final class WorkloadService: Sendable {
         }
 
         let uuid = UUID()
-        let context = StageContext(workloadUUID: uuid, project: project, logger: logger, environment: environment)
-        let sourceConfig = try await source.validatedConfig(context)
-        let executorConfig = try await executor.validatedConfig(context)
-        let sinkConfig = try await sink.validatedConfig(context)
+        let stageContext = StageContext(workloadUUID: uuid, project: workload.project, logger: logger, environment: environment)
+        let sourceConfig = try await source.validatedConfig(stageContext)
+        let executorConfig = try await executor.validatedConfig(stageContext)
+        let sinkConfig = try await sink.validatedConfig(stageContext)
 
         let new = NewWorkload(
-            uuid: uuid, project: project, creator: creator, labels: labels, watchers: watchers,
+            uuid: uuid, project: workload.project, creator: creator, labels: workload.normalisedLabels,
+            watchers: .array(workload.watchers.map(\.configJSON)),
             sourceConfig: sourceConfig, executorConfig: executorConfig, sinkConfig: sinkConfig,
             version: environment.version)
         let record = try await store.createWorkload(new, items: items, start: start)
@@ -161,33 +161,21 @@ public final class WorkloadService: Sendable {
     /// Relaunches the final workflows matching `{"status"?, "submission"?, "uuids"?, "overrides"?}`
     /// as new workflows linked to the originals. Returns the new workflows.
     public func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowRecord] {
-        guard let object = request.objectValue else {
+        guard case .object(let object) = request else {
             throw LauncherError(.badRequest, "a retry request must be a JSON object, got \(request.typeName)", details: ["field": ""])
         }
-        let reader = ConfigReader(object, path: "")
-        let allowed = ["status", "submission", "uuids", "overrides"]
-        if let unknown = reader.keys.first(where: { !allowed.contains($0) }) {
-            throw LauncherError.invalid(unknown, "unknown field; a retry request has \(allowed.joined(separator: ", "))")
-        }
+        let retry = try RetryRequest.decode(object, at: "", context: .request, what: "a retry request")
         var filter = WorkflowFilter()
-        if let status = try reader.string("status") {
+        if let status = retry.status {
             guard let parsed = WorkflowStatus(userInput: status), parsed.isFinal else {
                 throw LauncherError.invalid(
-                    "status", "Retry unsupported for requested workflow status \"\(status)\"; retry accepts \(WorkflowStatus.final.map(\.rawValue).joined(separator: ", "))",
+                    "status", "Retry unsupported for requested workflow status \"\(Constraint.excerpt(status))\"; retry accepts \(WorkflowStatus.final.map(\.rawValue).joined(separator: ", "))",
                     ["supported": .array(WorkflowStatus.final.map { .string($0.rawValue) })])
             }
             filter.statuses = [parsed]
         }
-        filter.submission = try reader.string("submission")
-        if let uuids = try reader.array("uuids") {
-            filter.uuids = try uuids.enumerated().map { index, value in
-                guard let text = value.stringValue else {
-                    throw LauncherError.invalid("uuids[\(index)]", "expected a workflow UUID string, got \(value.typeName)")
-                }
-                return try RequestValidation.uuid(text, field: "uuids[\(index)]")
-            }
-            if filter.uuids.isEmpty { throw LauncherError.invalid("uuids", "must not be empty") }
-        }
+        filter.submission = retry.submission
+        filter.uuids = retry.uuids ?? []
         guard !filter.statuses.isEmpty || filter.submission != nil || !filter.uuids.isEmpty else {
             throw LauncherError(.badRequest, "Cannot retry workload: give at least one filter: status, submission or uuids.",
                                 details: ["field": "status"])
@@ -198,10 +186,8 @@ public final class WorkloadService: Sendable {
             throw LauncherError(.badRequest, "Cannot retry workload before it's been started.",
                                 details: ["uuid": .string(uuid.uuidString.lowercased())])
         }
-        let executor = try registry.makeExecutor(.object(workload.executorConfig), origin: .stored)
-        let overrides = try (try reader.object("overrides")).map {
-            try executor.validateOverrides(ConfigReader($0, path: "overrides"))
-        } ?? [:]
+        let executor = try registry.makeExecutor(.object(workload.executorConfig), context: environment.storedContext)
+        let overrides = try retry.overrides.map { try executor.validateOverrides($0, at: "overrides") } ?? [:]
 
         if !filter.uuids.isEmpty {
             // Name the uuids that cannot be retried rather than silently skipping them.

@@ -25,7 +25,7 @@ public protocol Executor: Stage {
 
     /// Validates the `overrides` of a retry request (e.g. more memory, a longer timeout) and
     /// returns them normalised; they are recorded on the new attempts.
-    func validateOverrides(_ reader: ConfigReader) throws -> JSONObject
+    func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject
 
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome]
 
@@ -40,9 +40,9 @@ extension Executor {
     public var maxActive: Int? { nil }
     public var maxSubmitPerTick: Int? { nil }
     public func checkInputs(_ inputs: JSONObject) -> String? { nil }
-    public func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
-        if let key = reader.keys.first {
-            throw LauncherError.invalid(reader.path(key), "the \(config["name"]?.stringValue ?? "") executor takes no retry overrides")
+    public func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
+        if let key = overrides.keys.min() {
+            throw path.key(key).invalid("the \(typeName) executor takes no retry overrides")
         }
         return [:]
     }

@@ -13,7 +13,7 @@ public enum StageKind: String, Sendable, CaseIterable {
 /// reliability rules (nothing lost, nothing launched twice) in one place for every backend.
 public protocol Stage: Sendable {
     /// The configuration as stored with the workload and shown to users. Always holds `name`.
-    var config: JSONObject { get }
+    var storedConfig: JSONObject { get }
 
     /// Checks that need the network (the workspace exists, the server supports the workflow
     /// type). Runs once at create time, before anything is written.
@@ -30,8 +30,22 @@ extension Stage {
 
     public func validatedConfig(_ context: StageContext) async throws -> JSONObject {
         try await validateRemotely(context)
-        return config
+        return storedConfig
     }
+
+    /// The stage's type name, for messages.
+    public var typeName: String { storedConfig["name"]?.stringValue ?? "" }
+}
+
+/// A stage built from its typed configuration (every built-in stage is one).
+public protocol ConfiguredStage: Stage {
+    associatedtype Config: StageConfig
+    var config: Config { get }
+}
+
+extension ConfiguredStage {
+    public var storedConfig: JSONObject { config.stored }
+    public var typeName: String { Config.stageName }
 }
 
 /// What the launcher tells a stage about the workload it works for.
@@ -57,13 +71,21 @@ public struct LauncherEnvironment: Sendable {
     /// Environment variables stages read (service URLs, credential files); the process's own
     /// by default, set explicitly by tests.
     public var settings: [String: String]
+    /// Where configurations may point in the file system (`WFL_ALLOWED_ROOTS`, folders
+    /// separated by `:`; unset: anywhere).
+    public var files: FilePolicy
 
     public init(home: URL, version: String = LauncherVersion.current,
                 settings: [String: String] = ProcessInfo.processInfo.environment) {
         self.home = home
         self.version = version
         self.settings = settings
+        let roots = settings["WFL_ALLOWED_ROOTS"].map { $0.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
+        files = FilePolicy(allowedRoots: roots.flatMap { $0.isEmpty ? nil : $0 })
     }
+
+    /// How stored stage configurations are read back.
+    public var storedContext: ConfigContext { ConfigContext(origin: .stored, files: files) }
 }
 
 public enum LauncherVersion {

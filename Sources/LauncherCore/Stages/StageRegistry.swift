@@ -1,42 +1,30 @@
 import Foundation
 
-/// One configuration field a stage type takes, as `wfl stages` and `GET /api/v1/stages` list it.
-public struct ConfigField: Sendable {
-    public var name: String
-    public var type: String
-    public var required: Bool
-    public var summary: String
-
-    public init(_ name: String, _ type: String, required: Bool = false, _ summary: String) {
-        self.name = name
-        self.type = type
-        self.required = required
-        self.summary = summary
-    }
-
-    public var json: JSONValue {
-        ["name": .string(name), "type": .string(type), "required": .bool(required), "description": .string(summary)]
-    }
-}
-
-/// A stage implementation registered under its user-facing type name (`"Mock"`, `"SLURM"`).
+/// A stage implementation registered under its user-facing type name (`"Mock"`, `"SLURM"`),
+/// built from its configuration type: the catalog and the request schema come from the
+/// configuration's declared fields.
 public struct StageType<Instance: Sendable>: Sendable {
-    public var name: String
-    public var summary: String
-    public var fields: [ConfigField]
-    /// Builds the stage from its configuration; throws `LauncherError.invalid` naming the field.
-    public var make: @Sendable (ConfigReader) throws -> Instance
+    public let name: String
+    public let summary: String
+    /// The fields a request may carry, as `wfl stages` lists them.
+    public let fields: [JSONValue]
+    /// The JSON Schema of the stage's request form, `name` included.
+    public let requestSchema: JSONValue
+    let make: @Sendable (JSONObject, FieldPath, ConfigContext, String) throws -> Instance
 
-    public init(name: String, summary: String, fields: [ConfigField], make: @escaping @Sendable (ConfigReader) throws -> Instance) {
-        self.name = name
-        self.summary = summary
-        self.fields = fields
-        self.make = make
+    public init<Config: StageConfig>(_ config: Config.Type, make: @escaping @Sendable (Config) throws -> Instance) {
+        name = Config.stageName
+        summary = Config.summary
+        fields = Config.catalogFields
+        requestSchema = Config.jsonSchema(extra: ["name": ["const": .string(Config.stageName), "description": "The stage type."]],
+                                          required: ["name"])
+        self.make = { object, path, context, what in
+            try make(Config.decode(object, at: path, context: context, what: what, reserved: ["name"]))
+        }
     }
 
     func info(kind: StageKind) -> JSONValue {
-        ["kind": .string(kind.rawValue), "name": .string(name), "description": .string(summary),
-         "fields": .array(fields.map(\.json))]
+        ["kind": .string(kind.rawValue), "name": .string(name), "description": .string(summary), "fields": .array(fields)]
     }
 }
 
@@ -63,16 +51,16 @@ public struct StageRegistry: Sendable {
         sinks[type.name] = type
     }
 
-    public func makeSource(_ config: JSONValue?, origin: ConfigOrigin = .request) throws -> any Source {
-        try Self.make(config, kind: .source, types: sources, origin: origin)
+    public func makeSource(_ config: JSONValue?, context: ConfigContext = .request) throws -> any Source {
+        try Self.make(config, kind: .source, types: sources, context: context)
     }
 
-    public func makeExecutor(_ config: JSONValue?, origin: ConfigOrigin = .request) throws -> any Executor {
-        try Self.make(config, kind: .executor, types: executors, origin: origin)
+    public func makeExecutor(_ config: JSONValue?, context: ConfigContext = .request) throws -> any Executor {
+        try Self.make(config, kind: .executor, types: executors, context: context)
     }
 
-    public func makeSink(_ config: JSONValue?, origin: ConfigOrigin = .request) throws -> any Sink {
-        try Self.make(config, kind: .sink, types: sinks, origin: origin)
+    public func makeSink(_ config: JSONValue?, context: ConfigContext = .request) throws -> any Sink {
+        try Self.make(config, kind: .sink, types: sinks, context: context)
     }
 
     /// Every registered type with its fields, sources first.
@@ -82,32 +70,38 @@ public struct StageRegistry: Sendable {
             + sinks.values.sorted { $0.name < $1.name }.map { $0.info(kind: .sink) }
     }
 
+    /// The JSON Schema of each kind's request form: one of the registered types.
+    public func requestSchema(_ kind: StageKind) -> JSONValue {
+        let schemas: [JSONValue] = switch kind {
+        case .source: sources.values.sorted { $0.name < $1.name }.map(\.requestSchema)
+        case .executor: executors.values.sorted { $0.name < $1.name }.map(\.requestSchema)
+        case .sink: sinks.values.sorted { $0.name < $1.name }.map(\.requestSchema)
+        }
+        return ["oneOf": .array(schemas)]
+    }
+
     private static func make<Instance>(
-        _ config: JSONValue?, kind: StageKind, types: [String: StageType<Instance>], origin: ConfigOrigin
+        _ config: JSONValue?, kind: StageKind, types: [String: StageType<Instance>], context: ConfigContext
     ) throws -> Instance {
-        let field = kind.rawValue
+        let field = FieldPath(kind.rawValue)
         let known = types.keys.sorted()
         let knownDetail: JSONObject = ["known": .array(known.map(JSONValue.string))]
-        let knownText = "known \(field)s: \(known.joined(separator: ", "))"
+        let knownText = "known \(kind.rawValue)s: \(known.joined(separator: ", "))"
         guard let config, !config.isNull else {
-            throw LauncherError.invalid(field, "required; \(knownText)", knownDetail)
+            throw field.invalid("required; \(knownText)", knownDetail)
         }
         guard let object = config.objectValue else {
-            throw LauncherError.invalid(field, "expected an object with a \"name\", got \(config.typeName)", knownDetail)
+            throw field.invalid("expected an object with a \"name\", got \(config.typeName)", knownDetail)
         }
         guard let nameValue = object["name"], !nameValue.isNull else {
-            throw LauncherError.invalid("\(field).name", "required; \(knownText)", knownDetail)
+            throw field.key("name").invalid("required; \(knownText)", knownDetail)
         }
         guard let name = nameValue.stringValue else {
-            throw LauncherError.invalid("\(field).name", "expected a string, got \(nameValue.typeName)", knownDetail)
+            throw field.key("name").invalid("expected a string, got \(nameValue.typeName)", knownDetail)
         }
         guard let type = types[name] else {
-            throw LauncherError.invalid("\(field).name", "unknown \(field) \"\(name)\"; \(knownText)", knownDetail)
+            throw field.key("name").invalid("unknown \(kind.rawValue) \"\(Constraint.excerpt(name))\"; \(knownText)", knownDetail)
         }
-        let reader = ConfigReader(object, path: field, origin: origin)
-        if origin == .request {
-            try reader.rejectUnknown(allowed: type.fields.map(\.name), stageDescription: "the \(name) \(field)")
-        }
-        return try type.make(reader)
+        return try type.make(object, field, context, "the \(name) \(kind.rawValue)")
     }
 }

@@ -35,9 +35,9 @@ struct WorkloadTick {
 
         let registry = updater.registry
         let options = updater.options
-        let source = try registry.makeSource(.object(workload.sourceConfig), origin: .stored)
-        let executor = try registry.makeExecutor(.object(workload.executorConfig), origin: .stored)
-        let sink = try registry.makeSink(.object(workload.sinkConfig), origin: .stored)
+        let source = try registry.makeSource(.object(workload.sourceConfig), context: updater.environment.storedContext)
+        let executor = try registry.makeExecutor(.object(workload.executorConfig), context: updater.environment.storedContext)
+        let sink = try registry.makeSink(.object(workload.sinkConfig), context: updater.environment.storedContext)
         var logger = updater.logger
         logger[metadataKey: "workload"] = "\(workload.uuid)"
         let context = StageContext(workloadUUID: workload.uuid, project: workload.project, logger: logger,

@@ -19,52 +19,46 @@ import Glibc
 ///   restarted launcher tells a running workflow from a lost one, and why a workflow can
 ///   never be started twice.
 /// - Abort kills the process group.
-struct LocalExecutor: Executor {
-    let command: String
-    let workDir: String?
-    let timeout: Double?
-    let maxParallel: Int
-    let env: [String: String]
+struct LocalExecutor: Executor, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Local"
+        static let summary = "Runs a shell command per item as a local process, in a per-workflow work folder."
 
-    static let type = StageType<any Executor>(
-        name: "Local",
-        summary: "Runs a shell command per item as a local process, in a per-workflow work folder.",
-        fields: [
-            ConfigField("command", "string", required: true,
-                        "Shell command; {{field}} is replaced by the item's value, shell-quoted. Inputs are also environment variables."),
-            ConfigField("workDir", "string", "Folder for per-workflow work folders (default $WFL_HOME/work)."),
-            ConfigField("timeout", "number", "Seconds a workflow may run before it is killed and failed."),
-            ConfigField("maxParallel", "integer", "Most workflows running at once (default: the number of CPUs)."),
-            ConfigField("env", "object", "Extra environment variables (name: value)."),
+        var command = ""
+        var workDir: String?
+        var timeout: Double?
+        var maxParallel = ProcessInfo.processInfo.activeProcessorCount
+        var env: [String: String] = [:]
+
+        static let fields: [Field<Config>] = [
+            Field("command", \.command, .command, required: true,
+                  "Shell command; {{field}} is replaced by the item's value, shell-quoted. Inputs are also environment variables."),
+            Field("workDir", \.workDir, .path, "Folder for per-workflow work folders (default $WFL_HOME/work)."),
+            Field("timeout", \.timeout, .seconds(), "Seconds a workflow may run before it is killed and failed."),
+            Field("maxParallel", \.maxParallel, .count(max: 10_000), "Most workflows running at once (default: the number of CPUs)."),
+            Field("env", \.env, .environment, "Extra environment variables (name: value)."),
         ]
-    ) { reader in
-        let command = try reader.requiredString("command")
-        var workDir = try reader.string("workDir")
-        if let dir = workDir, reader.origin == .request {
-            workDir = URL(fileURLWithPath: dir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-                .standardizedFileURL.path
+
+        func finish(at path: FieldPath, context: ConfigContext) throws {
+            try CommandScript.validate(template: command, at: path.key("command"))
         }
-        let env = try reader.stringMap("env") ?? [:]
-        try CommandScript.validate(template: command, field: reader.path("command"), environment: env,
-                                   environmentField: reader.path("env"))
-        return LocalExecutor(
-            command: command, workDir: workDir,
-            timeout: try reader.number("timeout", min: 0, exclusiveMin: true),
-            maxParallel: try reader.int("maxParallel", min: 1, max: 10_000) ?? ProcessInfo.processInfo.activeProcessorCount,
-            env: env)
     }
 
-    var config: JSONObject {
-        var config: JSONObject = ["name": "Local", "command": .string(command), "maxParallel": .int(Int64(maxParallel))]
-        if let workDir { config["workDir"] = .string(workDir) }
-        if let timeout { config["timeout"] = .double(timeout) }
-        if !env.isEmpty { config["env"] = .object(env.mapValues(JSONValue.string)) }
-        return config
+    /// What a retry may change for its new attempts.
+    struct Overrides: ConfigStruct {
+        var timeout: Double?
+        static let fields: [Field<Overrides>] = [
+            Field("timeout", \.timeout, .seconds(), "Seconds the new attempts may run."),
+        ]
     }
 
-    var maxActive: Int? { maxParallel }
+    static let type = StageType<any Executor>(Config.self) { LocalExecutor(config: $0) }
 
-    var commandScript: CommandScript { CommandScript(template: command, environment: env) }
+    let config: Config
+
+    var maxActive: Int? { config.maxParallel }
+
+    var commandScript: CommandScript { CommandScript(template: config.command, environment: config.env) }
 
     func validateRemotely(_ context: StageContext) async throws {
         let root = self.root(context)
@@ -78,10 +72,8 @@ struct LocalExecutor: Executor {
         commandScript.check(inputs, field: "executor.command")
     }
 
-    func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
-        try reader.rejectUnknown(allowed: ["timeout"], stageDescription: "the Local executor's retry overrides")
-        guard let timeout = try reader.number("timeout", min: 0, exclusiveMin: true) else { return [:] }
-        return ["timeout": .double(timeout)]
+    func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
+        try Overrides.decode(overrides, at: path, context: .request, what: "the Local executor's retry overrides").storedObject
     }
 
     // MARK: Launch
@@ -102,7 +94,7 @@ struct LocalExecutor: Executor {
             }
             do {
                 try commandScript.write(workflow: workflow, workload: context.workloadUUID, folder: folder)
-                let timeout = workflow.overrides["timeout"]?.doubleValue ?? self.timeout
+                let timeout = workflow.overrides["timeout"]?.doubleValue ?? config.timeout
                 try ProcessTools.writeAtomically(Self.wrapper(timeout: timeout),
                                                  to: folder.appendingPathComponent("run.sh"), executable: true)
                 // The wrapper's lock makes a second start of the same folder a no-op, so this is
@@ -161,7 +153,7 @@ struct LocalExecutor: Executor {
             let pid = files.pid()
             if ProcessTools.isLocked(files.lock) {
                 // Alive. Back-stop the wrapper's own timeout in case its watchdog died.
-                let timeout = workflow.overrides["timeout"]?.doubleValue ?? self.timeout
+                let timeout = workflow.overrides["timeout"]?.doubleValue ?? config.timeout
                 if let timeout, let pid, let started = workflow.submitted, now.timeIntervalSince(started) > timeout + 30 {
                     FileManager.default.createFile(atPath: files.path("timed_out"), contents: nil)
                     ProcessTools.signalGroup(pid, SIGKILL)
@@ -192,7 +184,7 @@ struct LocalExecutor: Executor {
             return WorkflowUpdate(uuid: workflow.uuid, status: .aborted, details: details)
         }
         if FileManager.default.fileExists(atPath: files.path("timed_out")) {
-            let limit = workflow.overrides["timeout"]?.doubleValue ?? timeout ?? 0
+            let limit = workflow.overrides["timeout"]?.doubleValue ?? config.timeout ?? 0
             return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
                                   error: WorkflowError("timed out after \(JSONValue.double(limit))s and was killed"))
         }
@@ -239,7 +231,7 @@ struct LocalExecutor: Executor {
     // MARK: Helpers
 
     private func root(_ context: StageContext) -> WorkRoot {
-        WorkRoot(workDir: workDir, defaultName: "work", context)
+        WorkRoot(workDir: config.workDir, defaultName: "work", context)
     }
 
     private func folder(_ context: StageContext, _ workflow: UUID) -> URL {

@@ -6,27 +6,23 @@ import LauncherCore
 /// Runs nothing. Each workflow succeeds with outputs equal to its inputs — at once, or after
 /// `delaySeconds` during which it reports Running — or fails when its inputs match every pair
 /// in `failWhen`. For dry runs, demos, benchmarks, and exercising failure and retry paths.
-struct MockExecutor: Executor {
-    let delaySeconds: Double
-    let failWhen: JSONObject?
+struct MockExecutor: Executor, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Mock"
+        static let summary = "Runs nothing: succeeds with outputs = inputs (at once or after a delay), or fails items matching a rule."
 
-    static let type = StageType<any Executor>(
-        name: "Mock",
-        summary: "Runs nothing: succeeds with outputs = inputs (at once or after a delay), or fails items matching a rule.",
-        fields: [
-            ConfigField("delaySeconds", "number", "Seconds each workflow reports Running before it finishes (default 0)."),
-            ConfigField("failWhen", "object", "Fail items whose inputs match every field: value pair given here."),
+        var delaySeconds = 0.0
+        var failWhen: JSONObject?
+
+        static let fields: [Field<Config>] = [
+            Field("delaySeconds", \.delaySeconds, .seconds(allowZero: true), "Seconds each workflow reports Running before it finishes."),
+            Field("failWhen", \.failWhen, .freeForm(), "Fail items whose inputs match every field: value pair given here."),
         ]
-    ) { reader in
-        MockExecutor(delaySeconds: try reader.number("delaySeconds", min: 0) ?? 0, failWhen: try reader.object("failWhen"))
     }
 
-    var config: JSONObject {
-        var config: JSONObject = ["name": "Mock"]
-        if delaySeconds > 0 { config["delaySeconds"] = .double(delaySeconds) }
-        if let failWhen { config["failWhen"] = .object(failWhen) }
-        return config
-    }
+    static let type = StageType<any Executor>(Config.self) { MockExecutor(config: $0) }
+
+    let config: Config
 
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
         var outcomes: [UUID: SubmitOutcome] = [:]
@@ -34,7 +30,7 @@ struct MockExecutor: Executor {
         for workflow in workflows {
             let fails = matches(workflow.inputs)
             let externalID = "mock-\(workflow.uuid.uuidString.lowercased())"
-            if delaySeconds > 0 {
+            if config.delaySeconds > 0 {
                 outcomes[workflow.uuid] = .launched(Launched(
                     externalID: externalID, status: .running,
                     details: ["willFail": .bool(fails), "inputs": .object(workflow.inputs)]))
@@ -52,7 +48,7 @@ struct MockExecutor: Executor {
         var updates: [WorkflowUpdate] = []
         var earliest: Date?
         for workflow in workflows {
-            let due = (workflow.submitted ?? now).addingTimeInterval(delaySeconds)
+            let due = (workflow.submitted ?? now).addingTimeInterval(config.delaySeconds)
             guard due <= now else {
                 earliest = min(earliest ?? due, due)
                 continue
@@ -74,11 +70,11 @@ struct MockExecutor: Executor {
     }
 
     private var failure: WorkflowError {
-        WorkflowError("Mock failure: inputs match failWhen \(JSONValue.object(failWhen ?? [:]))")
+        WorkflowError("Mock failure: inputs match failWhen \(JSONValue.object(config.failWhen ?? [:]))")
     }
 
     private func matches(_ inputs: JSONObject) -> Bool {
-        guard let failWhen, !failWhen.isEmpty else { return false }
+        guard let failWhen = config.failWhen, !failWhen.isEmpty else { return false }
         return failWhen.allSatisfy { key, value in inputs[key] == value }
     }
 }

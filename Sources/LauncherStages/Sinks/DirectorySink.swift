@@ -6,45 +6,47 @@ import LauncherSystem
 /// `<path>/<workflow uuid>.json`, with its uuid, status, inputs, outputs, backend details and
 /// timestamps. Written to a temporary name and renamed, so a reader never sees half a file and
 /// a repeated delivery overwrites the same file.
-struct DirectorySink: Sink {
-    let path: String
+struct DirectorySink: Sink, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Directory"
+        static let summary = "Writes one JSON file per succeeded workflow (uuid, status, inputs, outputs, timestamps) to a folder."
 
-    static let type = StageType<any Sink>(
-        name: "Directory",
-        summary: "Writes one JSON file per succeeded workflow (uuid, status, inputs, outputs, timestamps) to a folder.",
-        fields: [ConfigField("path", "string", required: true, "The folder; created if missing. Relative paths are resolved at create time.")]
-    ) { reader in
-        let raw = try reader.requiredString("path")
-        let path = URL(fileURLWithPath: raw, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-            .standardizedFileURL.path
-        if reader.origin == .request {
+        var path = ""
+
+        static let fields: [Field<Config>] = [
+            Field("path", \.path, .path, required: true, "The folder (an absolute path); created if missing."),
+        ]
+
+        func finish(at field: FieldPath, context: ConfigContext) throws {
+            guard context.origin == .request else { return }
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-                throw LauncherError.invalid(reader.path("path"), "\(path) exists and is not a folder")
+                throw field.key("path").invalid("\(path) exists and is not a folder")
             }
         }
-        return DirectorySink(path: path)
     }
 
-    var config: JSONObject { ["name": "Directory", "path": .string(path)] }
+    static let type = StageType<any Sink>(Config.self) { DirectorySink(config: $0) }
+
+    let config: Config
 
     func validateRemotely(_ context: StageContext) async throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
         } catch {
-            throw LauncherError.invalid("sink.path", "cannot create folder \(path): \(error.localizedDescription)")
+            throw LauncherError.invalid("sink.path", "cannot create folder \(config.path): \(error.localizedDescription)")
         }
-        guard FileManager.default.isWritableFile(atPath: path) else {
-            throw LauncherError.invalid("sink.path", "folder \(path) is not writable")
+        guard FileManager.default.isWritableFile(atPath: config.path) else {
+            throw LauncherError.invalid("sink.path", "folder \(config.path) is not writable")
         }
     }
 
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
-        let folder = URL(fileURLWithPath: path, isDirectory: true)
+        let folder = URL(fileURLWithPath: config.path, isDirectory: true)
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw LauncherError(.unavailable, "cannot create folder \(path): \(error.localizedDescription)")
+            throw LauncherError(.unavailable, "cannot create folder \(config.path): \(error.localizedDescription)")
         }
         var outcomes: [UUID: DeliveryOutcome] = [:]
         for workflow in workflows {

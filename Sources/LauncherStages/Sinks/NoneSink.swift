@@ -2,12 +2,16 @@ import Foundation
 import LauncherCore
 
 /// `{"name": "None"}`: consumes succeeded workflows and delivers nothing.
-struct NoneSink: Sink {
-    static let type = StageType<any Sink>(
-        name: "None", summary: "Consumes succeeded workflows and delivers nothing (outputs stay queryable).", fields: []
-    ) { _ in NoneSink() }
+struct NoneSink: Sink, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "None"
+        static let summary = "Consumes succeeded workflows and delivers nothing (outputs stay queryable)."
+        static let fields: [Field<Config>] = []
+    }
 
-    var config: JSONObject { ["name": "None"] }
+    static let type = StageType<any Sink>(Config.self) { NoneSink(config: $0) }
+
+    let config: Config
 
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
         Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, DeliveryOutcome.delivered) })

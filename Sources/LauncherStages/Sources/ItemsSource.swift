@@ -4,26 +4,27 @@ import LauncherCore
 ///
 /// The items go into the source queue in the workload's create transaction; the workload
 /// keeps only their count (`itemCount`), so loading it stays cheap however long the list was.
-struct ItemsSource: Source {
-    let itemCount: Int
-    let items: [JSONValue]
+struct ItemsSource: Source, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Items"
+        static let summary = "A fixed list of input objects given in the request; one workflow per item."
 
-    static let type = StageType<any Source>(
-        name: "Items",
-        summary: "A fixed list of input objects given in the request; one workflow per item.",
-        fields: [ConfigField("items", "array of objects", required: true, "The items: one object of inputs each.")]
-    ) { reader in
-        if reader.origin == .stored {
-            return ItemsSource(itemCount: try reader.int("itemCount") ?? 0, items: [])
+        var items: [WorkflowInputs] = []
+        var itemCount = 0
+
+        static let fields: [Field<Config>] = [
+            Field("items", \.items, .list(max: .max), required: true, presence: .requestOnly, "The items: one object of inputs each."),
+            Field("itemCount", \.itemCount, .range(0...Int(Int32.max)), presence: .storedOnly, "How many items the request listed."),
+        ]
+
+        mutating func finish(at path: FieldPath, context: ConfigContext) throws {
+            if context.origin == .request { itemCount = items.count }
         }
-        guard let items = try reader.array("items") else { throw LauncherError.invalid(reader.path("items"), "required") }
-        for (index, item) in items.enumerated() where item.objectValue == nil {
-            throw LauncherError.invalid("\(reader.path("items"))[\(index)]", "expected an object of inputs, got \(item.typeName)")
-        }
-        return ItemsSource(itemCount: items.count, items: items)
     }
 
-    var config: JSONObject { ["name": "Items", "itemCount": .int(Int64(itemCount))] }
+    static let type = StageType<any Source>(Config.self) { ItemsSource(config: $0) }
 
-    func initialItems() -> [JSONValue] { items }
+    let config: Config
+
+    func initialItems() -> [JSONValue] { config.items.map { .object($0.inputs) } }
 }

@@ -11,13 +11,10 @@ struct CommandScript {
 
     static var placeholder: Regex<(Substring, Substring)> { /\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}/ }
 
-    /// Rejects malformed placeholders and bad variable names, naming the field.
-    static func validate(template: String, field: String, environment: [String: String], environmentField: String) throws {
+    /// Rejects malformed placeholders, naming the field.
+    static func validate(template: String, at field: FieldPath) throws {
         for match in template.matches(of: /\{\{([^}]*)\}\}/) where template[match.range].wholeMatch(of: placeholder) == nil {
-            throw LauncherError.invalid(field, "\"\(template[match.range])\" is not a valid {{field}} placeholder")
-        }
-        for name in environment.keys where !isEnvironmentName(name) {
-            throw LauncherError.invalid("\(environmentField).\(name)", "is not a valid environment variable name")
+            throw field.invalid("\"\(Constraint.excerpt(String(template[match.range])))\" is not a valid {{field}} placeholder")
         }
     }
 
@@ -82,68 +79,3 @@ struct CommandScript {
         }
     }
 }
-
-/// The files a workflow's work folder holds once its command ran.
-struct WorkFolder {
-    let folder: URL
-    init(_ folder: URL) { self.folder = folder }
-
-    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
-
-    func exitCode() -> Int? {
-        guard let text = try? String(contentsOfFile: path("exit"), encoding: .utf8) else { return nil }
-        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    enum Outputs { case valid(JSONObject), invalid(String) }
-
-    /// What the command wrote to `$WFL_OUTPUTS` (nothing written: no outputs).
-    func outputs() -> Outputs {
-        guard let data = FileManager.default.contents(atPath: path("outputs.json")) else { return .valid([:]) }
-        guard let value = try? JSONValue.parse(data), let object = value.objectValue else {
-            return .invalid("the command wrote \(path("outputs.json")), which is not a JSON object")
-        }
-        return .valid(object)
-    }
-
-    /// Exit code and log paths, as the sink receives them in `details`.
-    func details(exitCode: Int?) -> JSONObject {
-        var details: JSONObject = [
-            "workDir": .string(folder.path), "stdout": .string(path("stdout.log")), "stderr": .string(path("stderr.log")),
-        ]
-        if let exitCode { details["exitCode"] = .int(Int64(exitCode)) }
-        return details
-    }
-
-    /// The last line of stderr, for error messages.
-    var lastErrorLine: String? {
-        ProcessTools.tail(of: path("stderr.log"))?.split(separator: "\n").last.map(String.init)
-    }
-}
-
-/// Where an executor keeps its work folders: `workDir`, or `$WFL_HOME/<defaultName>`, then one
-/// folder per workload and one per workflow below it.
-struct WorkRoot {
-    let path: String
-    let workload: URL
-
-    init(workDir: String?, defaultName: String, _ context: StageContext) {
-        path = workDir ?? context.environment.home.appendingPathComponent(defaultName).path
-        workload = URL(fileURLWithPath: path, isDirectory: true)
-            .appendingPathComponent(context.workloadUUID.uuidString.lowercased(), isDirectory: true)
-    }
-
-    func folder(_ workflow: UUID) -> URL {
-        workload.appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
-    }
-
-    /// At create: the root must exist or be creatable (a 400 on `executor.workDir` otherwise).
-    func create() throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw LauncherError.invalid("executor.workDir", "cannot create folder \(path): \(error.localizedDescription)")
-        }
-    }
-}
-

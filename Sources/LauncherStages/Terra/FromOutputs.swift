@@ -1,3 +1,4 @@
+import Foundation
 import LauncherCore
 
 /// WFL's `fromOutputs` rules, mapping a workflow's outputs onto entity attributes or dataset
@@ -28,12 +29,20 @@ enum FromOutputs {
             return rule
         }
     }
+}
 
-    /// Checks the shape: an object whose values are strings, arrays or objects of those.
-    static func read(_ reader: ConfigReader, _ key: String, what: String) throws -> JSONObject {
-        guard let spec = try reader.object(key) else {
-            throw LauncherError.invalid(reader.path(key), "required: fromOutputs must define a mapping from workflow outputs to \(what)")
+/// A data-repository id (dataset or snapshot): a UUID, stored in lower case.
+struct DataRepoID: ConfigValue, Hashable {
+    let id: String
+
+    static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> DataRepoID {
+        guard case .string(let text) = json, text.utf8.count <= 64, UUID(uuidString: text) != nil else {
+            throw path.invalid("expected an id (a UUID), got \(json.isNumber || json.stringValue != nil ? Constraint.excerpt(json.description, max: 64) : json.typeName)")
         }
-        return spec
+        return DataRepoID(id: text.lowercased())
     }
+
+    var configJSON: JSONValue { .string(id) }
+    static var typeSchema: JSONObject { ["type": "string", "format": "uuid"] }
+    static var typeName: String { "string" }
 }

@@ -3,29 +3,22 @@ import LauncherCore
 
 /// `{"name": "TDR Snapshots", "snapshots": ["<snapshot id>", …]}`: a fixed list of
 /// data-repository snapshots, each checked at create; one item per snapshot.
-struct TDRSnapshotsSource: Source {
-    let snapshots: [String]
+struct TDRSnapshotsSource: Source, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "TDR Snapshots"
+        static let summary = "A fixed list of Terra Data Repository snapshots; each is checked at create and becomes one item."
 
-    static let type = StageType<any Source>(
-        name: "TDR Snapshots",
-        summary: "A fixed list of Terra Data Repository snapshots; each is checked at create and becomes one item.",
-        fields: [ConfigField("snapshots", "array of strings", required: true, "Snapshot ids (UUIDs).")]
-    ) { reader in
-        guard let values = try reader.array("snapshots") else { throw LauncherError.invalid(reader.path("snapshots"), "required") }
-        if values.isEmpty && reader.origin == .request { throw LauncherError.invalid(reader.path("snapshots"), "must not be empty") }
-        let ids = try values.enumerated().map { index, value in
-            guard let id = value.stringValue, UUID(uuidString: id) != nil else {
-                throw LauncherError.invalid("\(reader.path("snapshots"))[\(index)]", "expected a snapshot id (a UUID), got \(value)")
-            }
-            return id.lowercased()
-        }
-        if let duplicate = ids.enumerated().first(where: { ids.firstIndex(of: $0.element) != $0.offset }) {
-            throw LauncherError.invalid("\(reader.path("snapshots"))[\(duplicate.offset)]", "snapshot \(duplicate.element) is listed twice")
-        }
-        return TDRSnapshotsSource(snapshots: ids)
+        var snapshots: [DataRepoID] = []
+
+        static let fields: [Field<Config>] = [
+            Field("snapshots", \.snapshots, .list(min: 1, max: 100_000, unique: true), required: true, "Snapshot ids (UUIDs)."),
+        ]
     }
 
-    var config: JSONObject { ["name": "TDR Snapshots", "snapshots": .array(snapshots.map(JSONValue.string))] }
+    static let type = StageType<any Source>(Config.self) { TDRSnapshotsSource(config: $0) }
+
+    let config: Config
+    var snapshots: [String] { config.snapshots.map(\.id) }
 
     func validateRemotely(_ context: StageContext) async throws {
         let repo = DataRepo(services: TerraServices(context.environment))

@@ -9,27 +9,30 @@ import LauncherCore
 /// `/<workflow uuid>/`. When a job of several rows fails, each row is ingested alone, so one bad
 /// row does not hold the others back; a single row's failed job is retried with backoff, then
 /// set aside with the repository's message.
-struct TerraDataRepoSink: Sink {
-    let dataset: String
-    let table: String
-    let fromOutputs: JSONObject
+struct TerraDataRepoSink: Sink, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Terra DataRepo"
+        static let summary = "Ingests one row per succeeded workflow into a Terra Data Repository dataset table, tracking the ingest jobs."
 
-    static let type = StageType<any Sink>(
-        name: "Terra DataRepo",
-        summary: "Ingests one row per succeeded workflow into a Terra Data Repository dataset table, tracking the ingest jobs.",
-        fields: [
-            ConfigField("dataset", "string", required: true, "The dataset id (a UUID)."),
-            ConfigField("table", "string", required: true, "The table to ingest into."),
-            ConfigField("fromOutputs", "object", required: true, "column → output name, \"$literal\", a list of those, or a nested object."),
+        var dataset = DataRepoID(id: "")
+        var table = ""
+        var fromOutputs: JSONObject = [:]
+
+        static let fields: [Field<Config>] = [
+            Field("dataset", \.dataset, required: true, "The dataset id (a UUID)."),
+            Field("table", \.table, .text(max: 256, nonBlank: true), required: true, "The table to ingest into."),
+            Field("fromOutputs", \.fromOutputs, .freeForm(), required: true,
+                  ifMissing: "fromOutputs must define a mapping from workflow outputs to columns in the table in the dataset",
+                  "column → output name, \"$literal\", a list of those, or a nested object."),
         ]
-    ) { reader in
-        TerraDataRepoSink(dataset: try TerraDataRepoSource.datasetID(reader), table: try reader.requiredString("table"),
-                          fromOutputs: try FromOutputs.read(reader, "fromOutputs", what: "columns in the table in the dataset"))
     }
 
-    var config: JSONObject {
-        ["name": "Terra DataRepo", "dataset": .string(dataset), "table": .string(table), "fromOutputs": .object(fromOutputs)]
-    }
+    static let type = StageType<any Sink>(Config.self) { TerraDataRepoSink(config: $0) }
+
+    let config: Config
+    var dataset: String { config.dataset.id }
+    var table: String { config.table }
+    var fromOutputs: JSONObject { config.fromOutputs }
 
     func validateRemotely(_ context: StageContext) async throws {
         let columns = try await TerraDataRepoSource.tableColumns(DataRepo(services: TerraServices(context.environment)),

@@ -15,58 +15,43 @@ import LauncherCore
 ///    so a crash never makes two snapshots of the same rows.
 /// 3. Snapshot jobs are followed to the end. A finished snapshot becomes an item; a failed job
 ///    is reported on the workload and retried with backoff, keeping its rows.
-struct TerraDataRepoSource: Source {
-    let dataset: String
-    let table: String
-    let snapshotReaders: [String]
-    let pollingIntervalMinutes: Double
-    let loadTag: String?
+struct TerraDataRepoSource: Source, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Terra DataRepo"
+        static let summary = "Watches a Terra Data Repository dataset table for new rows and snapshots them (at most 500 rows each); one item per snapshot."
+
+        var dataset = DataRepoID(id: "")
+        var table = ""
+        var snapshotReaders: [String] = []
+        var pollingIntervalMinutes = 20.0
+        var loadTag: String?
+
+        static let fields: [Field<Config>] = [
+            Field("dataset", \.dataset, required: true, "The dataset id (a UUID)."),
+            Field("table", \.table, .text(max: 256, nonBlank: true), required: true, "The table to watch."),
+            Field("snapshotReaders", \.snapshotReaders,
+                  .list(.matching("[^@\\s]+@[^@\\s]+\\.[^@\\s]+", "is not an email address", max: 320), max: 1000), required: true,
+                  "Emails given read access to each snapshot."),
+            Field("pollingIntervalMinutes", \.pollingIntervalMinutes, .above(0, max: 43_200),
+                  "Minutes between looks for new rows (frequent snapshots lock the dataset)."),
+            Field("loadTag", \.loadTag, .text(max: 256), "Only rows whose load tag starts with this."),
+        ]
+    }
+
+    static let type = StageType<any Source>(Config.self) { TerraDataRepoSource(config: $0) }
+
+    let config: Config
+    var dataset: String { config.dataset.id }
+    var table: String { config.table }
+    var snapshotReaders: [String] { config.snapshotReaders }
+    var pollingIntervalMinutes: Double { config.pollingIntervalMinutes }
+    var loadTag: String? { config.loadTag }
 
     static let shardSize = 500
     static let lookBack: TimeInterval = 2 * 3600
     static let jobCheckSeconds: TimeInterval = 30
 
-    static let type = StageType<any Source>(
-        name: "Terra DataRepo",
-        summary: "Watches a Terra Data Repository dataset table for new rows and snapshots them (at most 500 rows each); one item per snapshot.",
-        fields: [
-            ConfigField("dataset", "string", required: true, "The dataset id (a UUID)."),
-            ConfigField("table", "string", required: true, "The table to watch."),
-            ConfigField("snapshotReaders", "array of strings", required: true, "Emails given read access to each snapshot."),
-            ConfigField("pollingIntervalMinutes", "number", "Minutes between looks for new rows (default 20: frequent snapshots lock the dataset)."),
-            ConfigField("loadTag", "string", "Only rows whose load tag starts with this."),
-        ]
-    ) { reader in
-        guard let readers = try reader.array("snapshotReaders") else {
-            throw LauncherError.invalid(reader.path("snapshotReaders"), "required: the emails that may read the snapshots")
-        }
-        let emails = try readers.enumerated().map { index, value in
-            guard let email = value.stringValue, email.wholeMatch(of: /[^@\s]+@[^@\s]+\.[^@\s]+/) != nil else {
-                throw LauncherError.invalid("\(reader.path("snapshotReaders"))[\(index)]", "expected an email address, got \(value)")
-            }
-            return email
-        }
-        return TerraDataRepoSource(
-            dataset: try datasetID(reader), table: try reader.requiredString("table"), snapshotReaders: emails,
-            pollingIntervalMinutes: try reader.number("pollingIntervalMinutes", min: 0, exclusiveMin: true) ?? 20, loadTag: try reader.string("loadTag"))
-    }
-
-    var config: JSONObject {
-        var config: JSONObject = ["name": "Terra DataRepo", "dataset": .string(dataset), "table": .string(table),
-                                  "snapshotReaders": .array(snapshotReaders.map(JSONValue.string)),
-                                  "pollingIntervalMinutes": pollingIntervalMinutes == pollingIntervalMinutes.rounded()
-                                      ? .int(Int64(pollingIntervalMinutes)) : .double(pollingIntervalMinutes)]
-        if let loadTag { config["loadTag"] = .string(loadTag) }
-        return config
-    }
-
     var isOpen: Bool { true }
-
-    static func datasetID(_ reader: ConfigReader) throws -> String {
-        let id = try reader.requiredString("dataset")
-        guard UUID(uuidString: id) != nil else { throw LauncherError.invalid(reader.path("dataset"), "expected a dataset id (a UUID), got \"\(id)\"") }
-        return id.lowercased()
-    }
 
     /// The table's columns (name → datatype), or WFL's "Cannot access dataset" / "Table not found".
     static func tableColumns(_ repo: DataRepo, dataset: String, table: String, field: String) async throws -> [String: String] {

@@ -20,60 +20,61 @@ import LauncherCore
 /// - **Retry** uses Rawls' retry API when the workflows to retry are exactly a submission's
 ///   failed and/or aborted ones, and resubmits the entities one by one otherwise.
 /// - **Abort** deletes the active submissions.
-struct TerraExecutor: Executor {
-    let workspace: NamespacedName
-    let methodConfiguration: NamespacedName
-    let methodConfigurationVersion: Int?
-    let memoryRetryMultiplier: Double?
-    let unknownTimeoutMinutes: Double
-    let pollSeconds: Double
-    let maxInFlight: Int?
-    let maxSubmit: Int?
+struct TerraExecutor: Executor, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Terra"
+        static let summary = "Runs each data-repository snapshot as a Terra submission of a method configuration (one workflow per row)."
 
-    static let type = StageType<any Executor>(
-        name: "Terra",
-        summary: "Runs each data-repository snapshot as a Terra submission of a method configuration (one workflow per row).",
-        fields: [
-            ConfigField("workspace", "string", required: true, "The Terra workspace, \"namespace/name\"."),
-            ConfigField("methodConfiguration", "string", required: true, "The method configuration in the workspace, \"namespace/name\"."),
-            ConfigField("methodConfigurationVersion", "integer", "The version you expect; create fails if Firecloud's differs. Recorded at create when omitted."),
-            ConfigField("fromSource", "string", required: true, "How items become submissions; \"importSnapshot\" (the only one)."),
-            ConfigField("memoryRetryMultiplier", "number", "Passed to Terra: retry tasks that ran out of memory with this factor more."),
-            ConfigField("unknownTimeoutMinutes", "number", "Fail a workflow Terra reports as Unknown for this long (default 60)."),
-            ConfigField("pollSeconds", "number", "Seconds between status queries (default 30)."),
-            ConfigField("maxActive", "integer", "Most workflows of this workload active at once (counted per snapshot when launching)."),
-            ConfigField("maxSubmitPerTick", "integer", "Most snapshots submitted per update of the workload."),
+        var workspace = NamespacedName(namespace: "", name: "")
+        var methodConfiguration = NamespacedName(namespace: "", name: "")
+        var methodConfigurationVersion: Int?
+        var fromSource = ""
+        var memoryRetryMultiplier: Double?
+        var unknownTimeoutMinutes = 60.0
+        var pollSeconds = 30.0
+        var maxActive: Int?
+        var maxSubmitPerTick: Int?
+
+        static let fields: [Field<Config>] = [
+            Field("workspace", \.workspace, required: true, "The Terra workspace, \"namespace/name\"."),
+            Field("methodConfiguration", \.methodConfiguration, required: true, "The method configuration in the workspace, \"namespace/name\"."),
+            Field("methodConfigurationVersion", \.methodConfigurationVersion, .range(0...Int(Int32.max)),
+                  "The version you expect; create fails if Firecloud's differs. Recorded at create when omitted."),
+            Field("fromSource", \.fromSource, .text(max: 64, nonBlank: true), required: true,
+                  "How items become submissions; \"importSnapshot\" (the only one)."),
+            Field("memoryRetryMultiplier", \.memoryRetryMultiplier, .range(1.0...100.0),
+                  "Passed to Terra: retry tasks that ran out of memory with this factor more."),
+            Field("unknownTimeoutMinutes", \.unknownTimeoutMinutes, .above(0, max: 43_200), "Fail a workflow Terra reports as Unknown for this long."),
+            Field("pollSeconds", \.pollSeconds, .seconds(allowZero: true, max: 86_400), "Seconds between status queries."),
+            Field("maxActive", \.maxActive, .count(), "Most workflows of this workload active at once (counted per snapshot when launching)."),
+            Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most snapshots submitted per update of the workload."),
         ]
-    ) { reader in
-        let fromSource = try reader.requiredString("fromSource")
-        guard fromSource == "importSnapshot" else {
-            throw LauncherError.invalid(reader.path("fromSource"), "Unsupported coercion: \"\(fromSource)\"; the Terra executor supports \"importSnapshot\"",
-                                        ["fromSource": .string(fromSource)])
+
+        func finish(at path: FieldPath, context: ConfigContext) throws {
+            guard fromSource == "importSnapshot" else {
+                throw path.key("fromSource").invalid(
+                    "Unsupported coercion: \"\(Constraint.excerpt(fromSource))\"; the Terra executor supports \"importSnapshot\"",
+                    ["fromSource": .string(fromSource)])
+            }
         }
-        return TerraExecutor(
-            workspace: try TerraHTTP.namespacedName(reader, "workspace"),
-            methodConfiguration: try TerraHTTP.namespacedName(reader, "methodConfiguration"),
-            methodConfigurationVersion: try reader.int("methodConfigurationVersion", min: 0),
-            memoryRetryMultiplier: try reader.number("memoryRetryMultiplier", min: 1),
-            unknownTimeoutMinutes: try reader.number("unknownTimeoutMinutes", min: 0, exclusiveMin: true) ?? 60,
-            pollSeconds: try reader.number("pollSeconds", min: 0) ?? 30,
-            maxInFlight: try reader.int("maxActive", min: 1), maxSubmit: try reader.int("maxSubmitPerTick", min: 1))
     }
 
-    var config: JSONObject {
-        var config: JSONObject = ["name": "Terra", "workspace": .string(workspace.description),
-                                  "methodConfiguration": .string(methodConfiguration.description), "fromSource": "importSnapshot"]
-        if let methodConfigurationVersion { config["methodConfigurationVersion"] = .int(Int64(methodConfigurationVersion)) }
-        if let memoryRetryMultiplier { config["memoryRetryMultiplier"] = .double(memoryRetryMultiplier) }
-        if unknownTimeoutMinutes != 60 { config["unknownTimeoutMinutes"] = .double(unknownTimeoutMinutes) }
-        if pollSeconds != 30 { config["pollSeconds"] = .double(pollSeconds) }
-        if let maxInFlight { config["maxActive"] = .int(Int64(maxInFlight)) }
-        if let maxSubmit { config["maxSubmitPerTick"] = .int(Int64(maxSubmit)) }
-        return config
+    /// What a retry may change for its new attempts.
+    struct Overrides: ConfigStruct {
+        var memoryRetryMultiplier: Double?
+        static let fields: [Field<Overrides>] = [
+            Field("memoryRetryMultiplier", \.memoryRetryMultiplier, .range(1.0...100.0), "Memory retry factor for the new attempts."),
+        ]
     }
 
-    var maxActive: Int? { maxInFlight }
-    var maxSubmitPerTick: Int? { maxSubmit }
+    static let type = StageType<any Executor>(Config.self) { TerraExecutor(config: $0) }
+
+    let config: Config
+    var workspace: NamespacedName { config.workspace }
+    var methodConfiguration: NamespacedName { config.methodConfiguration }
+
+    var maxActive: Int? { config.maxActive }
+    var maxSubmitPerTick: Int? { config.maxSubmitPerTick }
 
     func firecloud(_ context: StageContext) -> Firecloud {
         Firecloud(services: TerraServices(context.environment), workspace: workspace)
@@ -102,7 +103,7 @@ struct TerraExecutor: Executor {
                                         name: "\(methodConfiguration) in workspace \(workspace)")
         }
         let version = Int(current["methodConfigVersion"]?.intValue ?? 0)
-        if let expected = methodConfigurationVersion, expected != version {
+        if let expected = config.methodConfigurationVersion, expected != version {
             throw LauncherError.invalid(
                 "executor.methodConfigurationVersion",
                 "method configuration \(methodConfiguration) is at version \(version), not \(expected): it was changed since you read it "
@@ -110,8 +111,8 @@ struct TerraExecutor: Executor {
                 ["expected": .int(Int64(expected)), "current": .int(Int64(version))])
         }
         var config = self.config
-        config["methodConfigurationVersion"] = .int(Int64(version))
-        return config
+        config.methodConfigurationVersion = version
+        return config.stored
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {
@@ -121,12 +122,9 @@ struct TerraExecutor: Executor {
         return nil
     }
 
-    func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
-        if let key = reader.keys.first(where: { $0 != "memoryRetryMultiplier" }) {
-            throw LauncherError.invalid(reader.path(key), "the Terra executor's only retry override is memoryRetryMultiplier")
-        }
-        guard let factor = try reader.number("memoryRetryMultiplier", min: 1) else { return [:] }
-        return ["memoryRetryMultiplier": .double(factor)]
+    func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
+        try Overrides.decode(overrides, at: path, context: .request, what: "the Terra executor's retry overrides (only memoryRetryMultiplier)")
+            .storedObject
     }
 
     // MARK: Submit
@@ -190,7 +188,7 @@ struct TerraExecutor: Executor {
                 "userComment": .string("New submission Workload: \(context.workloadUUID.uuidString.lowercased()) Snapshot ID: \(snapshotID) "
                                        + Self.launchMarker(request.uuid.uuidString)),
             ]
-            if let factor = request.overrides["memoryRetryMultiplier"]?.doubleValue ?? memoryRetryMultiplier {
+            if let factor = request.overrides["memoryRetryMultiplier"]?.doubleValue ?? config.memoryRetryMultiplier {
                 submission["memoryRetryMultiplier"] = .double(factor)
             }
             let report = try await pointer.firecloud.submit(submission)
@@ -312,7 +310,7 @@ struct TerraExecutor: Executor {
                     "entityType": .string(request.inputs["entityType"]?.stringValue ?? ""), "entityName": .string(entity),
                     "useCallCache": true, "userComment": .string("\(comment) \(Self.launchMarker(request.uuid.uuidString))"),
                 ]
-                if let factor = request.overrides["memoryRetryMultiplier"]?.doubleValue ?? memoryRetryMultiplier {
+                if let factor = request.overrides["memoryRetryMultiplier"]?.doubleValue ?? config.memoryRetryMultiplier {
                     body["memoryRetryMultiplier"] = .double(factor)
                 }
                 do {
@@ -412,7 +410,7 @@ struct TerraExecutor: Executor {
         if updates.isEmpty, let problem = problems.first, problems.count == bySubmission.count {
             throw TerraHTTP.Unavailable(description: problem)
         }
-        return PollResult(updates: updates, nextPoll: now.addingTimeInterval(pollSeconds))
+        return PollResult(updates: updates, nextPoll: now.addingTimeInterval(config.pollSeconds))
     }
 
     private func update(for workflow: ActiveWorkflow, entry: JSONValue, submission: String, now: Date,
@@ -426,12 +424,12 @@ struct TerraExecutor: Executor {
                 return WorkflowUpdate(uuid: workflow.uuid, status: workflow.status, externalID: newID,
                                       details: ["unknownSince": .string(Timestamp.format(now)), "terraStatus": .string(terraStatus)])
             }
-            guard now.timeIntervalSince(since) >= unknownTimeoutMinutes * 60 else {
+            guard now.timeIntervalSince(since) >= config.unknownTimeoutMinutes * 60 else {
                 return newID.map { WorkflowUpdate(uuid: workflow.uuid, status: workflow.status, externalID: $0) }
             }
             return WorkflowUpdate(uuid: workflow.uuid, status: .failed, externalID: newID, error: .infrastructure(
                 "Terra has reported this workflow as \(terraStatus) since \(Timestamp.format(since)); "
-                    + "gave up after \(Int(unknownTimeoutMinutes)) minutes (unknownTimeoutMinutes)"))
+                    + "gave up after \(Constraint.numberText(config.unknownTimeoutMinutes)) minutes (unknownTimeoutMinutes)"))
         }
         var details: JSONObject = [:]
         if workflow.details["unknownSince"] != nil { details["unknownSince"] = .null }

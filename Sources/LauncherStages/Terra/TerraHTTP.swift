@@ -124,26 +124,34 @@ enum TerraHTTP {
         }
     }
 
-    /// `"namespace/name"`, as Terra names workspaces and method configurations.
-    static func namespacedName(_ reader: ConfigReader, _ key: String) throws -> NamespacedName {
-        let value = try reader.requiredString(key)
-        let parts = value.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2, parts.allSatisfy({ $0.wholeMatch(of: /[A-Za-z0-9 _-]+/) != nil }) else {
-            throw LauncherError.invalid(reader.path(key), "\"\(value)\" is not \"namespace/name\" (letters, digits, spaces, _ and -)")
-        }
-        return NamespacedName(namespace: parts[0], name: parts[1])
-    }
-
     static func escape(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }
 }
 
 /// A Terra workspace or method configuration: `namespace/name`.
-struct NamespacedName: Sendable, Hashable, CustomStringConvertible {
+struct NamespacedName: ConfigValue, Hashable, CustomStringConvertible {
     var namespace: String
     var name: String
     var description: String { "\(namespace)/\(name)" }
+
+    static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> NamespacedName {
+        let value = try String.read(json, .text(max: 512, nonBlank: true), at: path, context)
+        let parts = value.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, parts.allSatisfy({ $0.wholeMatch(of: /[A-Za-z0-9 _-]+/) != nil }) else {
+            throw path.invalid("\"\(Constraint.excerpt(value))\" is not \"namespace/name\" (letters, digits, spaces, _ and -)")
+        }
+        return NamespacedName(namespace: parts[0], name: parts[1])
+    }
+
+    init(namespace: String, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+
+    var configJSON: JSONValue { .string(description) }
+    static var typeSchema: JSONObject { ["type": "string", "pattern": "^[A-Za-z0-9 _-]+/[A-Za-z0-9 _-]+$"] }
+    static var typeName: String { "string" }
     /// `namespace/name`, each part percent-encoded, for URL paths.
     var path: String { "\(TerraHTTP.escape(namespace))/\(TerraHTTP.escape(name))" }
 }

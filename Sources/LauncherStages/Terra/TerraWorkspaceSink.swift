@@ -7,33 +7,34 @@ import LauncherCore
 /// `identifier` output (or input), its attributes come from `fromOutputs`. Every workflow
 /// delivered in a tick goes in one `batchUpsert`; the entity is overwritten, so a repeated
 /// delivery is harmless. A workflow without the identifier is set aside with its error.
-struct TerraWorkspaceSink: Sink {
-    let workspace: NamespacedName
-    let entityType: String
-    let identifier: String
-    let fromOutputs: JSONObject
+struct TerraWorkspaceSink: Sink, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "Terra Workspace"
+        static let summary = "Upserts one entity per succeeded workflow into a Terra workspace table, attributes mapped from the outputs."
 
-    static let type = StageType<any Sink>(
-        name: "Terra Workspace",
-        summary: "Upserts one entity per succeeded workflow into a Terra workspace table, attributes mapped from the outputs.",
-        fields: [
-            ConfigField("workspace", "string", required: true, "The Terra workspace, \"namespace/name\"."),
-            ConfigField("entityType", "string", required: true, "The entity type (table) to write; it must exist."),
-            ConfigField("identifier", "string", required: true, "The output (or, failing that, input) whose value names the entity."),
-            ConfigField("fromOutputs", "object", required: true,
-                        "attribute → output name, \"$literal\", a list of those, or a nested object; attributes must exist."),
+        var workspace = NamespacedName(namespace: "", name: "")
+        var entityType = ""
+        var identifier = ""
+        var fromOutputs: JSONObject = [:]
+
+        static let fields: [Field<Config>] = [
+            Field("workspace", \.workspace, required: true, "The Terra workspace, \"namespace/name\"."),
+            Field("entityType", \.entityType, .text(max: 256, nonBlank: true), required: true, "The entity type (table) to write; it must exist."),
+            Field("identifier", \.identifier, .text(max: 256, nonBlank: true), required: true,
+                  "The output (or, failing that, input) whose value names the entity."),
+            Field("fromOutputs", \.fromOutputs, .freeForm(), required: true,
+                  ifMissing: "fromOutputs must define a mapping from workflow outputs to the attributes of entityType",
+                  "attribute → output name, \"$literal\", a list of those, or a nested object; attributes must exist."),
         ]
-    ) { reader in
-        TerraWorkspaceSink(
-            workspace: try TerraHTTP.namespacedName(reader, "workspace"), entityType: try reader.requiredString("entityType"),
-            identifier: try reader.requiredString("identifier"),
-            fromOutputs: try FromOutputs.read(reader, "fromOutputs", what: "the attributes of entityType"))
     }
 
-    var config: JSONObject {
-        ["name": "Terra Workspace", "workspace": .string(workspace.description), "entityType": .string(entityType),
-         "identifier": .string(identifier), "fromOutputs": .object(fromOutputs)]
-    }
+    static let type = StageType<any Sink>(Config.self) { TerraWorkspaceSink(config: $0) }
+
+    let config: Config
+    var workspace: NamespacedName { config.workspace }
+    var entityType: String { config.entityType }
+    var identifier: String { config.identifier }
+    var fromOutputs: JSONObject { config.fromOutputs }
 
     func validateRemotely(_ context: StageContext) async throws {
         let firecloud = Firecloud(services: TerraServices(context.environment), workspace: workspace)

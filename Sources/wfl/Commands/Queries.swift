@@ -92,15 +92,32 @@ struct Stages: AsyncParsableCommand {
         // The catalog needs no database.
         let catalog = StageRegistry.builtinCatalog
         if options.json { Output.printJSON(.array(catalog)); return }
+        let fields = catalog.flatMap { $0["fields"]?.arrayValue ?? [] }
+        let nameWidth = fields.map { ($0["name"]?.stringValue ?? "").count }.max() ?? 10
+        let typeWidth = fields.map { ($0["type"]?.stringValue ?? "").count }.max() ?? 10
         for entry in catalog {
             let kind = entry["kind"]?.stringValue ?? ""
             print("\(kind) \"\(entry["name"]?.stringValue ?? "")\": \(entry["description"]?.stringValue ?? "")")
             for field in entry["fields"]?.arrayValue ?? [] {
-                let required = field["required"]?.boolValue == true ? "required" : "optional"
-                print("    \((field["name"]?.stringValue ?? "").padding(toLength: 14, withPad: " ", startingAt: 0)) "
-                      + "\((field["type"]?.stringValue ?? "").padding(toLength: 17, withPad: " ", startingAt: 0)) "
-                      + "\(required.padding(toLength: 9, withPad: " ", startingAt: 0)) \(field["description"]?.stringValue ?? "")")
+                var notes: [String] = []
+                if field["required"]?.boolValue == true { notes.append("required") }
+                if let value = field["default"] { notes.append("default \(value)") }
+                if let limits = Self.limits(field) { notes.append(limits) }
+                print("    \((field["name"]?.stringValue ?? "").padding(toLength: nameWidth, withPad: " ", startingAt: 0))  "
+                      + "\((field["type"]?.stringValue ?? "").padding(toLength: typeWidth, withPad: " ", startingAt: 0))  "
+                      + "\(field["description"]?.stringValue ?? "")\(notes.isEmpty ? "" : " [\(notes.joined(separator: "; "))]")")
             }
         }
+    }
+
+    /// A field's declared range or length, as a reader would write it.
+    static func limits(_ field: JSONValue) -> String? {
+        if let values = field["enum"]?.arrayValue { return "one of " + values.compactMap(\.stringValue).joined(separator: ", ") }
+        let maximum = field["maximum"].map { "\($0)" }
+        if let low = field["exclusiveMinimum"] { return "> \(low)" + (maximum.map { ", ≤ \($0)" } ?? "") }
+        if let low = field["minimum"] { return "\(low)–\(maximum ?? "")" }
+        if let length = field["maxLength"] { return "at most \(length) bytes" }
+        if let count = field["maxItems"] { return "at most \(count) entries" }
+        return nil
     }
 }

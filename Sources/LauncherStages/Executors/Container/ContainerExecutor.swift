@@ -16,131 +16,117 @@ import LauncherSystem
 ///   CLI then reports every exit as 0.
 /// - **Timeout** is enforced by the launcher: it stops the container and fails it as "timeout".
 /// - **After a crash**, a Pending workflow whose container exists is not started again.
-struct ContainerExecutor: Executor {
-    let image: String
-    let script: CommandScript
-    let mounts: [String]
-    let workDir: String?
-    let cpus: Double?
-    let memory: String?
-    let timeout: Double?
-    let network: String
-    let user: String?
-    let maxParallel: Int
-    let runtime: String?
-    let pull: String
-    let commandTimeout: Double
+struct ContainerExecutor: Executor, ConfiguredStage {
+    enum Runtime: String, ConfigEnum { case podman, docker }
+    enum PullPolicy: String, ConfigEnum { case missing, never }
 
-    static let type = StageType<any Executor>(
-        name: "Container",
-        summary: "Runs each item's command in a local OCI container (podman, or docker).",
-        fields: [
-            ConfigField("image", "string", required: true, "The image, e.g. \"localhost/tools:1.2\"."),
-            ConfigField("command", "string", required: true,
-                        "Shell command (run with /bin/sh in the image); {{field}} is replaced by the item's value, shell-quoted."),
-            ConfigField("env", "object", "Extra environment variables (name: value)."),
-            ConfigField("mounts", "array of strings", "Bind mounts \"host:container\" or \"host:container:ro\"."),
-            ConfigField("workDir", "string", "Host folder for per-workflow folders, mounted into each container (default $WFL_HOME/containers)."),
-            ConfigField("cpus", "number", "CPUs per container (--cpus)."),
-            ConfigField("memory", "string", "Memory per container (--memory), e.g. \"512m\", \"2g\"."),
-            ConfigField("timeout", "number", "Seconds a container may run before it is stopped and failed."),
-            ConfigField("network", "string", "Network (--network); default none."),
-            ConfigField("user", "string", "User (and group) to run as (--user), e.g. \"1000:1000\"."),
-            ConfigField("maxParallel", "integer", "Most containers running at once (default: the number of CPUs)."),
-            ConfigField("runtime", "string", "podman or docker (default: podman if it works, else docker)."),
-            ConfigField("pull", "string", "Image pull policy: missing (default) or never."),
-            ConfigField("commandTimeoutSeconds", "number", "Time limit for each runtime command (default 60)."),
+    struct Config: StageConfig {
+        static let stageName = "Container"
+        static let summary = "Runs each item's command in a local OCI container (podman, or docker)."
+
+        var image = ""
+        var command = ""
+        var env: [String: String] = [:]
+        var mounts: [Mount] = []
+        var workDir: String?
+        var cpus: Double?
+        var memory: ContainerMemory?
+        var timeout: Double?
+        var network = "none"
+        var user: String?
+        var maxParallel = ProcessInfo.processInfo.activeProcessorCount
+        var runtime: Runtime?
+        var pull = PullPolicy.missing
+        var commandTimeoutSeconds = 60.0
+
+        static let fields: [Field<Config>] = [
+            Field("image", \.image, .matching("[A-Za-z0-9][A-Za-z0-9._/:@-]*", "is not an image reference"), required: true,
+                  "The image, e.g. \"localhost/tools:1.2\"."),
+            Field("command", \.command, .command, required: true,
+                  "Shell command (run with /bin/sh in the image); {{field}} is replaced by the item's value, shell-quoted."),
+            Field("env", \.env, .environment, "Extra environment variables (name: value)."),
+            Field("mounts", \.mounts, .list(max: 100), "Bind mounts \"host:container\" or \"host:container:ro\"."),
+            Field("workDir", \.workDir, .path, "Host folder for per-workflow folders, mounted into each container (default $WFL_HOME/containers)."),
+            Field("cpus", \.cpus, .above(0, max: 1024), "CPUs per container (--cpus)."),
+            Field("memory", \.memory, "Memory per container (--memory), e.g. \"512m\", \"2g\"."),
+            Field("timeout", \.timeout, .seconds(), "Seconds a container may run before it is stopped and failed."),
+            Field("network", \.network, .matching("[A-Za-z0-9][A-Za-z0-9_.-]*", "is not a network name", max: 256), "Network (--network)."),
+            Field("user", \.user, .matching("[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", "is not a user or user:group", max: 256),
+                  "User (and group) to run as (--user), e.g. \"1000:1000\"."),
+            Field("maxParallel", \.maxParallel, .count(max: 10_000), "Most containers running at once (default: the number of CPUs)."),
+            Field("runtime", \.runtime, "podman or docker (default: podman if it works, else docker)."),
+            Field("pull", \.pull, "Image pull policy: missing or never."),
+            Field("commandTimeoutSeconds", \.commandTimeoutSeconds, .seconds(max: 3600), "Time limit for each runtime command."),
         ]
-    ) { reader in
-        let image = try reader.requiredString("image")
-        guard image.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._\/:@-]*/) != nil else {
-            throw LauncherError.invalid(reader.path("image"), "\"\(image)\" is not an image reference")
-        }
-        let command = try reader.requiredString("command")
-        let env = try reader.stringMap("env") ?? [:]
-        try CommandScript.validate(template: command, field: reader.path("command"), environment: env, environmentField: reader.path("env"))
-        let mounts = try (reader.array("mounts") ?? []).enumerated().map { index, value in
-            try mount(value, field: "\(reader.path("mounts"))[\(index)]", origin: reader.origin)
-        }
-        var memory: String?
-        if let text = try reader.value(asText: "memory") {
-            guard text.wholeMatch(of: /[1-9][0-9]*[bkmgBKMG]?/) != nil else {
-                throw LauncherError.invalid(reader.path("memory"), "\"\(text)\" is not a memory size; use e.g. \"512m\" or \"2g\"")
+
+        func finish(at path: FieldPath, context: ConfigContext) throws {
+            try CommandScript.validate(template: command, at: path.key("command"))
+            guard context.origin == .request else { return }
+            for (index, mount) in mounts.enumerated() where !FileManager.default.fileExists(atPath: mount.host) {
+                throw path.key("mounts").index(index).invalid("\(mount.host) does not exist on this machine")
             }
-            memory = text.lowercased()
         }
-        let network = try reader.string("network") ?? "none"
-        guard network.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]*/) != nil else {
-            throw LauncherError.invalid(reader.path("network"), "\"\(network)\" is not a network name")
-        }
-        let user = try reader.string("user")
-        if let user, user.wholeMatch(of: /[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?/) == nil {
-            throw LauncherError.invalid(reader.path("user"), "\"\(user)\" is not a user or user:group")
-        }
-        let runtime = try reader.string("runtime")
-        if let runtime, !["podman", "docker"].contains(runtime) {
-            throw LauncherError.invalid(reader.path("runtime"), "\"\(runtime)\" is not a known runtime; use podman or docker")
-        }
-        let pull = try reader.string("pull") ?? "missing"
-        guard ["missing", "never"].contains(pull) else {
-            throw LauncherError.invalid(reader.path("pull"), "\"\(pull)\" is not a pull policy; use missing or never")
-        }
-        var workDir = try reader.string("workDir")
-        if let dir = workDir, reader.origin == .request { workDir = SlurmExecutor.absolute(dir, .request) }
-        return ContainerExecutor(
-            image: image, script: CommandScript(template: command, environment: env), mounts: mounts, workDir: workDir,
-            cpus: try reader.number("cpus", min: 0, exclusiveMin: true), memory: memory,
-            timeout: try reader.number("timeout", min: 0, exclusiveMin: true), network: network, user: user,
-            maxParallel: try reader.int("maxParallel", min: 1, max: 10_000) ?? ProcessInfo.processInfo.activeProcessorCount,
-            runtime: runtime, pull: pull,
-            commandTimeout: try reader.number("commandTimeoutSeconds", min: 0, exclusiveMin: true) ?? 60)
     }
 
-    /// `host:container[:ro|rw]`, with an absolute host path that exists.
-    static func mount(_ value: JSONValue, field: String, origin: ConfigOrigin) throws -> String {
-        guard let text = value.stringValue else {
-            throw LauncherError.invalid(field, "expected \"host:container\" or \"host:container:ro\", got \(value.typeName)")
+    /// What a retry may change for its new attempts.
+    struct Overrides: ConfigStruct {
+        var memory: ContainerMemory?
+        var cpus: Double?
+        var timeout: Double?
+        static let fields: [Field<Overrides>] = [
+            Field("memory", \.memory, "Memory per container for the new attempts."),
+            Field("cpus", \.cpus, .above(0, max: 1024), "CPUs per container for the new attempts."),
+            Field("timeout", \.timeout, .seconds(), "Seconds the new attempts may run."),
+        ]
+
+        static func stored(_ overrides: JSONObject) -> Overrides {
+            (try? decode(overrides, at: "overrides", context: .stored, what: "the Container overrides")) ?? Overrides()
         }
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard (2...3).contains(parts.count), parts[0].hasPrefix("/"), parts[1].hasPrefix("/"),
-              parts.count == 2 || ["ro", "rw"].contains(parts[2]) else {
-            throw LauncherError.invalid(field, "\"\(text)\" is not \"/host/path:/container/path\" (optionally \":ro\")")
-        }
-        if origin == .request && !FileManager.default.fileExists(atPath: parts[0]) {
-            throw LauncherError.invalid(field, "\(parts[0]) does not exist on this machine")
-        }
-        return text
     }
 
-    var config: JSONObject {
-        var config: JSONObject = ["name": "Container", "image": .string(image), "command": .string(script.template),
-                                  "network": .string(network), "maxParallel": .int(Int64(maxParallel)), "pull": .string(pull)]
-        if !script.environment.isEmpty { config["env"] = .object(script.environment.mapValues(JSONValue.string)) }
-        if !mounts.isEmpty { config["mounts"] = .array(mounts.map(JSONValue.string)) }
-        if let workDir { config["workDir"] = .string(workDir) }
-        if let cpus { config["cpus"] = .double(cpus) }
-        if let memory { config["memory"] = .string(memory) }
-        if let timeout { config["timeout"] = .double(timeout) }
-        if let user { config["user"] = .string(user) }
-        if let runtime { config["runtime"] = .string(runtime) }
-        if commandTimeout != 60 { config["commandTimeoutSeconds"] = .double(commandTimeout) }
-        return config
+    /// `host:container[:ro|rw]`, with an absolute host path inside the allowed roots.
+    struct Mount: ConfigValue {
+        let host: String
+        let text: String
+
+        static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> Mount {
+            guard case .string(let text) = json else {
+                throw path.invalid("expected \"host:container\" or \"host:container:ro\", got \(json.typeName)")
+            }
+            try Constraint.text(max: 4096).checkText(text, at: path)
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard (2...3).contains(parts.count), parts[0].hasPrefix("/"), parts[1].hasPrefix("/"),
+                  parts.count == 2 || ["ro", "rw"].contains(parts[2]) else {
+                throw path.invalid("\"\(Constraint.excerpt(text))\" is not \"/host/path:/container/path\" (optionally \":ro\")")
+            }
+            let host = try context.files.resolve(parts[0], at: path)
+            return Mount(host: host, text: ([host] + parts.dropFirst()).joined(separator: ":"))
+        }
+
+        var configJSON: JSONValue { .string(text) }
+        static var typeSchema: JSONObject { ["type": "string", "pattern": "^/[^:]*:/[^:]*(:(ro|rw))?$"] }
+        static var typeName: String { "string" }
     }
 
-    var maxActive: Int? { maxParallel }
+    static let type = StageType<any Executor>(Config.self) { ContainerExecutor(config: $0) }
 
-    private var runtimeTimeout: Duration { .milliseconds(Int(commandTimeout * 1000)) }
+    let config: Config
+    var script: CommandScript { CommandScript(template: config.command, environment: config.env) }
+
+    var maxActive: Int? { config.maxParallel }
+
+    private var runtimeTimeout: Duration { .seconds(config.commandTimeoutSeconds) }
 
     private func containerRuntime() async throws -> ContainerRuntime {
         do {
-            return try await ContainerRuntime.detect(runtime, timeout: runtimeTimeout)
+            return try await ContainerRuntime.detect(config.runtime?.rawValue, timeout: runtimeTimeout)
         } catch let error as LauncherError {
             throw ContainerRuntime.Unavailable(description: error.message)
         }
     }
 
     func validateRemotely(_ context: StageContext) async throws {
-        _ = try await ContainerRuntime.detect(runtime, timeout: runtimeTimeout)
+        _ = try await ContainerRuntime.detect(config.runtime?.rawValue, timeout: runtimeTimeout)
         try root(context).create()
     }
 
@@ -148,18 +134,8 @@ struct ContainerExecutor: Executor {
         script.check(inputs, field: "executor.command")
     }
 
-    func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
-        try reader.rejectUnknown(allowed: ["memory", "cpus", "timeout"], stageDescription: "the Container executor's retry overrides")
-        var overrides: JSONObject = [:]
-        if let memory = try reader.value(asText: "memory") {
-            guard memory.wholeMatch(of: /[1-9][0-9]*[bkmgBKMG]?/) != nil else {
-                throw LauncherError.invalid(reader.path("memory"), "\"\(memory)\" is not a memory size; use e.g. \"512m\" or \"2g\"")
-            }
-            overrides["memory"] = .string(memory.lowercased())
-        }
-        if let cpus = try reader.number("cpus", min: 0, exclusiveMin: true) { overrides["cpus"] = .double(cpus) }
-        if let timeout = try reader.number("timeout", min: 0, exclusiveMin: true) { overrides["timeout"] = .double(timeout) }
-        return overrides
+    func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
+        try Overrides.decode(overrides, at: path, context: .request, what: "the Container executor's retry overrides").storedObject
     }
 
     // MARK: Run
@@ -205,14 +181,15 @@ struct ContainerExecutor: Executor {
             "run", "--detach", "--init", "--name", name,
             "--label", "wfl.workload=\(context.workloadUUID.uuidString.lowercased())",
             "--label", "wfl.workflow=\(workflow.uuid.uuidString.lowercased())", "--label", "wfl.attempt=\(workflow.attempt)",
-            "--network", network, "--pull", pull,
+            "--network", config.network, "--pull", config.pull.rawValue,
             "--volume", "\(folder.path):\(folder.path)", "--workdir", folder.path, "--entrypoint", "/bin/sh",
         ]
-        for mount in mounts { arguments += ["--volume", mount] }
-        if let cpus = workflow.overrides["cpus"]?.doubleValue ?? cpus { arguments += ["--cpus", JSONValue.double(cpus).description] }
-        if let memory = workflow.overrides["memory"]?.stringValue ?? memory { arguments += ["--memory", memory] }
-        if let user { arguments += ["--user", user] }
-        arguments += [image, "-c", Self.wrapper]
+        let overrides = Overrides.stored(workflow.overrides)
+        for mount in config.mounts { arguments += ["--volume", mount.text] }
+        if let cpus = overrides.cpus ?? config.cpus { arguments += ["--cpus", JSONValue.double(cpus).description] }
+        if let memory = overrides.memory ?? config.memory { arguments += ["--memory", memory.text] }
+        if let user = config.user { arguments += ["--user", user] }
+        arguments += [config.image, "-c", Self.wrapper]
         let result: Subprocess.Result
         do {
             result = try await runtime.run(arguments)
@@ -277,7 +254,7 @@ struct ContainerExecutor: Executor {
                     updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .queued))
                 }
             case "running", "paused", "stopping":
-                let limit = workflow.overrides["timeout"]?.doubleValue ?? timeout
+                let limit = Overrides.stored(workflow.overrides).timeout ?? config.timeout
                 if let limit, let started = workflow.submitted {
                     let deadline = started.addingTimeInterval(limit)
                     if deadline <= now {
@@ -316,7 +293,7 @@ struct ContainerExecutor: Executor {
             return WorkflowUpdate(uuid: workflow.uuid, status: .aborted, details: details)
         }
         if FileManager.default.fileExists(atPath: work.path("timed_out")) {
-            let limit = workflow.overrides["timeout"]?.doubleValue ?? timeout ?? 0
+            let limit = Overrides.stored(workflow.overrides).timeout ?? config.timeout ?? 0
             return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
                                   error: WorkflowError("timeout: ran longer than \(JSONValue.double(limit))s and was stopped"))
         }
@@ -384,7 +361,7 @@ struct ContainerExecutor: Executor {
     // MARK: Folders
 
     private func root(_ context: StageContext) -> WorkRoot {
-        WorkRoot(workDir: workDir, defaultName: "containers", context)
+        WorkRoot(workDir: config.workDir, defaultName: "containers", context)
     }
 
     private func folder(_ context: StageContext, _ workflow: UUID) -> URL {

@@ -16,135 +16,91 @@ import LauncherSystem
 /// - **Abort**: `scancel`, 100 jobs per call.
 /// - **After a crash**: a workflow that may have been submitted is looked up by its job
 ///   name (`squeue --name`, `sacct --name`) and submitted again only if SLURM never saw it.
-struct SlurmExecutor: Executor {
+struct SlurmExecutor: Executor, ConfiguredStage {
     enum Program: Sendable {
         case command(CommandScript)
         case script(String)
     }
 
-    let program: Program
-    let workDir: String?
-    let resources: SlurmResources
-    let extraArgs: [String]
-    /// Items per job array; nil submits one job per item.
-    let arraySize: Int?
-    let maxSubmit: Int?
-    let maxInFlight: Int?
-    let slurmConf: String?
-    let lostAfter: Double
-    let commandTimeout: Double
-    let pollSeconds: Double
+    struct Config: StageConfig {
+        static let stageName = "SLURM"
+        static let summary = "Runs each item as a SLURM batch job (or job-array task), tracked with batched squeue/sacct."
 
-    static let reservedArguments = ["--job-name", "-J", "--output", "-o", "--error", "-e", "--chdir", "-D", "--array", "-a",
-                                    "--parsable", "--wrap", "--comment"]
+        var command: String?
+        var script: String?
+        var workDir: String?
+        var resources = SlurmResources()
+        var extraArgs: [String] = []
+        var array: JobArraySize?
+        var maxSubmitPerTick: Int?
+        var maxActive: Int?
+        var env: [String: String] = [:]
+        var slurmConf: String?
+        var lostAfterSeconds = 120.0
+        var commandTimeoutSeconds = 60.0
+        var pollSeconds = 5.0
 
-    static let type = StageType<any Executor>(
-        name: "SLURM",
-        summary: "Runs each item as a SLURM batch job (or job-array task), tracked with batched squeue/sacct.",
-        fields: [
-            ConfigField("command", "string", "Shell command; {{field}} is replaced by the item's value, shell-quoted. Give command or script."),
-            ConfigField("script", "string", "An executable script to run instead of command; inputs arrive as environment variables and inputs.json."),
-            ConfigField("workDir", "string", "Shared folder for per-workflow scripts, logs and exit files (default $WFL_HOME/slurm)."),
-        ] + SlurmResources.fields + [
-            ConfigField("extraArgs", "array of strings", "More sbatch options, e.g. [\"--constraint=avx2\"]."),
-            ConfigField("array", "integer or true", "Submit items as job arrays of at most this many tasks (true: 1000)."),
-            ConfigField("maxSubmitPerTick", "integer", "Most jobs submitted per update of the workload."),
-            ConfigField("maxActive", "integer", "Most jobs of this workload queued or running at once."),
-            ConfigField("env", "object", "Extra environment variables (name: value)."),
-            ConfigField("slurmConf", "string", "slurm.conf to use (SLURM_CONF); default: the launcher's environment."),
-            ConfigField("lostAfterSeconds", "number", "How long a job may be missing from squeue, sacct and its exit file before it is failed as lost (default 120)."),
-            ConfigField("commandTimeoutSeconds", "number", "Time limit for each sbatch/squeue/sacct/scancel call (default 60)."),
-            ConfigField("pollSeconds", "number", "Seconds between status queries (default 5)."),
+        static let fields: [Field<Config>] = [
+            Field("command", \.command, .command, "Shell command; {{field}} is replaced by the item's value, shell-quoted. Give command or script."),
+            Field("script", \.script, .path, "An executable script to run instead of command; inputs arrive as environment variables and inputs.json."),
+            Field("workDir", \.workDir, .path, "Shared folder for per-workflow scripts, logs and exit files (default $WFL_HOME/slurm)."),
+        ] + SlurmResources.fields.embedded(in: \.resources) + [
+            Field("extraArgs", \.extraArgs, .list(.matching("-.*", "is not an sbatch option such as \"--constraint=avx2\""), max: 100),
+                  "More sbatch options, e.g. [\"--constraint=avx2\"]."),
+            Field("array", \.array, "Submit items as job arrays of at most this many tasks (true: 1000)."),
+            Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most jobs submitted per update of the workload."),
+            Field("maxActive", \.maxActive, .count(), "Most jobs of this workload queued or running at once."),
+            Field("env", \.env, .environment, "Extra environment variables (name: value)."),
+            Field("slurmConf", \.slurmConf, .path, "slurm.conf to use (SLURM_CONF); default: the launcher's environment."),
+            Field("lostAfterSeconds", \.lostAfterSeconds, .seconds(),
+                  "How long a job may be missing from squeue, sacct and its exit file before it is failed as lost."),
+            Field("commandTimeoutSeconds", \.commandTimeoutSeconds, .seconds(max: 3600), "Time limit for each sbatch/squeue/sacct/scancel call."),
+            Field("pollSeconds", \.pollSeconds, .seconds(allowZero: true, max: 86_400), "Seconds between status queries."),
         ]
-    ) { reader in
-        let command = try reader.string("command")
-        let script = try reader.string("script")
-        let env = try reader.stringMap("env") ?? [:]
-        let program: Program
-        switch (command, script) {
-        case (let command?, nil):
-            guard !command.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw LauncherError.invalid(reader.path("command"), "must not be blank")
+
+        static let reservedArguments = ["--job-name", "-J", "--output", "-o", "--error", "-e", "--chdir", "-D", "--array", "-a",
+                                        "--parsable", "--wrap", "--comment"]
+
+        func finish(at path: FieldPath, context: ConfigContext) throws {
+            switch (command, script) {
+            case (let command?, nil):
+                try CommandScript.validate(template: command, at: path.key("command"))
+            case (nil, let script?):
+                if context.origin == .request, !FileManager.default.isExecutableFile(atPath: script) {
+                    throw path.key("script").invalid("\(script) is not an executable file")
+                }
+            case (nil, nil):
+                throw path.key("command").invalid("required: give command (a shell command) or script (a file to run)")
+            case (.some, .some):
+                throw path.key("script").invalid("give command or script, not both")
             }
-            try CommandScript.validate(template: command, field: reader.path("command"), environment: env,
-                                       environmentField: reader.path("env"))
-            program = .command(CommandScript(template: command, environment: env))
-        case (nil, let script?):
-            try CommandScript.validate(template: "", field: reader.path("script"), environment: env, environmentField: reader.path("env"))
-            program = .script(Self.absolute(script, reader.origin))
-            if reader.origin == .request, !FileManager.default.isExecutableFile(atPath: Self.absolute(script, reader.origin)) {
-                throw LauncherError.invalid(reader.path("script"), "\(script) is not an executable file")
+            for (index, argument) in extraArgs.enumerated() {
+                let name = String(argument.split(separator: "=").first ?? "")
+                if Self.reservedArguments.contains(name) {
+                    throw path.key("extraArgs").index(index).invalid("\(name) is set by the launcher and cannot be given here")
+                }
             }
-        case (nil, nil):
-            throw LauncherError.invalid(reader.path("command"), "required: give command (a shell command) or script (a file to run)")
-        case (.some, .some):
-            throw LauncherError.invalid(reader.path("script"), "give command or script, not both")
-        }
-        let extraArgs = try (reader.array("extraArgs") ?? []).enumerated().map { index, value in
-            let field = "\(reader.path("extraArgs"))[\(index)]"
-            guard let argument = value.stringValue, argument.hasPrefix("-") else {
-                throw LauncherError.invalid(field, "expected an sbatch option such as \"--constraint=avx2\"")
-            }
-            let name = String(argument.split(separator: "=").first ?? "")
-            if reservedArguments.contains(name) {
-                throw LauncherError.invalid(field, "\(name) is set by the launcher and cannot be given here")
-            }
-            return argument
-        }
-        var arraySize: Int?
-        if let value = reader.object["array"], !value.isNull {
-            if value == .bool(true) {
-                arraySize = 1000
-            } else if value != .bool(false) {
-                arraySize = try reader.int("array", min: 2, max: 10_000)
+            if let slurmConf, context.origin == .request, !FileManager.default.fileExists(atPath: slurmConf) {
+                throw path.key("slurmConf").invalid("\(slurmConf) does not exist")
             }
         }
-        let slurmConf = try reader.string("slurmConf").map { Self.absolute($0, reader.origin) }
-        if let slurmConf, reader.origin == .request, !FileManager.default.fileExists(atPath: slurmConf) {
-            throw LauncherError.invalid(reader.path("slurmConf"), "\(slurmConf) does not exist")
+
+        var program: Program {
+            if let command { return .command(CommandScript(template: command, environment: env)) }
+            return .script(script ?? "")
         }
-        return SlurmExecutor(
-            program: program, workDir: try reader.string("workDir").map { Self.absolute($0, reader.origin) },
-            resources: try SlurmResources.read(reader), extraArgs: extraArgs, arraySize: arraySize,
-            maxSubmit: try reader.int("maxSubmitPerTick", min: 1), maxInFlight: try reader.int("maxActive", min: 1),
-            slurmConf: slurmConf,
-            lostAfter: try reader.number("lostAfterSeconds", min: 0, exclusiveMin: true) ?? 120,
-            commandTimeout: try reader.number("commandTimeoutSeconds", min: 0, exclusiveMin: true) ?? 60,
-            pollSeconds: try reader.number("pollSeconds", min: 0) ?? 5)
     }
 
-    static func absolute(_ path: String, _ origin: ConfigOrigin) -> String {
-        guard origin == .request else { return path }
-        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-            .standardizedFileURL.path
-    }
+    static let type = StageType<any Executor>(Config.self) { SlurmExecutor(config: $0) }
 
-    var config: JSONObject {
-        var config: JSONObject = ["name": "SLURM"]
-        switch program {
-        case .command(let script):
-            config["command"] = .string(script.template)
-            if !script.environment.isEmpty { config["env"] = .object(script.environment.mapValues(JSONValue.string)) }
-        case .script(let path):
-            config["script"] = .string(path)
-        }
-        config.merge(resources.json) { a, _ in a }
-        if let workDir { config["workDir"] = .string(workDir) }
-        if !extraArgs.isEmpty { config["extraArgs"] = .array(extraArgs.map(JSONValue.string)) }
-        if let arraySize { config["array"] = .int(Int64(arraySize)) }
-        if let maxSubmit { config["maxSubmitPerTick"] = .int(Int64(maxSubmit)) }
-        if let maxInFlight { config["maxActive"] = .int(Int64(maxInFlight)) }
-        if let slurmConf { config["slurmConf"] = .string(slurmConf) }
-        if lostAfter != 120 { config["lostAfterSeconds"] = .double(lostAfter) }
-        if commandTimeout != 60 { config["commandTimeoutSeconds"] = .double(commandTimeout) }
-        if pollSeconds != 5 { config["pollSeconds"] = .double(pollSeconds) }
-        return config
-    }
+    let config: Config
 
-    var maxActive: Int? { maxInFlight }
-    var maxSubmitPerTick: Int? { maxSubmit }
+    var maxActive: Int? { config.maxActive }
+    var maxSubmitPerTick: Int? { config.maxSubmitPerTick }
+    var program: Program { config.program }
+    var resources: SlurmResources { config.resources }
 
-    var client: SlurmClient { SlurmClient(slurmConf: slurmConf, timeout: .milliseconds(Int(commandTimeout * 1000))) }
+    var client: SlurmClient { SlurmClient(slurmConf: config.slurmConf, timeout: .seconds(config.commandTimeoutSeconds)) }
 
     func validateRemotely(_ context: StageContext) async throws {
         try root(context).create()
@@ -155,9 +111,8 @@ struct SlurmExecutor: Executor {
         return script.check(inputs, field: "executor.command")
     }
 
-    func validateOverrides(_ reader: ConfigReader) throws -> JSONObject {
-        try reader.rejectUnknown(allowed: SlurmResources.fieldNames, stageDescription: "the SLURM executor's retry overrides")
-        return try SlurmResources.read(reader).json
+    func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
+        try SlurmResources.decode(overrides, at: path, context: .request, what: "the SLURM executor's retry overrides").storedObject
     }
 
     // MARK: Submit
@@ -194,8 +149,8 @@ struct SlurmExecutor: Executor {
         // Workflows with different retry overrides need different sbatch options.
         let groups = Dictionary(grouping: ready) { JSONValue.object($0.overrides) }
         for (overrides, group) in groups.sorted(by: { $0.key.description < $1.key.description }) {
-            let resources = try self.resources.overridden(by: SlurmResources.read(ConfigReader(overrides.objectValue ?? [:], path: "overrides")))
-            if let arraySize {
+            let resources = self.resources.overridden(by: SlurmResources.stored(overrides.objectValue ?? [:]))
+            if let arraySize = config.array?.tasks {
                 for chunk in group.chunked(arraySize) {
                     outcomes.merge(await submitArray(Array(chunk), resources: resources, context: context)) { a, _ in a }
                 }
@@ -238,7 +193,7 @@ struct SlurmExecutor: Executor {
         let arguments = [
             "--job-name=\(id)", "--comment=wfl:workload=\(context.workloadUUID.uuidString.lowercased()):workflow=\(id):attempt=\(workflow.attempt)",
             "--output=\(folder.path)/slurm-%j.out", "--chdir=\(folder.path)", "--no-requeue",
-        ] + resources.arguments + extraArgs
+        ] + resources.arguments + config.extraArgs
         switch await client.submit(script: folder.appendingPathComponent("job.sh").path, arguments: arguments) {
         case .submitted(let jobID):
             return .launched(Launched(externalID: jobID, details: ["jobId": .string(jobID), "workDir": .string(folder.path)]))
@@ -278,7 +233,7 @@ struct SlurmExecutor: Executor {
         let arguments = [
             "--job-name=\(name)", "--comment=wfl:workload=\(context.workloadUUID.uuidString.lowercased()):array=\(name)",
             "--array=0-\(workflows.count - 1)", "--output=\(arrays.path)/\(name)_%a.out", "--chdir=\(arrays.path)", "--no-requeue",
-        ] + resources.arguments + extraArgs
+        ] + resources.arguments + config.extraArgs
         switch await client.submit(script: arrays.appendingPathComponent("\(name).sh").path, arguments: arguments) {
         case .submitted(let jobID):
             var outcomes: [UUID: SubmitOutcome] = [:]
@@ -354,7 +309,7 @@ struct SlurmExecutor: Executor {
         let updates = workflows.compactMap { workflow in
             update(workflow, job: workflow.externalID.flatMap { jobs[$0] }, accounting: accounting, now: now, context: context)
         }
-        return PollResult(updates: updates, nextPoll: now.addingTimeInterval(pollSeconds))
+        return PollResult(updates: updates, nextPoll: now.addingTimeInterval(config.pollSeconds))
     }
 
     private func update(_ workflow: ActiveWorkflow, job: SlurmClient.Job?, accounting: Bool, now: Date,
@@ -384,9 +339,9 @@ struct SlurmExecutor: Executor {
             return WorkflowUpdate(uuid: workflow.uuid, status: workflow.status,
                                   details: ["missingSince": .double(now.timeIntervalSince1970)])
         }
-        guard now.timeIntervalSince1970 - since > lostAfter else { return nil }
+        guard now.timeIntervalSince1970 - since > config.lostAfterSeconds else { return nil }
         return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: ["slurmState": "LOST"],
-                              error: .infrastructure("lost: \(what) for \(Int(lostAfter)) s"))
+                              error: .infrastructure("lost: \(what) for \(Constraint.numberText(config.lostAfterSeconds)) s"))
     }
 
     private func finished(_ workflow: ActiveWorkflow, state: String?, exit: Int?, work: WorkFolder) -> WorkflowUpdate {
@@ -396,7 +351,7 @@ struct SlurmExecutor: Executor {
         if let jobID = workflow.externalID {
             details["slurmOutput"] = .string(work.path(jobID.contains("_") ? "../arrays" : "slurm-\(jobID).out"))
         }
-        let resources = self.resources.overridden(by: (try? SlurmResources.read(ConfigReader(workflow.overrides, path: ""))) ?? SlurmResources())
+        let resources = self.resources.overridden(by: SlurmResources.stored(workflow.overrides))
         switch (state, exit) {
         case ("CANCELLED", _) where workflow.status == .aborting:
             return WorkflowUpdate(uuid: workflow.uuid, status: .aborted, details: details)
@@ -410,8 +365,8 @@ struct SlurmExecutor: Executor {
         default:
             let name = state ?? "FAILED"
             var message = "\(name): \(SlurmState.explanation(name))"
-            if name == "TIMEOUT", let time = resources.time { message += " (time=\(time))" }
-            if name == "OUT_OF_MEMORY", let memory = resources.memory { message += " (memory=\(memory))" }
+            if name == "TIMEOUT", let time = resources.time { message += " (time=\(time.text))" }
+            if name == "OUT_OF_MEMORY", let memory = resources.memory { message += " (memory=\(memory.text))" }
             if let exit, name != "CANCELLED" { message += "; exit code \(exit)" }
             if let line = work.lastErrorLine { message += ": \(line)" }
             let kind: FailureKind = SlurmState.infrastructure.contains(name) || name == "CANCELLED" ? .infrastructure : .workflow
@@ -440,7 +395,7 @@ struct SlurmExecutor: Executor {
     // MARK: Folders
 
     private func root(_ context: StageContext) -> WorkRoot {
-        WorkRoot(workDir: workDir, defaultName: "slurm", context)
+        WorkRoot(workDir: config.workDir, defaultName: "slurm", context)
     }
 
     private func folder(_ context: StageContext, _ workflow: UUID) -> URL {

@@ -2,56 +2,27 @@ import LauncherCore
 
 /// What a job asks SLURM for. Configured on the executor; a retry may override any of it
 /// (more memory after OUT_OF_MEMORY, more time after TIMEOUT), recorded on the new attempt.
-struct SlurmResources: Sendable, Equatable {
+struct SlurmResources: ConfigStruct, Equatable {
     var partition: String?
     var account: String?
     var qos: String?
     var cpus: Int?
-    /// As sbatch takes it: a number of megabytes, or with a K, M, G or T suffix.
-    var memory: String?
-    /// As sbatch takes it: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS.
-    var time: String?
+    var memory: SlurmMemory?
+    var time: SlurmTime?
     var gpus: Int?
 
-    static let fieldNames = ["partition", "account", "qos", "cpus", "memory", "time", "gpus"]
-
-    static let fields: [ConfigField] = [
-        ConfigField("partition", "string", "SLURM partition (--partition); default: the cluster's default."),
-        ConfigField("account", "string", "SLURM account (--account)."),
-        ConfigField("qos", "string", "Quality of service (--qos)."),
-        ConfigField("cpus", "integer", "CPUs per job (--cpus-per-task)."),
-        ConfigField("memory", "string", "Memory per job (--mem): megabytes, or with a K/M/G/T suffix, e.g. \"4G\"."),
-        ConfigField("time", "string", "Time limit (--time): minutes, HH:MM:SS, D-HH:MM:SS …"),
-        ConfigField("gpus", "integer", "GPUs per job (--gpus)."),
+    static let fields: [Field<SlurmResources>] = [
+        Field("partition", \.partition, slurmName("partition"), "SLURM partition (--partition); default: the cluster's default."),
+        Field("account", \.account, slurmName("account"), "SLURM account (--account)."),
+        Field("qos", \.qos, slurmName("qos"), "Quality of service (--qos)."),
+        Field("cpus", \.cpus, .range(1...100_000), "CPUs per job (--cpus-per-task)."),
+        Field("memory", \.memory, "Memory per job (--mem): megabytes, or with a K/M/G/T suffix, e.g. \"4G\"."),
+        Field("time", \.time, "Time limit (--time): minutes, HH:MM:SS, D-HH:MM:SS …"),
+        Field("gpus", \.gpus, .range(0...1024), "GPUs per job (--gpus)."),
     ]
 
-    static func read(_ reader: ConfigReader) throws -> SlurmResources {
-        func name(_ key: String) throws -> String? {
-            guard let value = try reader.string(key) else { return nil }
-            guard value.wholeMatch(of: /[A-Za-z0-9_.+-]+/) != nil else {
-                throw LauncherError.invalid(reader.path(key), "\"\(value)\" is not a valid SLURM \(key) name")
-            }
-            return value
-        }
-        var resources = SlurmResources()
-        resources.partition = try name("partition")
-        resources.account = try name("account")
-        resources.qos = try name("qos")
-        resources.cpus = try reader.int("cpus", min: 1, max: 100_000)
-        resources.gpus = try reader.int("gpus", min: 0, max: 1024)
-        if let memory = try reader.value(asText: "memory") {
-            guard memory.wholeMatch(of: /[1-9][0-9]*[KMGTkmgt]?/) != nil else {
-                throw LauncherError.invalid(reader.path("memory"), "\"\(memory)\" is not a memory size; use megabytes or a K/M/G/T suffix, e.g. \"4G\"")
-            }
-            resources.memory = memory.uppercased()
-        }
-        if let time = try reader.value(asText: "time") {
-            guard time.wholeMatch(of: /([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}/) != nil, time != "0" else {
-                throw LauncherError.invalid(reader.path("time"), "\"\(time)\" is not a SLURM time limit; use minutes, HH:MM:SS or D-HH:MM:SS")
-            }
-            resources.time = time
-        }
-        return resources
+    static func slurmName(_ what: String) -> Constraint {
+        .matching("[A-Za-z0-9_.+-]+", "is not a valid SLURM \(what) name", max: 256)
     }
 
     /// `override`'s values where it has them, else this.
@@ -61,36 +32,34 @@ struct SlurmResources: Sendable, Equatable {
                        time: override.time ?? time, gpus: override.gpus ?? gpus)
     }
 
+    /// The resources a workflow's stored overrides ask for (nothing when unreadable).
+    static func stored(_ overrides: JSONObject) -> SlurmResources {
+        (try? decode(overrides, at: "overrides", context: .stored, what: "the SLURM overrides")) ?? SlurmResources()
+    }
+
     var arguments: [String] {
         var args: [String] = []
         if let partition { args.append("--partition=\(partition)") }
         if let account { args.append("--account=\(account)") }
         if let qos { args.append("--qos=\(qos)") }
         if let cpus { args.append("--cpus-per-task=\(cpus)") }
-        if let memory { args.append("--mem=\(memory)") }
-        if let time { args.append("--time=\(time)") }
+        if let memory { args.append("--mem=\(memory.text)") }
+        if let time { args.append("--time=\(time.text)") }
         if let gpus, gpus > 0 { args.append("--gpus=\(gpus)") }
         return args
     }
-
-    var json: JSONObject {
-        var object: JSONObject = [:]
-        if let partition { object["partition"] = .string(partition) }
-        if let account { object["account"] = .string(account) }
-        if let qos { object["qos"] = .string(qos) }
-        if let cpus { object["cpus"] = .int(Int64(cpus)) }
-        if let memory { object["memory"] = .string(memory) }
-        if let time { object["time"] = .string(time) }
-        if let gpus { object["gpus"] = .int(Int64(gpus)) }
-        return object
-    }
 }
 
-extension ConfigReader {
-    /// A string, or a whole number written as one (`"memory": 4000`, `"time": 30`).
-    func value(asText key: String) throws -> String? {
-        guard has(key) else { return nil }
-        if let int = try? int(key) { return String(int) }
-        return try string(key)
+/// `array`: tasks per job array; `true` means 1000, `false` or absent means one job per item.
+struct JobArraySize: ConfigValue {
+    let tasks: Int
+
+    static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> JobArraySize {
+        if json == .bool(true) { return JobArraySize(tasks: 1000) }
+        return JobArraySize(tasks: try Int.read(json, .range(2...10_000), at: path, context))
     }
+
+    var configJSON: JSONValue { .int(Int64(tasks)) }
+    static var typeSchema: JSONObject { ["oneOf": [["type": "integer", "minimum": 2, "maximum": 10_000], ["type": "boolean"]]] }
+    static var typeName: String { "integer or true" }
 }

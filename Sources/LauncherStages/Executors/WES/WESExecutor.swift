@@ -16,114 +16,96 @@ import NIOCore
 ///   `GET /runs/{id}/status` for runs the listing does not show. Any HTTP error or timeout is
 ///   "unknown, ask again".
 /// - **After a crash**, a workflow that may have been submitted is looked up by its tag first.
-struct WESExecutor: Executor {
-    let url: String
-    let workflowURL: String
-    let attachment: String?
-    let workflowType: String
-    let workflowTypeVersion: String
-    let engineParameters: JSONObject
-    let tags: [String: String]
-    let token: WESClient.TokenSource?
-    let requestTimeout: Double
-    let maxInFlight: Int?
-    let maxSubmit: Int?
-    let pollSeconds: Double
+struct WESExecutor: Executor, ConfiguredStage {
+    struct Config: StageConfig {
+        static let stageName = "WES"
+        static let summary = "Submits one run per item to a GA4GH Workflow Execution Service (/ga4gh/wes/v1) and tracks it."
 
-    static let type = StageType<any Executor>(
-        name: "WES",
-        summary: "Submits one run per item to a GA4GH Workflow Execution Service (/ga4gh/wes/v1) and tracks it.",
-        fields: [
-            ConfigField("url", "string", required: true, "The server, e.g. \"https://wes.example.org/ga4gh/wes/v1\" (the API path is added if missing)."),
-            ConfigField("workflowUrl", "string", "The workflow: a URL the server can read, or the name of the attachment."),
-            ConfigField("workflowAttachment", "string", "A local workflow file to send with every run (then workflowUrl defaults to its name)."),
-            ConfigField("workflowType", "string", required: true, "e.g. \"CWL\" or \"WDL\"; checked against the server's service-info."),
-            ConfigField("workflowTypeVersion", "string", required: true, "e.g. \"v1.2\"; checked against the server's service-info."),
-            ConfigField("engineParameters", "object", "workflow_engine_parameters for every run."),
-            ConfigField("tags", "object", "Extra tags (name: value) for every run."),
-            ConfigField("tokenEnv", "string", "Name of an environment variable holding a bearer token (the token itself is never stored)."),
-            ConfigField("tokenFile", "string", "A file holding a bearer token."),
-            ConfigField("requestTimeoutSeconds", "number", "Time limit for each request (default 30)."),
-            ConfigField("maxActive", "integer", "Most runs of this workload active at once."),
-            ConfigField("maxSubmitPerTick", "integer", "Most runs submitted per update of the workload."),
-            ConfigField("pollSeconds", "number", "Seconds between status queries (default 5)."),
-        ]
-    ) { reader in
-        var url = try reader.requiredString("url").trimmingCharacters(in: .whitespaces)
-        guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
-              components.host?.isEmpty == false else {
-            throw LauncherError.invalid(reader.path("url"), "\"\(url)\" is not an http(s) URL")
-        }
-        while url.hasSuffix("/") { url.removeLast() }
-        if !url.contains("/ga4gh/wes/") { url += "/ga4gh/wes/v1" }
-
-        let attachment = try reader.string("workflowAttachment").map { SlurmExecutor.absolute($0, reader.origin) }
-        if let attachment, reader.origin == .request, !FileManager.default.isReadableFile(atPath: attachment) {
-            throw LauncherError.invalid(reader.path("workflowAttachment"), "cannot read \(attachment)")
-        }
-        guard let workflowURL = try reader.string("workflowUrl") ?? attachment.map({ URL(fileURLWithPath: $0).lastPathComponent }) else {
-            throw LauncherError.invalid(reader.path("workflowUrl"), "required: give workflowUrl or workflowAttachment")
-        }
+        var url = ""
+        var workflowUrl: String?
+        var workflowAttachment: String?
+        var workflowType = ""
+        var workflowTypeVersion = ""
+        var engineParameters: JSONObject = [:]
         var tags: [String: String] = [:]
-        for (name, value) in try reader.stringMap("tags") ?? [:] {
-            if name.hasPrefix("wfl_") {
-                throw LauncherError.invalid("\(reader.path("tags")).\(name)", "tags starting with wfl_ are the launcher's own")
+        var tokenEnv: String?
+        var tokenFile: String?
+        var requestTimeoutSeconds = 30.0
+        var maxActive: Int?
+        var maxSubmitPerTick: Int?
+        var pollSeconds = 5.0
+
+        static let fields: [Field<Config>] = [
+            Field("url", \.url, .text(max: 2048, nonBlank: true), required: true,
+                  "The server, e.g. \"https://wes.example.org/ga4gh/wes/v1\" (the API path is added if missing)."),
+            Field("workflowUrl", \.workflowUrl, .text(max: 2048, nonBlank: true), "The workflow: a URL the server can read, or the name of the attachment."),
+            Field("workflowAttachment", \.workflowAttachment, .path, "A local workflow file to send with every run (then workflowUrl defaults to its name)."),
+            Field("workflowType", \.workflowType, .text(max: 64, nonBlank: true), required: true,
+                  "e.g. \"CWL\" or \"WDL\"; checked against the server's service-info."),
+            Field("workflowTypeVersion", \.workflowTypeVersion, .text(max: 64, nonBlank: true), required: true,
+                  "e.g. \"v1.2\"; checked against the server's service-info."),
+            Field("engineParameters", \.engineParameters, .freeForm(), "workflow_engine_parameters for every run."),
+            Field("tags", \.tags, .map(key: .text(max: 256, nonBlank: true), value: .text(max: 4096), max: 100), "Extra tags (name: value) for every run."),
+            Field("tokenEnv", \.tokenEnv, .matching("[A-Za-z_][A-Za-z0-9_]*", "is not an environment variable name", max: 256),
+                  "Name of an environment variable holding a bearer token (the token itself is never stored)."),
+            Field("tokenFile", \.tokenFile, .path, "A file holding a bearer token."),
+            Field("requestTimeoutSeconds", \.requestTimeoutSeconds, .seconds(max: 3600), "Time limit for each request."),
+            Field("maxActive", \.maxActive, .count(), "Most runs of this workload active at once."),
+            Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most runs submitted per update of the workload."),
+            Field("pollSeconds", \.pollSeconds, .seconds(allowZero: true, max: 86_400), "Seconds between status queries."),
+        ]
+
+        mutating func finish(at path: FieldPath, context: ConfigContext) throws {
+            url = url.trimmingCharacters(in: .whitespaces)
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
+                  components.host?.isEmpty == false else {
+                throw path.key("url").invalid("\"\(Constraint.excerpt(url))\" is not an http(s) URL")
             }
-            tags[name] = value
+            while url.hasSuffix("/") { url.removeLast() }
+            if !url.contains("/ga4gh/wes/") { url += "/ga4gh/wes/v1" }
+
+            if let attachment = workflowAttachment, context.origin == .request, !FileManager.default.isReadableFile(atPath: attachment) {
+                throw path.key("workflowAttachment").invalid("cannot read \(attachment)")
+            }
+            if workflowUrl == nil, let attachment = workflowAttachment { workflowUrl = URL(fileURLWithPath: attachment).lastPathComponent }
+            guard workflowUrl != nil else {
+                throw path.key("workflowUrl").invalid("required: give workflowUrl or workflowAttachment")
+            }
+            if let reserved = tags.keys.sorted().first(where: { $0.hasPrefix("wfl_") }) {
+                throw path.key("tags").key(reserved).invalid("tags starting with wfl_ are the launcher's own")
+            }
+            switch (tokenEnv, tokenFile) {
+            case (let name?, nil):
+                if context.origin == .request, ProcessInfo.processInfo.environment[name]?.isEmpty ?? true {
+                    throw path.key("tokenEnv").invalid("the launcher's environment has no variable \(name)")
+                }
+            case (nil, let file?):
+                if context.origin == .request, !FileManager.default.isReadableFile(atPath: file) {
+                    throw path.key("tokenFile").invalid("cannot read \(file)")
+                }
+            case (.some, .some):
+                throw path.key("tokenFile").invalid("give tokenEnv or tokenFile, not both")
+            case (nil, nil):
+                break
+            }
         }
-        let tokenEnv = try reader.string("tokenEnv")
-        let tokenFile = try reader.string("tokenFile").map { SlurmExecutor.absolute($0, reader.origin) }
-        var token: WESClient.TokenSource?
-        switch (tokenEnv, tokenFile) {
-        case (let name?, nil):
-            guard name.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) != nil else {
-                throw LauncherError.invalid(reader.path("tokenEnv"), "\"\(name)\" is not an environment variable name")
-            }
-            if reader.origin == .request, ProcessInfo.processInfo.environment[name]?.isEmpty ?? true {
-                throw LauncherError.invalid(reader.path("tokenEnv"), "the launcher's environment has no variable \(name)")
-            }
-            token = .environment(name)
-        case (nil, let path?):
-            if reader.origin == .request, !FileManager.default.isReadableFile(atPath: path) {
-                throw LauncherError.invalid(reader.path("tokenFile"), "cannot read \(path)")
-            }
-            token = .file(path)
-        case (.some, .some):
-            throw LauncherError.invalid(reader.path("tokenFile"), "give tokenEnv or tokenFile, not both")
-        case (nil, nil):
-            token = nil
+
+        var token: WESClient.TokenSource? {
+            if let tokenEnv { return .environment(tokenEnv) }
+            return tokenFile.map { .file($0) }
         }
-        return WESExecutor(
-            url: url, workflowURL: workflowURL, attachment: attachment,
-            workflowType: try reader.requiredString("workflowType"), workflowTypeVersion: try reader.requiredString("workflowTypeVersion"),
-            engineParameters: try reader.object("engineParameters") ?? [:], tags: tags, token: token,
-            requestTimeout: try reader.number("requestTimeoutSeconds", min: 0, exclusiveMin: true) ?? 30,
-            maxInFlight: try reader.int("maxActive", min: 1), maxSubmit: try reader.int("maxSubmitPerTick", min: 1),
-            pollSeconds: try reader.number("pollSeconds", min: 0) ?? 5)
     }
 
-    var config: JSONObject {
-        var config: JSONObject = ["name": "WES", "url": .string(url), "workflowUrl": .string(workflowURL),
-                                  "workflowType": .string(workflowType), "workflowTypeVersion": .string(workflowTypeVersion)]
-        if let attachment { config["workflowAttachment"] = .string(attachment) }
-        if !engineParameters.isEmpty { config["engineParameters"] = .object(engineParameters) }
-        if !tags.isEmpty { config["tags"] = .object(tags.mapValues(JSONValue.string)) }
-        switch token {
-        case .environment(let name)?: config["tokenEnv"] = .string(name)
-        case .file(let path)?: config["tokenFile"] = .string(path)
-        case nil: break
-        }
-        if requestTimeout != 30 { config["requestTimeoutSeconds"] = .double(requestTimeout) }
-        if let maxInFlight { config["maxActive"] = .int(Int64(maxInFlight)) }
-        if let maxSubmit { config["maxSubmitPerTick"] = .int(Int64(maxSubmit)) }
-        if pollSeconds != 5 { config["pollSeconds"] = .double(pollSeconds) }
-        return config
-    }
+    static let type = StageType<any Executor>(Config.self) { WESExecutor(config: $0) }
 
-    var maxActive: Int? { maxInFlight }
-    var maxSubmitPerTick: Int? { maxSubmit }
+    let config: Config
+    var url: String { config.url }
+    var workflowURL: String { config.workflowUrl ?? "" }
 
-    var client: WESClient { WESClient(base: url, timeout: .milliseconds(Int64(requestTimeout * 1000)), token: token) }
+    var maxActive: Int? { config.maxActive }
+    var maxSubmitPerTick: Int? { config.maxSubmitPerTick }
+
+    var client: WESClient { WESClient(base: url, timeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)), token: config.token) }
 
     /// Refuses a workflow type or version the server does not support, naming the field.
     func validateRemotely(_ context: StageContext) async throws {
@@ -136,6 +118,7 @@ struct WESExecutor: Executor {
         guard let versions = info["workflow_type_versions"]?.objectValue else {
             throw LauncherError.invalid("executor.url", "\(url)/service-info lists no workflow_type_versions; is this a WES server?")
         }
+        let workflowType = config.workflowType, workflowTypeVersion = config.workflowTypeVersion
         guard let supported = versions[workflowType] else {
             throw LauncherError.invalid("executor.workflowType",
                                         "the server at \(url) does not run \(workflowType) workflows; it supports \(versions.keys.sorted().joined(separator: ", "))",
@@ -166,7 +149,7 @@ struct WESExecutor: Executor {
             }
         }
         let attachmentData: Data?
-        if let attachment {
+        if let attachment = config.workflowAttachment {
             guard let data = FileManager.default.contents(atPath: attachment) else {
                 for workflow in workflows where outcomes[workflow.uuid] == nil {
                     outcomes[workflow.uuid] = .deferred("cannot read the workflow attachment \(attachment)")
@@ -186,17 +169,17 @@ struct WESExecutor: Executor {
     }
 
     private func submitOne(_ workflow: LaunchRequest, context: StageContext, attachment: Data?) async -> SubmitOutcome {
-        var runTags = tags
+        var runTags = config.tags
         runTags["wfl_workflow"] = workflow.uuid.uuidString.lowercased()
         runTags["wfl_workload"] = context.workloadUUID.uuidString.lowercased()
         runTags["wfl_attempt"] = String(workflow.attempt)
         let fields: [(String, String)] = [
             ("workflow_params", JSONValue.object(workflow.inputs).description),
-            ("workflow_type", workflowType),
-            ("workflow_type_version", workflowTypeVersion),
+            ("workflow_type", config.workflowType),
+            ("workflow_type_version", config.workflowTypeVersion),
             ("workflow_url", workflowURL),
             ("tags", JSONValue.object(runTags.mapValues(JSONValue.string)).description),
-            ("workflow_engine_parameters", JSONValue.object(engineParameters).description),
+            ("workflow_engine_parameters", JSONValue.object(config.engineParameters).description),
         ]
         do {
             let run = try await client.submit(fields: fields, attachment: attachment.map { (URL(fileURLWithPath: workflowURL).lastPathComponent, $0) })
@@ -257,7 +240,7 @@ struct WESExecutor: Executor {
             guard let run = workflow.externalID, let state = states[run] else { return nil }
             return update(workflow, run: run, state: state, log: logs[run])
         }
-        return PollResult(updates: updates, nextPoll: Date().addingTimeInterval(pollSeconds))
+        return PollResult(updates: updates, nextPoll: Date().addingTimeInterval(config.pollSeconds))
     }
 
     private func update(_ workflow: ActiveWorkflow, run: String, state: String, log: JSONValue?) -> WorkflowUpdate? {

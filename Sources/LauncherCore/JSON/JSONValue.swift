@@ -3,15 +3,59 @@ import Foundation
 /// A JSON document: request bodies, stage configurations, workflow inputs and outputs.
 ///
 /// Kept as a closed enum (not `Any`) so values are `Sendable`, comparable, and written back
-/// exactly as read: integers stay integers, object keys are written sorted.
+/// exactly as read. Numbers keep the text they were written with (`3.0` stays `3.0`, `1e42`
+/// stays `1e42`, an integer beyond 64 bits keeps every digit), so a workflow's inputs reach
+/// the backend as the user wrote them; object keys are written sorted.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
+    /// An integer written without fraction or exponent that fits in 64 bits.
     case int(Int64)
-    case double(Double)
+    /// Every other number, as written.
+    case number(JSONNumber)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+
+    /// A number computed in code (not parsed): whole values as integers, others in Swift's
+    /// shortest round-trip form. Non-finite values have no JSON form and become `null`.
+    public static func double(_ value: Double) -> JSONValue {
+        guard value.isFinite else { return .null }
+        if value.rounded() == value && abs(value) < 9.0e15 { return .int(Int64(value)) }
+        return .number(JSONNumber(value))
+    }
+}
+
+/// A JSON number kept as its text. The text is always valid JSON number syntax and finite.
+public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
+    public let text: String
+
+    /// `text` must already be valid JSON number syntax (the parser checks it).
+    init(validated text: String) { self.text = text }
+
+    /// A number from JSON text, or nil when it is not valid JSON number syntax or not finite.
+    public init?(text: String) {
+        guard text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/) != nil,
+              let value = Double(text), value.isFinite else { return nil }
+        self.text = text
+    }
+
+    public init(_ value: Double) {
+        text = value.isFinite ? "\(value)" : "0"
+    }
+
+    public var doubleValue: Double { Double(text) ?? 0 }
+
+    /// Written as an integer: no fraction, no exponent.
+    public var isIntegerSyntax: Bool { !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) }
+
+    public var description: String { text }
+
+    public static func == (a: JSONNumber, b: JSONNumber) -> Bool {
+        a.text == b.text || (!(a.isIntegerSyntax && b.isIntegerSyntax) && a.doubleValue == b.doubleValue)
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(doubleValue) }
 }
 
 public typealias JSONObject = [String: JSONValue]
@@ -23,11 +67,13 @@ extension JSONValue {
     public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
     public var isNull: Bool { self == .null }
 
-    /// Integers, and doubles with no fractional part.
+    /// Integers, and other numbers with no fractional part (`4.0`, `1e3`) within ±9e15.
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
-        case .double(let d) where d.rounded() == d && abs(d) < 9.0e15: return Int64(d)
+        case .number(let n):
+            let d = n.doubleValue
+            return d.rounded() == d && abs(d) < 9.0e15 ? Int64(d) : nil
         default: return nil
         }
     }
@@ -35,8 +81,15 @@ extension JSONValue {
     public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
-        case .double(let d): return d
+        case .number(let n): return n.doubleValue
         default: return nil
+        }
+    }
+
+    public var isNumber: Bool {
+        switch self {
+        case .int, .number: true
+        default: false
         }
     }
 
@@ -52,7 +105,7 @@ extension JSONValue {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
-        case .int, .double: "a number"
+        case .int, .number: "a number"
         case .string: "a string"
         case .array: "an array"
         case .object: "an object"
@@ -280,16 +333,18 @@ private struct JSONParser {
             guard digits() > 0 else { throw failure("invalid number; expected a digit in the exponent") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if isInteger, let int = Int64(text) { return .int(int) }
+        // "-0" is an integer that Int64 would write back as "0": keep its text.
+        if isInteger, let int = Int64(text), int != 0 || bytes[start] != UInt8(ascii: "-") { return .int(int) }
         guard let double = Double(text), double.isFinite else { throw failure("number out of range") }
-        return .double(double)
+        return .number(JSONNumber(validated: text))
     }
 }
 
 // MARK: - Equality
 
 extension JSONValue {
-    /// Numbers compare by value: 2 and 2.0 are the same JSON number.
+    /// Numbers compare by value: 2 and 2.0 are the same JSON number (integers beyond 64
+    /// bits compare digit by digit, so they are never confused by rounding).
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
@@ -298,7 +353,9 @@ extension JSONValue {
         case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)): return x == y
         case (.int(let x), .int(let y)): return x == y
-        case (.int, .double), (.double, .int), (.double, .double): return a.doubleValue == b.doubleValue
+        case (.number(let x), .number(let y)): return x == y
+        case (.int(let x), .number(let y)), (.number(let y), .int(let x)):
+            return y.isIntegerSyntax ? String(x) == y.text : Double(x) == y.doubleValue
         default: return false
         }
     }
@@ -307,7 +364,7 @@ extension JSONValue {
         switch self {
         case .null: hasher.combine(0)
         case .bool(let b): hasher.combine(b)
-        case .int, .double: hasher.combine(doubleValue)
+        case .int, .number: hasher.combine(doubleValue)
         case .string(let s): hasher.combine(s)
         case .array(let a): hasher.combine(a)
         case .object(let o): hasher.combine(o)
@@ -331,12 +388,7 @@ extension JSONValue: CustomStringConvertible {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
-        case .double(let d):
-            if d.isFinite {
-                out += d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
-            } else {
-                out += "null"
-            }
+        case .number(let n): out += n.text
         case .string(let s): Self.writeString(s, to: &out)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }
