@@ -61,6 +61,7 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs `body` in a transaction on a pooled connection.
     func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withConnection { connection in
@@ -71,17 +72,16 @@ public final class Database: Sendable {
         }
     }
 
-    /// BEGIN … COMMIT on one connection; on error, ROLLBACK and rethrow the original error.
-    static func transaction<T>(on connection: PostgresConnection, logger: Logger,
-                               _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await connection.query("BEGIN", logger: logger)
+    /// The one transaction helper: postgres-nio's `withTransaction` (BEGIN, COMMIT, ROLLBACK on
+    /// error), rethrowing the body's own error rather than the wrapper.
+    static func transaction<T: Sendable>(on connection: PostgresConnection, logger: Logger,
+                                         _ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let value = try await body(connection)
-            try await connection.query("COMMIT", logger: logger)
-            return value
+            return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            throw translate(error.closureError ?? error.commitError ?? error.beginError ?? error.rollbackError ?? error)
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
-            throw error
+            throw translate(error)
         }
     }
 
@@ -97,17 +97,6 @@ public final class Database: Sendable {
             return LauncherError(.unavailable, "database unreachable: \(error.code)")
         }
         return LauncherError(.unavailable, "database unreachable: \(String(reflecting: error))")
-    }
-}
-
-extension PostgresRandomAccessRow {
-    func json(_ index: Int) throws -> JSONValue {
-        guard let text = try self[index].decode(String?.self) else { return .null }
-        return try JSONValue.parse(text)
-    }
-
-    func object(_ index: Int) throws -> JSONObject {
-        try json(index).objectValue ?? [:]
     }
 }
 

@@ -24,10 +24,10 @@ public final class PostgresStore: LauncherStore {
             let rows = try await connection.rows("""
                 INSERT INTO workload (uuid, project, creator, labels, watchers, source_type, source_config,
                                       executor_type, executor_config, sink_type, sink_config, version, started, updated, wake_at)
-                VALUES (\(w.uuid), \(w.project), \(w.creator), \(w.labels), \(w.watchers.description)::jsonb,
-                        \(Rows.stageType(w.sourceConfig)), \(JSONValue.object(w.sourceConfig).description)::jsonb,
-                        \(Rows.stageType(w.executorConfig)), \(JSONValue.object(w.executorConfig).description)::jsonb,
-                        \(Rows.stageType(w.sinkConfig)), \(JSONValue.object(w.sinkConfig).description)::jsonb,
+                VALUES (\(w.uuid), \(w.project), \(w.creator), \(w.labels), \(w.watchers),
+                        \(Rows.stageType(w.sourceConfig)), \(JSONValue.object(w.sourceConfig)),
+                        \(Rows.stageType(w.executorConfig)), \(JSONValue.object(w.executorConfig)),
+                        \(Rows.stageType(w.sinkConfig)), \(JSONValue.object(w.sinkConfig)),
                         \(w.version), CASE WHEN \(start) THEN now() END, now(), CASE WHEN \(start) THEN now() END)
                 RETURNING \(unescaped: Rows.workloadColumns)
                 """, logger: logger)
@@ -68,8 +68,8 @@ public final class PostgresStore: LauncherStore {
             SELECT workload_id, status, count(*) FROM workflow
             WHERE workload_id = ANY(\(workloadIDs)) AND retried_by IS NULL GROUP BY 1, 2
             """) {
-            let (id, status, count) = try row.decode((Int64, String, Int).self)
-            counts[id, default: [:]][try Rows.status(status)] = count
+            let (id, status, count) = try row.decode((Int64, WorkflowStatus, Int).self)
+            counts[id, default: [:]][status] = count
         }
         return counts
     }
@@ -116,8 +116,8 @@ public final class PostgresStore: LauncherStore {
             let unclaimed = try await SharedStatements.abortUnclaimed(connection, logger: logger, workloadID: workloadID)
             let unlaunched = try await connection.rows("""
                 WITH aborted AS (
-                    UPDATE workflow SET status = 'Aborted', finished = now(), updated = now()
-                    WHERE workload_id = \(workloadID) AND status = 'Pending' AND launch_attempts = 0
+                    UPDATE workflow SET status = \(WorkflowStatus.aborted), finished = now(), updated = now()
+                    WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql) AND launch_attempts = 0
                     RETURNING 1)
                 SELECT count(*) FROM aborted
                 """, logger: logger)
@@ -125,7 +125,7 @@ public final class PostgresStore: LauncherStore {
                 WITH flagged AS (
                     UPDATE workflow SET abort_requested = now(), updated = now()
                     WHERE workload_id = \(workloadID) AND abort_requested IS NULL
-                      AND status IN ('Pending', 'Submitted', 'Queued', 'Running')
+                      AND status IN \(unescaped: WorkflowStatus.abortableList)
                     RETURNING 1)
                 SELECT count(*) FROM flagged
                 """, logger: logger)
@@ -152,13 +152,13 @@ public final class PostgresStore: LauncherStore {
 
     static func appendFilter(_ filter: WorkflowFilter, to sql: inout SQLBuilder) {
         if !filter.includeRetried { sql.append(" AND retried_by IS NULL") }
-        if !filter.statuses.isEmpty { sql.append(" AND status = ANY(\(sql.bind(filter.statuses.map(\.rawValue))))") }
+        if !filter.statuses.isEmpty { sql.append(" AND status = ANY(\(sql.bind(filter.statuses)))") }
         if let submission = filter.submission { sql.append(" AND submission = \(sql.bind(submission))") }
         if !filter.uuids.isEmpty { sql.append(" AND uuid = ANY(\(sql.bind(filter.uuids)))") }
     }
 
     public func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent] {
-        var sql = SQLBuilder("SELECT id, at, kind, message, data::text FROM workload_event WHERE workload_id = ")
+        var sql = SQLBuilder("SELECT id, at, kind, message, data FROM workload_event WHERE workload_id = ")
         sql.append(sql.bind(workloadID))
         if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
         sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
@@ -180,17 +180,17 @@ public final class PostgresStore: LauncherStore {
             var sql = SQLBuilder("WITH original AS (SELECT id, uuid, source_item_id, attempt, inputs FROM workflow WHERE workload_id = ")
             let workload = sql.bind(workloadID)
             sql.append(workload)
-            sql.append(" AND status IN \(SharedStatements.finalStatuses)")
+            sql.append(" AND status IN \(WorkflowStatus.finalList)")
             var newest = filter
             newest.includeRetried = false
             Self.appendFilter(newest, to: &sql)
             let submission = sql.bind("retry-\(UUID().uuidString.lowercased())")
-            let overridesJSON = sql.bind(JSONValue.object(overrides).description)
+            let overridesJSON = sql.bind(JSONValue.object(overrides))
             sql.append("""
                  ORDER BY id FOR UPDATE),
                 created AS (
                     INSERT INTO workflow (workload_id, uuid, source_item_id, status, attempt, inputs, overrides, retry_of, submission)
-                    SELECT \(workload), gen_random_uuid(), source_item_id, 'Pending', attempt + 1, inputs, \(overridesJSON)::jsonb,
+                    SELECT \(workload), gen_random_uuid(), source_item_id, \(sql.bind(WorkflowStatus.pending)), attempt + 1, inputs, \(overridesJSON),
                            uuid, \(submission)
                     FROM original ORDER BY id
                     RETURNING \(Rows.workflowColumns)),

@@ -23,24 +23,19 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func reload() async throws -> WorkloadRecord {
-        try Rows.workload(try await rows("SELECT \(unescaped: Rows.workloadColumns) FROM workload WHERE id = \(workloadID)")[0])
+        guard let row = try await rows("SELECT \(unescaped: Rows.workloadColumns) FROM workload WHERE id = \(workloadID)").first else {
+            throw LauncherError(.notFound, "workload \(workloadID) is gone")
+        }
+        return try Rows.workload(row)
     }
 
     // MARK: Source queue
 
     func recordPoll(items: [JSONValue], state: JSONValue) async throws {
-        do {
-            try await connection.execute("BEGIN", logger: logger)
-            do {
-                try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
-                try await connection.execute(
-                    "UPDATE workload SET source_state = \(state.description)::jsonb WHERE id = \(workloadID)", logger: logger)
-                try await connection.execute("COMMIT", logger: logger)
-            } catch {
-                try? await connection.execute("ROLLBACK", logger: logger)
-                throw error
-            }
-        } catch { throw Database.translate(error) }
+        try await Database.transaction(on: connection, logger: logger) { connection in
+            try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
+            try await connection.execute("UPDATE workload SET source_state = \(state) WHERE id = \(workloadID)", logger: logger)
+        }
     }
 
     // MARK: Executor queue
@@ -48,14 +43,13 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     func inFlight() async throws -> InFlight {
         // Scalar subqueries, so each is served by its own partial index.
         let row = try await rows("""
-            SELECT (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
+            SELECT (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql)),
+                   (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status IN \(unescaped: WorkflowStatus.activeList)),
                    (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
-                      AND status IN \(unescaped: SharedStatements.activeStatuses)),
-                   (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
-                      AND status = 'Succeeded' AND consumed IS NULL AND delivery IS NOT NULL),
-                   LEAST((SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending'),
+                      AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL AND delivery IS NOT NULL),
+                   LEAST((SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql)),
                          (SELECT min(next_attempt_at) FROM workflow WHERE workload_id = \(workloadID)
-                            AND status = 'Succeeded' AND consumed IS NULL))
+                            AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL))
             """)[0]
         let (pending, active, delivering, due) = try row.decode((Int, Int, Int, Date?).self)
         return InFlight(pending: pending, active: active, delivering: delivering, nextBackoffDue: due)
@@ -76,8 +70,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                   AND (SELECT aborted FROM workload WHERE id = \(workloadID)) IS NULL
                 RETURNING id, payload)
             INSERT INTO workflow (workload_id, uuid, source_item_id, status, inputs, submission, launch_attempts)
-            SELECT \(workloadID), gen_random_uuid(), id, 'Pending', payload, \(submission), 1 FROM claimed ORDER BY id
-            RETURNING uuid, inputs::text
+            SELECT \(workloadID), gen_random_uuid(), id, \(WorkflowStatus.pending), payload, \(submission), 1 FROM claimed ORDER BY id
+            RETURNING uuid, inputs
             """).map { row in
             let r = row.makeRandomAccess()
             return LaunchRequest(uuid: try r[0].decode(UUID.self), inputs: try r.object(1), attempt: 1, overrides: [:],
@@ -93,8 +87,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func launchable(limit: Int) async throws -> [LaunchRequest] {
         try await rows("""
-            SELECT uuid, inputs::text, attempt, overrides::text, submission, launch_attempts FROM workflow
-            WHERE workload_id = \(workloadID) AND status = 'Pending' AND abort_requested IS NULL
+            SELECT uuid, inputs, attempt, overrides, submission, launch_attempts FROM workflow
+            WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql) AND abort_requested IS NULL
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             ORDER BY id LIMIT \(limit)
             """).map { row in
@@ -109,28 +103,28 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         guard !uuids.isEmpty else { return [] }
         return Set(try await rows("""
             UPDATE workflow SET launch_attempts = launch_attempts + 1, updated = now()
-            WHERE workload_id = \(workloadID) AND uuid = ANY(\(uuids)) AND status = 'Pending' AND abort_requested IS NULL
+            WHERE workload_id = \(workloadID) AND uuid = ANY(\(uuids)) AND status = \(WorkflowStatus.pending) AND abort_requested IS NULL
             RETURNING uuid
             """).map { try $0.decode(UUID.self) })
     }
 
-    func recordLaunches(_ outcomes: [UUID: SubmitOutcome], maxAttempts: Int) async throws -> LaunchTally {
+    func recordLaunches(_ outcomes: [UUID: SubmitOutcome], retry: RetryPolicy) async throws -> LaunchTally {
         var tally = LaunchTally()
         for (uuid, outcome) in outcomes {
             guard case .expanded(let expansion) = outcome else { continue }
             tally.launched += try await expand(uuid, expansion)
         }
-        var launched = ColumnArrays(columns: 7)
-        var failed = ColumnArrays(columns: 2)
-        var deferred = ColumnArrays(columns: 2)
+        var launched = ColumnArrays(columns: 6)
+        var failed = ColumnArrays(columns: 1)
+        var deferred = ColumnArrays(columns: 1)
         for (uuid, outcome) in outcomes {
             switch outcome {
             case .launched(let l):
                 launched.add(uuid, [l.status.rawValue, l.externalID ?? "", l.submission ?? "",
                                     l.outputs.map { JSONValue.object($0).description } ?? "",
-                                    JSONValue.object(l.details).description, l.error?.json.description ?? ""])
+                                    JSONValue.object(l.details).description, l.error?.jsonb.description ?? ""])
             case .failed(let error):
-                failed.add(uuid, [error.json.description])
+                failed.add(uuid, [error.jsonb.description])
                 tally.lastError = error.message
             case .deferred(let message):
                 deferred.add(uuid, [message])
@@ -147,11 +141,11 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                         submission = COALESCE(NULLIF(u.submission, ''), w.submission),
                         outputs = NULLIF(u.outputs, '')::jsonb, details = w.details || u.details::jsonb,
                         error = NULLIF(u.error, '')::jsonb, submitted = now(), updated = now(), next_attempt_at = NULL,
-                        finished = CASE WHEN u.status IN \(unescaped: SharedStatements.finalStatuses) THEN now() END
+                        finished = CASE WHEN u.status IN \(unescaped: WorkflowStatus.finalList) THEN now() END
                     FROM unnest(\(launched.uuids)::uuid[], \(c[0])::text[], \(c[1])::text[], \(c[2])::text[],
                                 \(c[3])::text[], \(c[4])::text[], \(c[5])::text[])
                          AS u(uuid, status, external_id, submission, outputs, details, error)
-                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = 'Pending'
+                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = \(WorkflowStatus.pending)
                     RETURNING 1)
                 SELECT count(*) FROM changed
                 """)
@@ -159,31 +153,34 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         if !failed.uuids.isEmpty {
             tally.failed = try await count("""
                 WITH changed AS (
-                    UPDATE workflow w SET status = 'Failed', error = u.error::jsonb, finished = now(), updated = now(),
+                    UPDATE workflow w SET status = \(WorkflowStatus.failed), error = u.error::jsonb, finished = now(), updated = now(),
                         next_attempt_at = NULL
                     FROM unnest(\(failed.uuids)::uuid[], \(failed.columns[0])::text[]) AS u(uuid, error)
-                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = 'Pending'
+                    WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = \(WorkflowStatus.pending)
                     RETURNING 1)
                 SELECT count(*) FROM changed
                 """)
         }
         if !deferred.uuids.isEmpty {
+            // The backoff is the launch policy's, computed from each row's own attempt count.
+            let attempts = retry.attempts
             for row in try await rows("""
                 UPDATE workflow w SET
-                    status = CASE WHEN w.launch_attempts >= \(maxAttempts) THEN 'Failed' ELSE 'Pending' END,
+                    status = CASE WHEN w.launch_attempts >= \(attempts) THEN \(WorkflowStatus.failed) ELSE \(WorkflowStatus.pending) END,
                     error = jsonb_build_object('kind', 'infrastructure', 'message',
-                        CASE WHEN w.launch_attempts >= \(maxAttempts)
+                        CASE WHEN w.launch_attempts >= \(attempts)
                              THEN 'gave up after ' || w.launch_attempts || ' launch attempts: ' || u.message
                              ELSE 'launch attempt ' || w.launch_attempts || ' failed, will retry: ' || u.message END),
-                    next_attempt_at = CASE WHEN w.launch_attempts >= \(maxAttempts) THEN NULL
-                        ELSE now() + make_interval(secs => least(300, power(2, w.launch_attempts))) END,
-                    finished = CASE WHEN w.launch_attempts >= \(maxAttempts) THEN now() END,
+                    next_attempt_at = CASE WHEN w.launch_attempts >= \(attempts) THEN NULL
+                        ELSE now() + make_interval(secs => least(\(retry.maxDelay),
+                            \(retry.initialDelay) * power(\(retry.multiplier), least(w.launch_attempts, 64) - 1))) END,
+                    finished = CASE WHEN w.launch_attempts >= \(attempts) THEN now() END,
                     updated = now()
                 FROM unnest(\(deferred.uuids)::uuid[], \(deferred.columns[0])::text[]) AS u(uuid, message)
-                WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = 'Pending'
+                WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = \(WorkflowStatus.pending)
                 RETURNING w.status
                 """) {
-                if try row.decode(String.self) == "Failed" { tally.gaveUp += 1 } else { tally.deferred += 1 }
+                if try row.decode(WorkflowStatus.self) == .failed { tally.gaveUp += 1 } else { tally.deferred += 1 }
             }
         }
         return tally
@@ -199,14 +196,14 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         let c = arrays.columns
         return try await count("""
             WITH placeholder AS (
-                DELETE FROM workflow WHERE workload_id = \(workloadID) AND uuid = \(uuid) AND status = 'Pending'
+                DELETE FROM workflow WHERE workload_id = \(workloadID) AND uuid = \(uuid) AND status = \(WorkflowStatus.pending)
                 RETURNING source_item_id, attempt, overrides),
             created AS (
                 INSERT INTO workflow (workload_id, uuid, source_item_id, status, attempt, inputs, details, overrides, external_id,
                                       submission, submitted, launch_attempts, finished)
                 SELECT \(workloadID), u.uuid, p.source_item_id, u.status, p.attempt, u.inputs::jsonb, u.details::jsonb, p.overrides,
                        NULLIF(u.external_id, ''), \(expansion.submission), now(), 1,
-                       CASE WHEN u.status IN \(unescaped: SharedStatements.finalStatuses) THEN now() END
+                       CASE WHEN u.status IN \(unescaped: WorkflowStatus.finalList) THEN now() END
                 FROM placeholder p,
                      unnest(\(arrays.uuids)::uuid[], \(c[0])::text[], \(c[1])::text[], \(c[2])::text[], \(c[3])::text[])
                          WITH ORDINALITY AS u(uuid, status, external_id, inputs, details, n)
@@ -218,19 +215,18 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func active(afterID: Int64?, limit: Int) async throws -> [(id: Int64, workflow: ActiveWorkflow)] {
         try await rows("""
-            SELECT id, uuid, status, external_id, submission, attempt, overrides::text, details::text, submitted
+            SELECT id, uuid, status, external_id, submission, attempt, overrides, details, submitted
             FROM workflow
-            WHERE workload_id = \(workloadID) AND status IN \(unescaped: SharedStatements.activeStatuses) AND id > \(afterID ?? 0)
+            WHERE workload_id = \(workloadID) AND status IN \(unescaped: WorkflowStatus.activeList) AND id > \(afterID ?? 0)
             ORDER BY id LIMIT \(limit)
             """).map { row in (id: try row.makeRandomAccess()[0].decode(Int64.self), workflow: try Self.activeWorkflow(row)) }
     }
 
     func abortRequested(limit: Int) async throws -> [ActiveWorkflow] {
         try await rows("""
-            SELECT id, uuid, status, external_id, submission, attempt, overrides::text, details::text, submitted
+            SELECT id, uuid, status, external_id, submission, attempt, overrides, details, submitted
             FROM workflow
-            WHERE workload_id = \(workloadID) AND abort_requested IS NOT NULL
-              AND status IN ('Pending', 'Submitted', 'Queued', 'Running')
+            WHERE workload_id = \(workloadID) AND abort_requested IS NOT NULL AND status IN \(unescaped: WorkflowStatus.abortableList)
             ORDER BY id LIMIT \(limit)
             """).map(Self.activeWorkflow)
     }
@@ -238,7 +234,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     private static func activeWorkflow(_ row: PostgresRow) throws -> ActiveWorkflow {
         let r = row.makeRandomAccess()
         return ActiveWorkflow(
-            uuid: try r[1].decode(UUID.self), status: try Rows.status(r[2].decode(String.self)),
+            uuid: try r[1].decode(UUID.self), status: try r[2].decode(WorkflowStatus.self),
             externalID: try r[3].decode(String?.self), submission: try r[4].decode(String?.self),
             attempt: try r[5].decode(Int.self), overrides: try r.object(6), details: try r.object(7),
             submitted: try r[8].decode(Date?.self))
@@ -250,7 +246,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         for (previous, u) in updates {
             arrays.add(u.uuid, [previous.rawValue, u.status.rawValue, u.externalID ?? "",
                                 u.outputs.map { JSONValue.object($0).description } ?? "",
-                                JSONValue.object(u.details).description, u.error?.json.description ?? ""])
+                                JSONValue.object(u.details).description, u.error?.jsonb.description ?? ""])
         }
         let c = arrays.columns
         var changed: [WorkflowStatus: Int] = [:]
@@ -260,17 +256,17 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                 outputs = COALESCE(NULLIF(u.outputs, '')::jsonb, w.outputs),
                 details = w.details || u.details::jsonb,
                 error = COALESCE(NULLIF(u.error, '')::jsonb, w.error),
-                submitted = CASE WHEN w.submitted IS NULL AND u.status NOT IN ('Pending', 'Aborted') THEN now()
-                                 ELSE w.submitted END,
-                finished = CASE WHEN u.status IN \(unescaped: SharedStatements.finalStatuses) THEN now() ELSE w.finished END,
+                submitted = CASE WHEN w.submitted IS NULL AND u.status NOT IN \(unescaped: WorkflowStatus.sqlList([.pending, .aborted]))
+                                 THEN now() ELSE w.submitted END,
+                finished = CASE WHEN u.status IN \(unescaped: WorkflowStatus.finalList) THEN now() ELSE w.finished END,
                 updated = now()
             FROM unnest(\(arrays.uuids)::uuid[], \(c[0])::text[], \(c[1])::text[], \(c[2])::text[], \(c[3])::text[],
                         \(c[4])::text[], \(c[5])::text[]) AS u(uuid, previous, status, external_id, outputs, details, error)
             WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = u.previous
             RETURNING w.status, u.previous
             """) {
-            let (status, previous) = try row.decode((String, String).self)
-            if status != previous { changed[try Rows.status(status), default: 0] += 1 }
+            let (status, previous) = try row.decode((WorkflowStatus, String).self)
+            if status.rawValue != previous { changed[status, default: 0] += 1 }
         }
         return changed
     }
@@ -279,16 +275,15 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func deliverable(limit: Int) async throws -> [DeliverableWorkflow] {
         try await rows("""
-            SELECT uuid, status, attempt, external_id, submission, inputs::text, outputs::text, details::text,
-                   created, submitted, finished
+            SELECT uuid, status, attempt, external_id, submission, inputs, outputs, details, created, submitted, finished
             FROM workflow
-            WHERE workload_id = \(workloadID) AND status = 'Succeeded' AND consumed IS NULL AND delivery IS NULL
+            WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL AND delivery IS NULL
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             ORDER BY id LIMIT \(limit)
             """).map { row in
             let r = row.makeRandomAccess()
             return DeliverableWorkflow(
-                uuid: try r[0].decode(UUID.self), status: try Rows.status(r[1].decode(String.self)),
+                uuid: try r[0].decode(UUID.self), status: try r[1].decode(WorkflowStatus.self),
                 attempt: try r[2].decode(Int.self), externalID: try r[3].decode(String?.self),
                 submission: try r[4].decode(String?.self), inputs: try r.object(5), outputs: try r.object(6),
                 details: try r.object(7), created: try r[8].decode(Date.self), submitted: try r[9].decode(Date?.self),
@@ -298,8 +293,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func deliveriesUnderWay(limit: Int) async throws -> [PendingDelivery] {
         try await rows("""
-            SELECT uuid, delivery::text, delivery_started FROM workflow
-            WHERE workload_id = \(workloadID) AND status = 'Succeeded' AND consumed IS NULL AND delivery IS NOT NULL
+            SELECT uuid, delivery, delivery_started FROM workflow
+            WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL AND delivery IS NOT NULL
             ORDER BY id LIMIT \(limit)
             """).map { row in
             let r = row.makeRandomAccess()
@@ -308,7 +303,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         }
     }
 
-    func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], maxAttempts: Int) async throws -> DeliveryTally {
+    func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], retry: RetryPolicy) async throws -> DeliveryTally {
         var tally = DeliveryTally()
         var delivered: [UUID] = []
         var started = ColumnArrays(columns: 1)
@@ -346,10 +341,12 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                 """)
         }
         if !failed.uuids.isEmpty {
+            // The backoff is the delivery policy's, computed from each row's own attempt count.
             for row in try await rows("""
                 UPDATE workflow w SET delivery_attempts = w.delivery_attempts + 1, delivery_error = u.message, delivery = NULL,
-                    consumed = CASE WHEN u.kind = 'rejected' OR w.delivery_attempts + 1 >= \(maxAttempts) THEN now() END,
-                    next_attempt_at = now() + make_interval(secs => least(300, 5 * power(2, w.delivery_attempts))),
+                    consumed = CASE WHEN u.kind = 'rejected' OR w.delivery_attempts + 1 >= \(retry.attempts) THEN now() END,
+                    next_attempt_at = now() + make_interval(secs => least(\(retry.maxDelay),
+                        \(retry.initialDelay) * power(\(retry.multiplier), least(w.delivery_attempts, 64)))),
                     updated = now()
                 FROM unnest(\(failed.uuids)::uuid[], \(failed.columns[0])::text[], \(failed.columns[1])::text[])
                      AS u(uuid, message, kind)
@@ -366,24 +363,22 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool {
         guard sourceDone else { return false }
-        do {
-            return try await Database.transaction(on: connection, logger: logger) { connection in
-                // Lock the row first (as retry does), so the checks below see a committed retry.
-                try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
-                return !(try await connection.rows("""
-                    UPDATE workload SET finished = now(), updated = now(), wake_at = NULL
-                    WHERE id = \(workloadID) AND finished IS NULL
-                      AND (\(ignoreUnconsumedItems) OR NOT EXISTS (
-                          SELECT 1 FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL))
-                      AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID) AND status = 'Pending')
-                      AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
-                                      AND status IN \(unescaped: SharedStatements.activeStatuses))
-                      AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
-                                      AND status = 'Succeeded' AND consumed IS NULL)
-                    RETURNING 1
-                    """, logger: logger)).isEmpty
-            }
-        } catch { throw Database.translate(error) }
+        return try await Database.transaction(on: connection, logger: logger) { connection in
+            // Lock the row first (as retry does), so the checks below see a committed retry.
+            try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
+            return !(try await connection.rows("""
+                UPDATE workload SET finished = now(), updated = now(), wake_at = NULL
+                WHERE id = \(workloadID) AND finished IS NULL
+                  AND (\(ignoreUnconsumedItems) OR NOT EXISTS (
+                      SELECT 1 FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL))
+                  AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql))
+                  AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
+                                  AND status IN \(unescaped: WorkflowStatus.activeList))
+                  AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
+                                  AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL)
+                RETURNING 1
+                """, logger: logger)).isEmpty
+        }
     }
 
     func setWake(_ at: Date?) async throws {

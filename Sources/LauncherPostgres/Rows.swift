@@ -6,8 +6,8 @@ import PostgresNIO
 /// Column lists and row decoders shared by the store and the queues.
 enum Rows {
     static let workloadColumns = """
-        id, uuid, project, creator, labels, watchers::text, source_config::text, executor_config::text, \
-        sink_config::text, source_state::text, version, created, started, stopped, aborted, finished, updated, \
+        id, uuid, project, creator, labels, watchers, source_config, executor_config, \
+        sink_config, source_state, version, created, started, stopped, aborted, finished, updated, \
         last_error, last_error_at, error_count
         """
 
@@ -25,27 +25,20 @@ enum Rows {
     }
 
     static let workflowColumns = """
-        id, uuid, status, attempt, external_id, submission, inputs::text, outputs::text, details::text, overrides::text, \
-        error::text, retry_of, retried_by, created, submitted, updated, finished, consumed, delivery_error
+        id, uuid, status, attempt, external_id, submission, inputs, outputs, details, overrides, \
+        error, retry_of, retried_by, created, submitted, updated, finished, consumed, delivery_error
         """
 
     static func workflow(_ row: PostgresRow) throws -> WorkflowRecord {
         let r = row.makeRandomAccess()
         let outputs = try r.json(7)
         return WorkflowRecord(
-            id: try r[0].decode(Int64.self), uuid: try r[1].decode(UUID.self), status: try status(r[2].decode(String.self)),
+            id: try r[0].decode(Int64.self), uuid: try r[1].decode(UUID.self), status: try r[2].decode(WorkflowStatus.self),
             attempt: try r[3].decode(Int.self), externalID: try r[4].decode(String?.self), submission: try r[5].decode(String?.self),
             inputs: try r.object(6), outputs: outputs.objectValue, details: try r.object(8), overrides: try r.object(9),
-            error: WorkflowError(json: try r.json(10)), retryOf: try r[11].decode(UUID?.self), retriedBy: try r[12].decode(UUID?.self),
+            error: try r.record(10, as: WorkflowError.self), retryOf: try r[11].decode(UUID?.self), retriedBy: try r[12].decode(UUID?.self),
             created: try r[13].decode(Date.self), submitted: try r[14].decode(Date?.self), updated: try r[15].decode(Date.self),
             finished: try r[16].decode(Date?.self), consumed: try r[17].decode(Date?.self), deliveryError: try r[18].decode(String?.self))
-    }
-
-    static func status(_ text: String) throws -> WorkflowStatus {
-        guard let status = WorkflowStatus(rawValue: text) else {
-            throw LauncherError(.internalError, "unknown workflow status \"\(text)\" in the database")
-        }
-        return status
     }
 
     static func stageType(_ config: JSONObject) -> String { config["name"]?.stringValue ?? "" }
@@ -65,14 +58,11 @@ extension PostgresConnection {
 
 /// Statements used both by the store's requests and by the updater's queues.
 enum SharedStatements {
-    static let activeStatuses = "('Submitted', 'Queued', 'Running', 'Aborting')"
-    static let finalStatuses = "('Succeeded', 'Failed', 'Aborted')"
-
     static func addEvent(_ connection: PostgresConnection, logger: Logger, workloadID: Int64,
                          kind: String, message: String, data: JSONValue) async throws {
         try await connection.execute("""
             INSERT INTO workload_event (workload_id, kind, message, data)
-            VALUES (\(workloadID), \(kind), \(message), \(data.isNull ? nil : data.description)::jsonb)
+            VALUES (\(workloadID), \(kind), \(message), \(data.isNull ? Optional<JSONValue>.none : data))
             """, logger: logger)
     }
 
@@ -97,8 +87,8 @@ enum SharedStatements {
                 RETURNING id, payload),
             created AS (
                 INSERT INTO workflow (workload_id, uuid, source_item_id, status, inputs, finished, error)
-                SELECT \(workloadID), gen_random_uuid(), id, 'Aborted', payload, now(),
-                       '{"message": "aborted before it was launched", "kind": "workflow"}'::jsonb
+                SELECT \(workloadID), gen_random_uuid(), id, \(WorkflowStatus.aborted), payload, now(),
+                       \(WorkflowError("aborted before it was launched").jsonb)
                 FROM items ORDER BY id
                 RETURNING 1)
             SELECT count(*) FROM created

@@ -36,12 +36,12 @@ public enum WorkflowStatus: String, Sendable, CaseIterable, Hashable, Comparable
 /// Why a workflow failed: its own command, or the machinery around it.
 /// Infrastructure failures (lost jobs, node failures, a launcher giving up) are kept apart so
 /// users can tell "my tool broke" from "the cluster broke" and retry accordingly.
-public enum FailureKind: String, Sendable, Hashable {
+public enum FailureKind: String, Sendable, Hashable, Codable {
     case workflow
     case infrastructure
 }
 
-public struct WorkflowError: Sendable, Hashable {
+public struct WorkflowError: Sendable, Hashable, Codable {
     public var message: String
     public var kind: FailureKind
 
@@ -55,6 +55,15 @@ public struct WorkflowError: Sendable, Hashable {
     }
 
     public var json: JSONValue { ["message": .string(message), "kind": .string(kind.rawValue)] }
+
+    enum CodingKeys: String, CodingKey { case message, kind }
+
+    /// A stored error without a kind is the workflow's own.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(try container.decode(String.self, forKey: .message),
+                  kind: (try? container.decodeIfPresent(FailureKind.self, forKey: .kind)) ?? .workflow)
+    }
 
     public init?(json: JSONValue?) {
         guard let message = json?["message"]?.stringValue else { return nil }

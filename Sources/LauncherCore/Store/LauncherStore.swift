@@ -72,9 +72,9 @@ public protocol WorkloadQueues: Sendable {
     /// Records the intent to call the backend (launch attempt + 1) before calling it. Returns
     /// the workflows it marked: only those still Pending.
     func markLaunchAttempt(_ uuids: [UUID]) async throws -> Set<UUID>
-    /// Writes launch outcomes in one statement per kind. Deferred launches wait 2^attempts
-    /// seconds (at most five minutes); after `maxAttempts` they fail as infrastructure errors.
-    func recordLaunches(_ outcomes: [UUID: SubmitOutcome], maxAttempts: Int) async throws -> LaunchTally
+    /// Writes launch outcomes in one statement per kind. Deferred launches wait as `retry`
+    /// says; after its last attempt they fail as infrastructure errors.
+    func recordLaunches(_ outcomes: [UUID: SubmitOutcome], retry: RetryPolicy) async throws -> LaunchTally
     /// Active workflows in id order after `afterID`, for polling.
     func active(afterID: Int64?, limit: Int) async throws -> [(id: Int64, workflow: ActiveWorkflow)]
     /// Workflows flagged for abort and not yet aborting (Pending ones included).
@@ -86,9 +86,9 @@ public protocol WorkloadQueues: Sendable {
     func deliverable(limit: Int) async throws -> [DeliverableWorkflow]
     /// Deliveries a sink started and has not reported finished.
     func deliveriesUnderWay(limit: Int) async throws -> [PendingDelivery]
-    /// Marks delivered workflows consumed; failed deliveries wait with backoff and, after
-    /// `maxAttempts` (or at once when rejected), are set aside: consumed, with the error kept.
-    func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], maxAttempts: Int) async throws -> DeliveryTally
+    /// Marks delivered workflows consumed; failed deliveries wait as `retry` says and, after
+    /// its last attempt (or at once when rejected), are set aside: consumed, with the error kept.
+    func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], retry: RetryPolicy) async throws -> DeliveryTally
 
     // Workload
     /// Sets `finished` when nothing is left to do. Serialised with retry by the workload row lock.

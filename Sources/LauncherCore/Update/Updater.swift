@@ -8,20 +8,28 @@ public struct UpdaterOptions: Sendable {
     public var batchSize: Int
     /// How long one workload's update may keep working before it yields to the next pass.
     public var tickBudget: Duration
-    /// Launch attempts (transient backend errors) before a workflow is failed as infrastructure.
-    public var maxLaunchAttempts: Int
-    /// Delivery attempts before a workflow's outputs are set aside as undeliverable.
-    public var maxDeliveryAttempts: Int
+    /// Launches the backend deferred (transient errors): backoff, then failed as infrastructure.
+    public var launchRetry: RetryPolicy
+    /// Deliveries the sink could not make: backoff, then set aside as undeliverable.
+    public var deliveryRetry: RetryPolicy
+    /// Workloads whose update failed: backoff before the next try.
+    public var errorBackoff: RetryPolicy
     /// Most due workloads one pass picks up.
     public var passLimit: Int
 
     public init(concurrency: Int = 4, batchSize: Int = 500, tickBudget: Duration = .seconds(10),
-                maxLaunchAttempts: Int = 5, maxDeliveryAttempts: Int = 5, passLimit: Int = 10_000) {
+                maxLaunchAttempts: Int = RetryPolicy.launches.attempts, maxDeliveryAttempts: Int = RetryPolicy.deliveries.attempts,
+                passLimit: Int = 10_000) {
         self.concurrency = concurrency
         self.batchSize = batchSize
         self.tickBudget = tickBudget
-        self.maxLaunchAttempts = maxLaunchAttempts
-        self.maxDeliveryAttempts = maxDeliveryAttempts
+        var launches = RetryPolicy.launches
+        launches.attempts = max(1, maxLaunchAttempts)
+        var deliveries = RetryPolicy.deliveries
+        deliveries.attempts = max(1, maxDeliveryAttempts)
+        launchRetry = launches
+        deliveryRetry = deliveries
+        errorBackoff = .workloadErrors
         self.passLimit = passLimit
     }
 }
@@ -117,7 +125,7 @@ public final class Updater: Sendable {
         } catch {
             let message = describe(error)
             logger.error("workload update failed", metadata: ["workload": "\(workload.uuid)", "error": "\(message)"])
-            let retryAt = Date().addingTimeInterval(Self.backoff(errorCount: workload.errorCount + 1))
+            let retryAt = Date().addingTimeInterval(options.errorBackoff.delay(afterFailure: workload.errorCount + 1))
             do {
                 try await store.recordUpdateError(workloadID: workload.id, message: message, retryAt: retryAt)
             } catch {
@@ -137,10 +145,6 @@ public final class Updater: Sendable {
         return report
     }
 
-    /// 2, 4, 8 … seconds, at most five minutes.
-    static func backoff(errorCount: Int) -> TimeInterval {
-        min(300, pow(2, Double(min(max(errorCount, 1), 9))))
-    }
 }
 
 func describe(_ error: any Error) -> String {

@@ -229,7 +229,7 @@ struct WorkloadTick {
         for request in batch where outcomes[request.uuid] == nil {
             outcomes[request.uuid] = .deferred("the executor gave no answer for this workflow")
         }
-        let tally = try await queues.recordLaunches(outcomes, maxAttempts: options.maxLaunchAttempts)
+        let tally = try await queues.recordLaunches(outcomes, retry: options.launchRetry)
         report.launched += tally.launched
         report.launchFailed += tally.failed + tally.gaveUp
         report.deferred += tally.deferred
@@ -255,7 +255,7 @@ struct WorkloadTick {
         guard !underWay.isEmpty else { return }
         let outcomes = try await sink.checkDeliveries(underWay, context: context)
         guard !outcomes.isEmpty else { return }
-        let tally = try await queues.recordDeliveries(outcomes, maxAttempts: updater.options.maxDeliveryAttempts)
+        let tally = try await queues.recordDeliveries(outcomes, retry: updater.options.deliveryRetry)
         report.delivered += tally.delivered
         report.setAside += tally.setAside
     }
@@ -274,7 +274,7 @@ struct WorkloadTick {
         for workflow in batch where outcomes[workflow.uuid] == nil {
             outcomes[workflow.uuid] = .retry("the sink gave no answer for this workflow")
         }
-        let tally = try await queues.recordDeliveries(outcomes, maxAttempts: options.maxDeliveryAttempts)
+        let tally = try await queues.recordDeliveries(outcomes, retry: options.deliveryRetry)
         report.delivered += tally.delivered
         report.setAside += tally.setAside
         if tally.retrying > 0 && tally.delivered == 0 && tally.setAside == 0 && tally.started == 0 {
