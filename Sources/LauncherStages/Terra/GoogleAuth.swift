@@ -41,11 +41,12 @@ actor GoogleAuth {
     }
 
     private static func fetch(keyFile: String, tokenURL override: String?) async throws -> Cached {
-        guard let data = FileManager.default.contents(atPath: keyFile), let key = try? JSONValue.parse(data),
-              let email = key["client_email"]?.stringValue, let pem = key["private_key"]?.stringValue else {
+        guard let data = FileManager.default.contents(atPath: keyFile),
+              let key = try? JSONValueDecoder.decode(ServiceAccountKey.self, from: data) else {
             throw Failure(description: "\(keyFile) is not a service-account key file (client_email and private_key are required)")
         }
-        let tokenURL = override ?? key["token_uri"]?.stringValue ?? "https://oauth2.googleapis.com/token"
+        let (email, pem) = (key.clientEmail, key.privateKey)
+        let tokenURL = override ?? key.tokenURI ?? "https://oauth2.googleapis.com/token"
         let now = Int(Date().timeIntervalSince1970)
         let header = base64URL(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
         let claims = base64URL(JSONValue.object([
@@ -67,15 +68,16 @@ actor GoogleAuth {
         let response: HTTPClientResponse
         let text: String
         do {
-            response = try await TerraHTTP.http.execute(request, timeout: .seconds(30))
+            response = try await BackendHTTP.client.execute(request, timeout: .seconds(30))
             text = String(buffer: try await response.body.collect(upTo: 1 << 20))
         } catch {
             throw Failure(description: "the token endpoint \(tokenURL) did not answer: \(error)")
         }
-        guard response.status.code == 200, let body = try? JSONValue.parse(text), let token = body["access_token"]?.stringValue else {
+        guard response.status.code == 200, let body = try? JSONValueDecoder.decode(TokenReply.self, from: Data(text.utf8)) else {
             throw Failure(description: "the token endpoint \(tokenURL) refused the service account \(email) (HTTP \(response.status.code))")
         }
-        let lifetime = body["expires_in"]?.doubleValue ?? 3600
+        let token = body.accessToken
+        let lifetime = min(max(body.expiresIn ?? 3600, 0), 86_400)
         return Cached(token: token, expires: Date().addingTimeInterval(lifetime))
     }
 
@@ -85,4 +87,19 @@ actor GoogleAuth {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
+}
+
+/// A Google service-account key file (the members the launcher needs).
+struct ServiceAccountKey: Decodable {
+    var clientEmail: String
+    var privateKey: String
+    var tokenURI: String?
+    enum CodingKeys: String, CodingKey { case clientEmail = "client_email", privateKey = "private_key", tokenURI = "token_uri" }
+}
+
+/// The token endpoint's answer.
+struct TokenReply: Decodable {
+    var accessToken: String
+    var expiresIn: Double?
+    enum CodingKeys: String, CodingKey { case accessToken = "access_token", expiresIn = "expires_in" }
 }

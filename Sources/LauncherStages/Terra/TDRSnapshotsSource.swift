@@ -26,7 +26,7 @@ struct TDRSnapshotsSource: Source, ConfiguredStage {
             do {
                 _ = try await repo.snapshot(id)
             } catch {
-                throw TerraHTTP.createError(error, field: "source.snapshots[\(index)]", what: "snapshot", name: id)
+                throw TerraServices.createError(error, field: "source.snapshots[\(index)]", what: "snapshot", name: id)
             }
         }
     }

@@ -62,7 +62,7 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
             return Dictionary(uniqueKeysWithValues: zip(workflows, rows).map { workflow, row in
                 (workflow.uuid, .started(["job": .string(job), "rows": .int(Int64(rows.count)), "row": row]))
             })
-        } catch let refused as TerraHTTP.Refused where workflows.count == 1 {
+        } catch let refused as BackendError where refused.isRefused && workflows.count == 1 {
             return [workflows[0].uuid: .rejected("the data repository refused the ingest into \(table): \(refused)")]
         } catch {
             return Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, .retry("cannot start an ingest into \(table): \(error)")) })
@@ -87,7 +87,7 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
                 case "running":
                     continue
                 case "succeeded":
-                    let bad = try await repo.jobResult(job)["bad_row_count"]?.intValue ?? 0
+                    let bad = try await repo.jobResult(job).badRowCount ?? 0
                     if bad == 0 {
                         for member in members { outcomes[member.uuid] = .delivered }
                         continue
@@ -96,7 +96,7 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
                 default:
                     problem = "ingest job \(job) failed: \(await repo.jobFailure(job))"
                 }
-            } catch let refused as TerraHTTP.Refused where refused.status == 404 {
+            } catch BackendError.refused(_, 404, _) {
                 problem = "the data repository has no ingest job \(job)"
             } catch {
                 continue  // unknown: ask again

@@ -58,25 +58,25 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         try columns(of: try await describe(repo, dataset: dataset, field: field), table: table, field: field)
     }
 
-    static func describe(_ repo: DataRepo, dataset: String, field: String) async throws -> JSONValue {
+    static func describe(_ repo: DataRepo, dataset: String, field: String) async throws -> TDRDataset {
         do {
             return try await repo.dataset(dataset)
         } catch {
-            throw TerraHTTP.createError(error, field: "\(field).dataset", what: "dataset", name: dataset)
+            throw TerraServices.createError(error, field: "\(field).dataset", what: "dataset", name: dataset)
         }
     }
 
-    static func columns(of description: JSONValue, table: String, field: String) throws -> [String: String] {
-        let tables = description["schema"]?["tables"]?.arrayValue ?? []
-        guard let found = tables.first(where: { $0["name"]?.stringValue == table }) else {
-            let names = tables.compactMap { $0["name"]?.stringValue }
-            throw LauncherError.invalid("\(field).table", "Table not found: dataset \(description["name"]?.stringValue ?? "") has no table \"\(table)\"; "
+    static func columns(of description: TDRDataset, table: String, field: String) throws -> [String: String] {
+        let tables = description.schema?.tables ?? []
+        guard let found = tables.first(where: { $0.name == table }) else {
+            let names = tables.compactMap(\.name)
+            throw LauncherError.invalid("\(field).table", "Table not found: dataset \(description.name ?? "") has no table \"\(table)\"; "
                                         + "it has \(names.joined(separator: ", "))",
                                         ["table": .string(table), "tables": .array(names.map(JSONValue.string))])
         }
         var columns: [String: String] = [:]
-        for column in found["columns"]?.arrayValue ?? [] {
-            if let name = column["name"]?.stringValue { columns[name] = column["datatype"]?.stringValue ?? "" }
+        for column in found.columns ?? [] {
+            if let name = column.name { columns[name] = column.datatype ?? "" }
         }
         return columns
     }
@@ -89,12 +89,12 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         func metadataTable(_ table: String) -> String { "`\(project).\(dataset).datarepo_row_metadata_\(table)`" }
     }
 
-    static func location(_ description: JSONValue) throws -> Location {
-        let bq = description["accessInformation"]?["bigQuery"]
-        guard let project = bq?["projectId"]?.stringValue, let name = bq?["datasetName"]?.stringValue else {
-            throw TerraHTTP.Unavailable(description: "the dataset description has no accessInformation.bigQuery")
+    static func location(_ description: TDRDataset) throws -> Location {
+        let bq = description.accessInformation?.bigQuery
+        guard let project = bq?.projectId, let name = bq?.datasetName else {
+            throw BackendError.unavailable(service: "the data repository", reason: "the dataset description has no accessInformation.bigQuery")
         }
-        return Location(dataProject: description["dataProject"]?.stringValue ?? project, project: project, dataset: name)
+        return Location(dataProject: description.dataProject ?? project, project: project, dataset: name)
     }
 
     func validateRemotely(_ context: StageContext) async throws {
@@ -113,7 +113,7 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         } catch let error as LauncherError {
             throw error
         } catch {
-            throw TerraHTTP.createError(error, field: "source.dataset", what: "the BigQuery dataset of dataset", name: dataset)
+            throw TerraServices.createError(error, field: "source.dataset", what: "the BigQuery dataset of dataset", name: dataset)
         }
     }
 
@@ -217,7 +217,7 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
             let horizon = Timestamp.format(now.addingTimeInterval(-Self.lookBack))
             state.recent = state.recent.filter { $0.value.prefix(19) >= horizon.prefix(19) }  // to the second: formats differ in fractions
             let stamp = Self.nameStamp(now)
-            let datasetName = description["name"]?.stringValue ?? "dataset"
+            let datasetName = description.name ?? "dataset"
             for (index, start) in stride(from: 0, to: fresh.count, by: Self.shardSize).enumerated() {
                 state.shards.append(State.Shard(name: "\(datasetName)_\(table)_\(stamp)_\(index)",
                                                 rows: Array(fresh[start..<min(start + Self.shardSize, fresh.count)])))
@@ -235,26 +235,24 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
     }
 
     /// One step of a shard; returns the snapshot id once the snapshot exists.
-    private func advance(_ shard: inout State.Shard, repo: DataRepo, description: JSONValue, now: Date,
+    private func advance(_ shard: inout State.Shard, repo: DataRepo, description: TDRDataset, now: Date,
                          problems: inout [String]) async throws -> String? {
         if let job = shard.job {
             let status: String
             do {
                 status = try await repo.jobStatus(job)
-            } catch let refused as TerraHTTP.Refused where refused.status == 404 {
+            } catch BackendError.refused(_, 404, _) {
                 status = "failed"
             }
             switch status {
             case "running":
                 return nil
             case "succeeded":
-                if let id = try await repo.jobResult(job)["id"]?.stringValue { return id }
+                if let id = try await repo.jobResult(job).id { return id }
                 fallthrough
             default:
                 // An earlier request for this name (cut short by a crash) may have made it.
-                if let existing = try await repo.snapshot(named: shard.name, dataset: dataset), let id = existing["id"]?.stringValue {
-                    return id
-                }
+                if let id = try await repo.snapshot(named: shard.name, dataset: dataset)?.id { return id }
                 let message = await repo.jobFailure(job)
                 shard.job = nil
                 shard.attempts += 1
@@ -266,20 +264,18 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
             }
         }
         if let retryAt = shard.retryAt, retryAt > now { return nil }
-        if let existing = try await repo.snapshot(named: shard.name, dataset: dataset), let id = existing["id"]?.stringValue {
-            return id
-        }
+        if let id = try await repo.snapshot(named: shard.name, dataset: dataset)?.id { return id }
         let columns = try Self.columns(of: description, table: table, field: "source").keys.sorted()
         let request: JSONValue = [
             "contents": [[
-                "datasetName": .string(description["name"]?.stringValue ?? ""), "mode": "byRowId",
+                "datasetName": .string(description.name ?? ""), "mode": "byRowId",
                 "rowIdSpec": ["tables": [[
                     "tableName": .string(table), "columns": .array((["datarepo_row_id"] + columns).map(JSONValue.string)),
                     "rowIds": .array(shard.rows.map(JSONValue.string)),
                 ]]],
             ]],
-            "description": JSONValue(description["description"]?.stringValue ?? ""), "name": .string(shard.name),
-            "profileId": JSONValue(description["defaultProfileId"]?.stringValue), "readers": .array(snapshotReaders.map(JSONValue.string)),
+            "description": .string(description.description ?? ""), "name": .string(shard.name),
+            "profileId": JSONValue(description.defaultProfileId), "readers": .array(snapshotReaders.map(JSONValue.string)),
         ]
         shard.job = try await repo.createSnapshot(request)
         shard.retryAt = nil

@@ -38,19 +38,19 @@ struct TerraWorkspaceSink: Sink, ConfiguredStage {
 
     func validateRemotely(_ context: StageContext) async throws {
         let firecloud = Firecloud(services: TerraServices(context.environment), workspace: workspace)
-        let types: JSONObject
+        let types: [String: TerraEntityType]
         do {
-            _ = try await firecloud.describe()
+            try await firecloud.describe()
             types = try await firecloud.entityTypes()
         } catch {
-            throw TerraHTTP.createError(error, field: "sink.workspace", what: "workspace", name: workspace.description)
+            throw TerraServices.createError(error, field: "sink.workspace", what: "workspace", name: workspace.description)
         }
         guard let type = types[entityType] else {
             throw LauncherError.invalid("sink.entityType", "The entityType was not found in workspace \(workspace): no \"\(entityType)\"; "
                                         + "it has \(types.keys.sorted().joined(separator: ", "))",
                                         ["entityType": .string(entityType), "types": .array(types.keys.sorted().map(JSONValue.string))])
         }
-        let attributes = Set((type["attributeNames"]?.arrayValue ?? []).compactMap(\.stringValue)).union(["\(entityType)_id"])
+        let attributes = Set(type.attributeNames ?? []).union(["\(entityType)_id"])
         let extra = fromOutputs.keys.filter { !attributes.contains($0) }.sorted()
         if !extra.isEmpty {
             throw LauncherError.invalid(
@@ -76,12 +76,12 @@ struct TerraWorkspaceSink: Sink, ConfiguredStage {
         do {
             try await firecloud.batchUpsert(entities.map(\.entity))
             for (uuid, _) in entities { outcomes[uuid] = .delivered }
-        } catch is TerraHTTP.Refused where entities.count > 1 {
+        } catch let error as BackendError where error.isRefused && entities.count > 1 {
             // One bad entity refuses the batch: upsert one by one to set aside only the bad ones.
             for (uuid, entity) in entities {
                 outcomes[uuid] = await upsertOne(entity, firecloud: firecloud)
             }
-        } catch let refused as TerraHTTP.Refused {
+        } catch let refused as BackendError where refused.isRefused {
             outcomes[entities[0].uuid] = .rejected("Rawls refused the entity: \(refused)")
         } catch {
             for (uuid, _) in entities { outcomes[uuid] = .retry("\(error)") }
@@ -93,7 +93,7 @@ struct TerraWorkspaceSink: Sink, ConfiguredStage {
         do {
             try await firecloud.batchUpsert([entity])
             return .delivered
-        } catch let refused as TerraHTTP.Refused {
+        } catch let refused as BackendError where refused.isRefused {
             return .rejected("Rawls refused entity \(entity["name"]?.stringValue ?? ""): \(refused)")
         } catch {
             return .retry("\(error)")

@@ -1,16 +1,24 @@
-import AsyncHTTPClient
 import Foundation
 import LauncherCore
 import NIOCore
 import NIOHTTP1
 
-/// The GA4GH Workflow Execution Service API (`/ga4gh/wes/v1`), as the WES executor uses it.
-/// Every call has a timeout. `Refused` is the server saying no (4xx): retrying will not help.
-/// `Unavailable` is anything that may pass (5xx, network, timeout): ask again later.
+/// The GA4GH Workflow Execution Service API (`/ga4gh/wes/v1`), as the WES executor uses it:
+/// one method per call, each answering with the reply types below. Errors are
+/// `BackendError`s: `refused` is the server saying no (4xx), `unavailable` anything that may
+/// pass. No call is retried within a tick: the launcher asks again on its next pass.
 struct WESClient: Sendable {
     let base: String
-    let timeout: TimeAmount
-    let token: TokenSource?
+    let http: BackendClient
+
+    init(base: String, timeout: TimeAmount, token: TokenSource?) {
+        self.base = base
+        // WES errors are {"msg", "status_code"}; many servers answer problem+json {"title", "detail"}.
+        http = BackendClient(service: "the WES server", timeout: timeout, messageKeys: ["msg", "detail", "title", "message"]) {
+            guard let token else { return [] }
+            return [("Authorization", "Bearer \(try token.read())")]
+        }
+    }
 
     /// Where the bearer token comes from; read at each call, so it can rotate.
     enum TokenSource: Sendable, Equatable {
@@ -21,128 +29,124 @@ struct WESClient: Sendable {
             switch self {
             case .environment(let name):
                 guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                    throw Unavailable(description: "the token variable \(name) is not set")
+                    throw BackendError.unavailable(service: "the WES server", reason: "the token variable \(name) is not set")
                 }
                 return value
             case .file(let path):
                 guard let data = FileManager.default.contents(atPath: path) else {
-                    throw Unavailable(description: "cannot read the token file \(path)")
+                    throw BackendError.unavailable(service: "the WES server", reason: "cannot read the token file \(path)")
                 }
                 return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             }
         }
     }
 
-    struct Refused: Error, CustomStringConvertible {
-        let status: UInt
-        let message: String
-        var description: String { "HTTP \(status): \(message)" }
-    }
-
-    struct Unavailable: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    struct Run: Sendable {
-        var id: String
-        var state: String
-    }
-
     // MARK: Calls
 
-    func serviceInfo() async throws -> JSONValue {
-        try await request(.GET, "/service-info")
+    func serviceInfo() async throws -> WESServiceInfo {
+        try await http.decode(WESServiceInfo.self, .GET, base + "/service-info")
     }
 
     /// `POST /runs` (multipart form); returns the run id.
-    func submit(fields: [(String, String)], attachment: (name: String, data: Data)?) async throws -> String {
+    func submit(fields: [(String, String)], attachments: [(name: String, data: Data)]) async throws -> String {
         let boundary = "wfl-\(UUID().uuidString)"
-        var body = ""
+        var buffer = ByteBuffer()
         for (name, value) in fields {
-            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+            buffer.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n")
         }
-        var buffer = ByteBuffer(string: body)
-        if let attachment {
+        for attachment in attachments {
             buffer.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"workflow_attachment\"; filename=\"\(attachment.name)\"\r\nContent-Type: application/octet-stream\r\n\r\n")
             buffer.writeBytes(attachment.data)
             buffer.writeString("\r\n")
         }
         buffer.writeString("--\(boundary)--\r\n")
-        let reply = try await request(.POST, "/runs", body: buffer, contentType: "multipart/form-data; boundary=\(boundary)")
-        guard let id = reply["run_id"]?.stringValue, !id.isEmpty else {
-            throw Unavailable(description: "the WES server accepted the run but returned no run_id: \(reply)")
+        let reply = try await http.decode(WESRunID.self, .POST, base + "/runs",
+                                          body: .bytes(buffer, contentType: "multipart/form-data; boundary=\(boundary)"))
+        guard let id = reply.runId, !id.isEmpty else {
+            throw BackendError.unavailable(service: http.service, reason: "the WES server accepted the run but returned no run_id")
         }
         return id
     }
 
-    /// Every run the server lists, following `next_page_token`.
+    /// Every run the server lists (id → state), following `next_page_token`.
     func listRuns() async throws -> [String: String] {
         var runs: [String: String] = [:]
         var token = ""
         for _ in 0..<10_000 {
-            let path = token.isEmpty ? "/runs?page_size=1000" : "/runs?page_size=1000&page_token=\(Self.escape(token))"
-            let page = try await request(.GET, path)
-            for run in page["runs"]?.arrayValue ?? page["workflows"]?.arrayValue ?? [] {
-                if let id = run["run_id"]?.stringValue { runs[id] = run["state"]?.stringValue ?? "UNKNOWN" }
+            let path = token.isEmpty ? "/runs?page_size=1000" : "/runs?page_size=1000&page_token=\(BackendClient.escape(token))"
+            let page = try await http.decode(WESRunList.self, .GET, base + path)
+            for run in page.runs ?? page.workflows ?? [] {
+                if let id = run.runId { runs[id] = run.state ?? "UNKNOWN" }
             }
-            token = page["next_page_token"]?.stringValue ?? ""
+            token = page.nextPageToken ?? ""
             if token.isEmpty { break }
         }
         return runs
     }
 
     func status(_ run: String) async throws -> String {
-        try await request(.GET, "/runs/\(Self.escape(run))/status")["state"]?.stringValue ?? "UNKNOWN"
+        try await http.decode(WESRunStatus.self, .GET, base + "/runs/\(BackendClient.escape(run))/status").state ?? "UNKNOWN"
     }
 
-    func runLog(_ run: String) async throws -> JSONValue {
-        try await request(.GET, "/runs/\(Self.escape(run))")
+    func runLog(_ run: String) async throws -> WESRunLog {
+        try await http.decode(WESRunLog.self, .GET, base + "/runs/\(BackendClient.escape(run))")
     }
 
     func cancel(_ run: String) async throws {
-        _ = try await request(.POST, "/runs/\(Self.escape(run))/cancel")
+        _ = try await http.json(.POST, base + "/runs/\(BackendClient.escape(run))/cancel")
+    }
+}
+
+// MARK: - Replies (WES 1.x)
+
+struct WESServiceInfo: Decodable, Sendable {
+    struct TypeVersions: Decodable, Sendable {
+        var workflowTypeVersion: [String]?
+        enum CodingKeys: String, CodingKey { case workflowTypeVersion = "workflow_type_version" }
     }
 
-    // MARK: HTTP
+    var workflowTypeVersions: [String: TypeVersions]?
+    enum CodingKeys: String, CodingKey { case workflowTypeVersions = "workflow_type_versions" }
+}
 
-    /// One client for the process. Connection attempts are not retried (the default retries
-    /// until the request's deadline), so a server that is down is reported at once and the
-    /// launcher asks again on its next pass.
-    static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10))
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+struct WESRunID: Decodable, Sendable {
+    @Lenient var runId: String?
+    enum CodingKeys: String, CodingKey { case runId = "run_id" }
+}
 
-    private func request(_ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, contentType: String? = nil) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
-        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(try token.read())") }
-        if let body { request.body = .bytes(body) }
-        let status: UInt
-        let text: String
-        do {
-            let response = try await Self.http.execute(request, timeout: timeout)
-            status = response.status.code
-            text = String(buffer: try await response.body.collect(upTo: 64 << 20))
-        } catch {
-            throw Unavailable(description: "\(method) \(base + path) failed: \(error)")
-        }
-        let json = (try? JSONValue.parse(text)) ?? .null
-        if (200..<300).contains(status) { return json }
-        // WES errors are {"msg", "status_code"}; many servers answer problem+json {"title", "detail"}.
-        let message = (json["msg"] ?? json["detail"] ?? json["title"] ?? json["message"])?.stringValue
-            ?? String(text.prefix(500)).trimmingCharacters(in: .whitespacesAndNewlines)
-        if (400..<500).contains(status) && status != 408 && status != 429 {
-            throw Refused(status: status, message: message)
-        }
-        throw Unavailable(description: "HTTP \(status) from \(base + path): \(message)")
+struct WESRunList: Decodable, Sendable {
+    struct Run: Decodable, Sendable {
+        @Lenient var runId: String?
+        @Lenient var state: String?
+        enum CodingKeys: String, CodingKey { case runId = "run_id", state }
     }
 
-    static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "/?&=+"))) ?? text
+    var runs: [Run]?
+    /// Early servers called the list `workflows`.
+    var workflows: [Run]?
+    @Lenient var nextPageToken: String?
+    enum CodingKeys: String, CodingKey { case runs, workflows, nextPageToken = "next_page_token" }
+}
+
+struct WESRunStatus: Decodable, Sendable {
+    @Lenient var state: String?
+}
+
+struct WESRunLog: Decodable, Sendable {
+    struct Request: Decodable, Sendable {
+        @Lenient var tags: [String: JSONValue]?
     }
+
+    struct Log: Decodable, Sendable {
+        @Lenient var exitCode: Int?
+        @Lenient var stderr: String?
+        enum CodingKeys: String, CodingKey { case exitCode = "exit_code", stderr }
+    }
+
+    @Lenient var request: Request?
+    @Lenient var state: String?
+    @Lenient var runLog: Log?
+    /// Free-form: kept exactly as the server wrote it.
+    var outputs: JSONValue?
+    enum CodingKeys: String, CodingKey { case request, state, runLog = "run_log", outputs }
 }

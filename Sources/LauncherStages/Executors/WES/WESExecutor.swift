@@ -109,13 +109,13 @@ struct WESExecutor: Executor, ConfiguredStage {
 
     /// Refuses a workflow type or version the server does not support, naming the field.
     func validateRemotely(_ context: StageContext) async throws {
-        let info: JSONValue
+        let info: WESServiceInfo
         do {
             info = try await client.serviceInfo()
         } catch {
             throw LauncherError.invalid("executor.url", "cannot read service-info from \(url): \(error)")
         }
-        guard let versions = info["workflow_type_versions"]?.objectValue else {
+        guard let versions = info.workflowTypeVersions else {
             throw LauncherError.invalid("executor.url", "\(url)/service-info lists no workflow_type_versions; is this a WES server?")
         }
         let workflowType = config.workflowType, workflowTypeVersion = config.workflowTypeVersion
@@ -124,7 +124,7 @@ struct WESExecutor: Executor, ConfiguredStage {
                                         "the server at \(url) does not run \(workflowType) workflows; it supports \(versions.keys.sorted().joined(separator: ", "))",
                                         ["supported": .array(versions.keys.sorted().map(JSONValue.string))])
         }
-        let known = supported["workflow_type_version"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let known = supported.workflowTypeVersion ?? []
         guard known.isEmpty || known.contains(workflowTypeVersion) else {
             throw LauncherError.invalid("executor.workflowTypeVersion",
                                         "the server at \(url) does not support \(workflowType) \(workflowTypeVersion); it supports \(known.joined(separator: ", "))",
@@ -182,10 +182,11 @@ struct WESExecutor: Executor, ConfiguredStage {
             ("workflow_engine_parameters", JSONValue.object(config.engineParameters).description),
         ]
         do {
-            let run = try await client.submit(fields: fields, attachment: attachment.map { (URL(fileURLWithPath: workflowURL).lastPathComponent, $0) })
+            let attachments = attachment.map { [(name: URL(fileURLWithPath: workflowURL).lastPathComponent, data: $0)] } ?? []
+            let run = try await client.submit(fields: fields, attachments: attachments)
             return .launched(Launched(externalID: run, details: ["runId": .string(run)]))
-        } catch let refused as WESClient.Refused {
-            return .failed(WorkflowError("the WES server refused the run (HTTP \(refused.status)): \(refused.message)"))
+        } catch BackendError.refused(_, let status, let message) {
+            return .failed(WorkflowError("the WES server refused the run (HTTP \(status))" + (message.map { ": \($0)" } ?? "")))
         } catch {
             return .deferred("\(error)")
         }
@@ -199,7 +200,7 @@ struct WESExecutor: Executor, ConfiguredStage {
         let logs = await forEach(runs, limit: 8) { run in try? await client.runLog(run) }
         var found: [UUID: String] = [:]
         for (run, log) in logs {
-            if let tag = log?["request"]?["tags"]?["wfl_workflow"]?.stringValue, let uuid = UUID(uuidString: tag), uuids.contains(uuid) {
+            if let tag = log?.request?.tags?["wfl_workflow"]?.stringValue, let uuid = UUID(uuidString: tag), uuids.contains(uuid) {
                 found[uuid] = run
             }
         }
@@ -213,7 +214,7 @@ struct WESExecutor: Executor, ConfiguredStage {
         var states: [String: String] = [:]
         do {
             states = try await client.listRuns()
-        } catch is WESClient.Refused {
+        } catch let error as BackendError where error.isRefused {
             states = [:]  // no listing on this server: ask run by run below
         }
         let unlisted = workflows.compactMap(\.externalID).filter { states[$0] == nil }
@@ -225,14 +226,14 @@ struct WESExecutor: Executor, ConfiguredStage {
             }
         }
         if !failures.isEmpty, failures.count == unlisted.count, !unlisted.isEmpty {
-            throw WESClient.Unavailable(description: failures[0])
+            throw BackendError.unavailable(service: "the WES server", reason: failures[0])
         }
         // Final runs: their log carries outputs, exit code and stderr.
         let finished = workflows.compactMap { workflow -> String? in
             guard let run = workflow.externalID, let state = states[run] else { return nil }
             return ["COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"].contains(state) ? run : nil
         }
-        var logs: [String: JSONValue] = [:]
+        var logs: [String: WESRunLog] = [:]
         for (run, log) in await forEach(finished, limit: 8, { run in try? await client.runLog(run) }) {
             if let log { logs[run] = log }
         }
@@ -243,7 +244,7 @@ struct WESExecutor: Executor, ConfiguredStage {
         return PollResult(updates: updates, nextPoll: Date().addingTimeInterval(config.pollSeconds))
     }
 
-    private func update(_ workflow: ActiveWorkflow, run: String, state: String, log: JSONValue?) -> WorkflowUpdate? {
+    private func update(_ workflow: ActiveWorkflow, run: String, state: String, log: WESRunLog?) -> WorkflowUpdate? {
         let status: WorkflowStatus
         switch state {
         case "QUEUED", "INITIALIZING": status = .queued
@@ -259,17 +260,17 @@ struct WESExecutor: Executor, ConfiguredStage {
         return WorkflowUpdate(uuid: workflow.uuid, status: status, details: ["wesState": .string(state)])
     }
 
-    private func finished(_ workflow: ActiveWorkflow, run: String, state: String, log: JSONValue) -> WorkflowUpdate {
+    private func finished(_ workflow: ActiveWorkflow, run: String, state: String, log: WESRunLog) -> WorkflowUpdate {
         var details: JSONObject = ["runId": .string(run), "wesState": .string(state)]
-        let exitCode = log["run_log"]?["exit_code"]?.intValue
-        if let exitCode { details["exitCode"] = .int(exitCode) }
-        var stderr = log["run_log"]?["stderr"]?.stringValue ?? ""
+        let exitCode = log.runLog?.exitCode
+        if let exitCode { details["exitCode"] = .int(Int64(exitCode)) }
+        var stderr = log.runLog?.stderr ?? ""
         if stderr.count > 2000 { stderr = "…" + stderr.suffix(2000) }
         if !stderr.isEmpty { details["stderr"] = .string(stderr) }
         if state == "COMPLETE" {
-            return WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: log["outputs"]?.objectValue ?? [:], details: details)
+            return WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: log.outputs?.objectValue ?? [:], details: details)
         }
-        let lastLine = stderr.split(separator: "\n").last.map { ": \($0)" } ?? ""
+        let lastLine = ErrorExcerpt.meaningful(stderr).map { ": \($0)" } ?? ""
         if state == "SYSTEM_ERROR" {
             return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
                                   error: .infrastructure("SYSTEM_ERROR: the WES server failed to run it\(lastLine)"))
@@ -298,7 +299,7 @@ struct WESExecutor: Executor, ConfiguredStage {
             switch results[run] {
             case .success?:
                 updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborting, externalID: run))
-            case .failure(let refused as WESClient.Refused)? where refused.status == 404:
+            case .failure(BackendError.refused(_, 404, _))?:
                 updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborted, externalID: run))
             case .failure(let error)?:
                 throw error
