@@ -78,14 +78,12 @@ func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Da
     do {
         try await database.run { database in
             try await Migrator(database: database).migrate()
-            let store = PostgresStore(database: database, logger: logger)
-            let environment = LauncherEnvironment(home: FileManager.default.temporaryDirectory.appendingPathComponent(name))
-            let updater = Updater(store: store, registry: .builtin, environment: environment,
-                                  options: UpdaterOptions(concurrency: options.concurrency, batchSize: options.batchSize,
-                                                          tickBudget: .seconds(30)),
-                                  logger: logger)
-            let service = WorkloadService(store: store, registry: .builtin, environment: environment, updater: updater, logger: logger)
-            try await body(service, updater, database)
+            let parts = LauncherParts(
+                store: PostgresStore(database: database, logger: logger), registry: .builtin,
+                environment: LauncherEnvironment(home: FileManager.default.temporaryDirectory.appendingPathComponent(name)),
+                options: UpdaterOptions(concurrency: options.concurrency, batchSize: options.batchSize, tickBudget: .seconds(30)),
+                logger: logger)
+            try await body(parts.service, parts.updater, database)
         }
     } catch {
         print("benchmark failed: \(error)")

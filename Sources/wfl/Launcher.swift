@@ -4,6 +4,8 @@ import LauncherCore
 import LauncherPostgres
 import LauncherStages
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("database-url"),
@@ -17,6 +19,20 @@ struct GlobalOptions: ParsableArguments {
     var logLevel: String?
 }
 
+/// Migrates, builds the launcher's parts, then runs the given services until shutdown.
+private struct LaunchService: Service {
+    let connection: Launcher.Connection
+    let updaterOptions: UpdaterOptions
+    let services: @Sendable (Launcher) async throws -> [any Service]
+
+    func run() async throws {
+        let launcher = try await Launcher.make(connection, updaterOptions: updaterOptions)
+        let group = ServiceGroup(configuration: .init(
+            services: try await services(launcher).map { .init(service: $0) }, logger: connection.logger))
+        try await group.run()
+    }
+}
+
 /// What every command works with: the service layer and the updater over one database.
 struct Launcher: Sendable {
     let service: WorkloadService
@@ -27,12 +43,19 @@ struct Launcher: Sendable {
 
     enum Migrations { case apply, check, none }
 
-    /// Connects (starting the embedded database when no URL is given), checks or applies the
-    /// schema, runs `body`, and releases the embedded database.
-    static func with<T: Sendable>(
-        _ options: GlobalOptions, migrations: Migrations = .check, defaultLogLevel: Logger.Level = .warning,
-        updaterOptions: UpdaterOptions = UpdaterOptions(), _ body: @escaping @Sendable (Launcher) async throws -> T
-    ) async throws -> T {
+    /// Where the database is, with the embedded one started when no URL is given.
+    struct Connection: Sendable {
+        let database: Database
+        let lease: EmbeddedLease?
+        let endpoint: DatabaseEndpoint
+        let home: URL
+        let logger: Logger
+        let policy: Migrations
+
+        var description: String { lease == nil ? endpoint.description : "embedded (\(endpoint.description))" }
+    }
+
+    static func connect(_ options: GlobalOptions, migrations: Migrations, defaultLogLevel: Logger.Level) async throws -> Connection {
         let logger = try bootstrapLogging(options.logLevel, default: defaultLogLevel)
         let home = EmbeddedPostgres.defaultHome()
         let url = options.databaseURL ?? ProcessInfo.processInfo.environment["WFL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
@@ -45,45 +68,76 @@ struct Launcher: Sendable {
             lease = try await embedded.acquire()
             endpoint = embedded.endpoint
         }
-        let description = lease == nil ? endpoint.description : "embedded (\(endpoint.description))"
         let policy = lease != nil && migrations == .check ? .apply : migrations  // the embedded database is ours to migrate
-        let database = Database(configuration: endpoint.clientConfiguration(), logger: logger)
         do {
             try await endpoint.verifyReachable(logger: logger)
-            let result = try await run(database, policy: policy, home: home, logger: logger, description: description,
-                                       updaterOptions: updaterOptions, body)
-            await lease?.release()
-            return result
         } catch {
             await lease?.release()
             throw error
         }
+        return Connection(database: Database(configuration: endpoint.clientConfiguration(), logger: logger), lease: lease,
+                          endpoint: endpoint, home: home, logger: logger, policy: policy)
     }
 
-    private static func run<T: Sendable>(
-        _ database: Database, policy: Migrations, home: URL, logger: Logger, description: String,
-        updaterOptions: UpdaterOptions, _ body: @escaping @Sendable (Launcher) async throws -> T
+    /// Connects (starting the embedded database when no URL is given), checks or applies the
+    /// schema, runs `body`, and releases the embedded database.
+    static func with<T: Sendable>(
+        _ options: GlobalOptions, migrations: Migrations = .check, defaultLogLevel: Logger.Level = .warning,
+        updaterOptions: UpdaterOptions = UpdaterOptions(), _ body: @escaping @Sendable (Launcher) async throws -> T
     ) async throws -> T {
-        try await database.run { database in
-            let migrator = try Migrator(database: database)
-            switch policy {
-            case .apply:
-                try await migrator.migrate()
-            case .check:
-                let pending = try await migrator.migrate(dryRun: true)
-                if !pending.isEmpty {
-                    throw LauncherError(.unavailable, "the database at \(description) needs migrations (\(pending.joined(separator: ", "))); run `wfl migrate`")
-                }
-            case .none:
-                break
+        let connection = try await connect(options, migrations: migrations, defaultLogLevel: defaultLogLevel)
+        do {
+            let result = try await connection.database.run { _ in
+                try await body(try await make(connection, updaterOptions: updaterOptions))
             }
-            let store = PostgresStore(database: database, logger: logger)
-            let environment = LauncherEnvironment(home: home)
-            let updater = Updater(store: store, registry: .builtin, environment: environment, options: updaterOptions, logger: logger)
-            let service = WorkloadService(store: store, registry: .builtin, environment: environment, updater: updater, logger: logger)
-            return try await body(Launcher(service: service, updater: updater, migrator: migrator, logger: logger,
-                                           databaseDescription: description))
+            await connection.lease?.release()
+            return result
+        } catch {
+            await connection.lease?.release()
+            throw error
         }
+    }
+
+    /// For `serve`: the database client runs as a service of one `ServiceGroup` beside the
+    /// services `make` returns (the HTTP server, the update loop), so SIGTERM stops them first
+    /// and the client last.
+    static func serving(
+        _ options: GlobalOptions, updaterOptions: UpdaterOptions,
+        _ services: @escaping @Sendable (Launcher) async throws -> [any Service]
+    ) async throws {
+        let connection = try await connect(options, migrations: .apply, defaultLogLevel: .info)
+        let launch = LaunchService(connection: connection, updaterOptions: updaterOptions, services: services)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: connection.database.client), .init(service: launch)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: connection.logger))
+        do {
+            try await group.run()
+        } catch {
+            await connection.lease?.release()
+            throw error
+        }
+        await connection.lease?.release()
+    }
+
+    /// Checks or applies the schema, then builds the launcher's parts.
+    static func make(_ connection: Connection, updaterOptions: UpdaterOptions) async throws -> Launcher {
+        let database = connection.database, logger = connection.logger
+        let migrator = try Migrator(database: database)
+        switch connection.policy {
+        case .apply:
+            try await migrator.migrate()
+        case .check:
+            let pending = try await migrator.migrate(dryRun: true)
+            if !pending.isEmpty {
+                throw LauncherError(.unavailable, "the database at \(connection.description) needs migrations (\(pending.joined(separator: ", "))); run `wfl migrate`")
+            }
+        case .none:
+            break
+        }
+        let parts = LauncherParts(store: PostgresStore(database: database, logger: logger), registry: .builtin,
+                                  environment: LauncherEnvironment(home: connection.home), options: updaterOptions, logger: logger)
+        return Launcher(service: parts.service, updater: parts.updater, migrator: migrator, logger: logger,
+                        databaseDescription: connection.description)
     }
 
     static func bootstrapLogging(_ level: String?, default defaultLevel: Logger.Level) throws -> Logger {

@@ -30,8 +30,9 @@ public final class TestLauncher: Sendable {
         let environment = LauncherEnvironment(
             home: home, settings: ProcessInfo.processInfo.environment.merging(settings, uniquingKeysWith: { _, test in test }))
         self.environment = environment
-        updater = Updater(store: store, registry: registry, environment: environment, options: options, logger: logger)
-        service = WorkloadService(store: store, registry: registry, environment: environment, updater: updater, logger: logger)
+        let parts = LauncherParts(store: store, registry: registry, environment: environment, options: options, logger: logger)
+        updater = parts.updater
+        service = parts.service
     }
 
     public static let fastOptions = UpdaterOptions(concurrency: 4, batchSize: 100, tickBudget: .seconds(5))
@@ -54,10 +55,9 @@ public final class TestLauncher: Sendable {
     public func withSecondUpdater<T: Sendable>(_ body: @escaping @Sendable (Updater) async throws -> T) async throws -> T {
         let second = Database(configuration: try DatabaseURL.configuration(url), logger: logger)
         return try await second.run { database in
-            let store = PostgresStore(database: database, logger: self.logger)
-            let updater = Updater(store: store, registry: self.registry, environment: self.environment,
-                                  options: TestLauncher.fastOptions, logger: self.logger)
-            return try await body(updater)
+            let parts = LauncherParts(store: PostgresStore(database: database, logger: self.logger), registry: self.registry,
+                                      environment: self.environment, options: TestLauncher.fastOptions, logger: self.logger)
+            return try await body(parts.updater)
         }
     }
 

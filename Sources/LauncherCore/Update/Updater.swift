@@ -139,7 +139,8 @@ public final class Updater: Sendable {
     /// did not come free within `wait`.
     public func update(workloadID: Int64, wait: Duration = .zero) async throws -> TickReport? {
         let report = try await store.withWorkloadLock(workloadID: workloadID, wait: wait) { queues in
-            try await WorkloadTick(queues: queues, updater: self).run()
+            try await WorkloadTick(queues: queues, registry: self.registry, environment: self.environment,
+                                   options: self.options, logger: self.logger).run()
         }
         if let report { UpdateMetrics.record(report) }
         return report

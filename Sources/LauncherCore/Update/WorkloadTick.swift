@@ -26,22 +26,23 @@ public struct TickReport: Sendable {
 /// 5. the workload finishes when all three stages are done, else sets its next wake-up.
 struct WorkloadTick {
     let queues: any WorkloadQueues
-    let updater: Updater
+    let registry: StageRegistry
+    let environment: LauncherEnvironment
+    let options: UpdaterOptions
+    let logger: Logger
 
     func run() async throws -> TickReport {
         let workload = try await queues.reload()
         var report = TickReport()
         guard workload.started != nil, workload.finished == nil else { return report }
 
-        let registry = updater.registry
-        let options = updater.options
-        let source = try registry.makeSource(.object(workload.sourceConfig), context: updater.environment.storedContext)
-        let executor = try registry.makeExecutor(.object(workload.executorConfig), context: updater.environment.storedContext)
-        let sink = try registry.makeSink(.object(workload.sinkConfig), context: updater.environment.storedContext)
-        var logger = updater.logger
+        let source = try registry.makeSource(.object(workload.sourceConfig), context: environment.storedContext)
+        let executor = try registry.makeExecutor(.object(workload.executorConfig), context: environment.storedContext)
+        let sink = try registry.makeSink(.object(workload.sinkConfig), context: environment.storedContext)
+        var logger = self.logger
         logger[metadataKey: "workload"] = "\(workload.uuid)"
         let context = StageContext(workloadUUID: workload.uuid, project: workload.project, logger: logger,
-                                   environment: updater.environment)
+                                   environment: environment)
         let clock = ContinuousClock()
         let deadline = clock.now + options.tickBudget
         var wake: [Date] = []
@@ -147,13 +148,13 @@ struct WorkloadTick {
 
     private func abortFlagged(_ executor: any Executor, context: StageContext, report: inout TickReport) async throws {
         while true {
-            let flagged = try await queues.abortRequested(limit: updater.options.batchSize)
+            let flagged = try await queues.abortRequested(limit: options.batchSize)
             if flagged.isEmpty { return }
             let updates = try await executor.abort(flagged, context: context)
             try await apply(updates, readAs: flagged, report: &report)
             // Only Aborting/Aborted leave the flagged set: go on only while whole batches move.
             let moved = updates.filter { $0.status == .aborting || $0.status.isFinal }.count
-            if moved < flagged.count || flagged.count < updater.options.batchSize { return }
+            if moved < flagged.count || flagged.count < options.batchSize { return }
         }
     }
 
@@ -176,13 +177,13 @@ struct WorkloadTick {
         var hints: [Date] = []
         var sawAll = true
         while true {
-            let page = try await queues.active(afterID: after, limit: updater.options.batchSize)
+            let page = try await queues.active(afterID: after, limit: options.batchSize)
             if page.isEmpty { break }
             after = page.last!.id
             let result = try await executor.poll(page.map(\.workflow), context: context)
             try await apply(result.updates, readAs: page.map(\.workflow), report: &report)
             if let hint = result.nextPoll { hints.append(hint) } else { sawAll = false }
-            if page.count < updater.options.batchSize { break }
+            if page.count < options.batchSize { break }
         }
         return sawAll ? hints.min() : nil
     }
@@ -192,7 +193,6 @@ struct WorkloadTick {
     /// executor's capacity. Returns whether anything moved.
     private func launchRound(_ executor: any Executor, context: StageContext, aborted: Bool,
                              submitBudget: inout Int, report: inout TickReport) async throws -> Bool {
-        let options = updater.options
         let limit = min(options.batchSize, submitBudget)
         guard limit > 0 else { return false }
         // Pending rows here were all created before this round: none is being launched now.
@@ -251,17 +251,16 @@ struct WorkloadTick {
 
     /// Asks the sink how the deliveries it started are going (once per tick).
     private func checkDeliveries(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws {
-        let underWay = try await queues.deliveriesUnderWay(limit: updater.options.batchSize)
+        let underWay = try await queues.deliveriesUnderWay(limit: options.batchSize)
         guard !underWay.isEmpty else { return }
         let outcomes = try await sink.checkDeliveries(underWay, context: context)
         guard !outcomes.isEmpty else { return }
-        let tally = try await queues.recordDeliveries(outcomes, retry: updater.options.deliveryRetry)
+        let tally = try await queues.recordDeliveries(outcomes, retry: options.deliveryRetry)
         report.delivered += tally.delivered
         report.setAside += tally.setAside
     }
 
     private func deliverRound(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws -> Bool {
-        let options = updater.options
         let batch = try await queues.deliverable(limit: options.batchSize)
         if batch.isEmpty { return false }
         var outcomes: [UUID: DeliveryOutcome]

@@ -63,20 +63,16 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let (port, host, interval) = (port, host, interval)
         let metrics = MetricsExport.bootstrapPrometheus()
-        try await Launcher.with(options, migrations: .apply, defaultLogLevel: .info, updaterOptions: updater.updaterOptions) { launcher in
+        try await Launcher.serving(options, updaterOptions: updater.updaterOptions) { launcher in
             let routes = APIRoutes(service: launcher.service, metrics: metrics)
             let app = Application(
                 router: routes.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
                 logger: launcher.logger)
-            let loop = UpdateLoop(updater: launcher.updater, interval: interval, logger: launcher.logger)
             launcher.logger.info("wfl serving", metadata: [
                 "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
             ])
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: loop), .init(service: app)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: launcher.logger))
-            try await group.run()
+            return [UpdateLoop(updater: launcher.updater, interval: interval, logger: launcher.logger), app]
         }
     }
 }
