@@ -36,13 +36,29 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: swiftSettings),
         .target(name: "LauncherSystem", swiftSettings: swiftSettings),
-        .target(name: "LauncherStages", dependencies: [
-            "LauncherCore", "LauncherSystem",
+        // What every backend stage shares: the HTTP client, backend errors, retries, concurrency.
+        .target(name: "LauncherStageSupport", dependencies: [
+            "LauncherCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+        // The Terra family: two data-repository sources, the Terra executor, two sinks.
+        .target(name: "LauncherTerra", dependencies: [
+            "LauncherCore", "LauncherStageSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
             .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swiftSettings),
+        // The other stages (Items, Mock, Local, SLURM, Container, WES, Directory, None) and the
+        // built-in registry.
+        .target(name: "LauncherStages", dependencies: [
+            "LauncherCore", "LauncherSystem", "LauncherStageSupport", "LauncherTerra",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: swiftSettings),
         .target(name: "LauncherSchema", path: "schema", resources: migrations.map { .copy($0) }, swiftSettings: swiftSettings),
         .target(name: "LauncherPostgres", dependencies: [
@@ -107,7 +123,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], exclude: ["cwl"], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherTerraTests", dependencies: [
-            "LauncherStages", "LauncherTestSupport", "LauncherPostgres",
+            "LauncherStages", "LauncherTerra", "LauncherTestSupport", "LauncherPostgres",
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherAPITests", dependencies: [
             "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",

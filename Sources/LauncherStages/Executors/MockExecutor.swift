@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "Mock", "delaySeconds"?: n, "failWhen"?: {"field": value, …}}`
 ///

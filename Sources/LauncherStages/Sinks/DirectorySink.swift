@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import LauncherSystem
 
 /// `{"name": "Directory", "path": "/some/folder"}`: one JSON file per succeeded workflow,

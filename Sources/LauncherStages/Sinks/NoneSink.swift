@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "None"}`: consumes succeeded workflows and delivers nothing.
 struct NoneSink: Sink, ConfiguredStage {

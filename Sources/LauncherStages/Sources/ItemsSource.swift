@@ -1,4 +1,5 @@
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "Items", "items": [{…inputs…}, …]}`: a fixed list of inputs given in the request.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import LauncherSystem
 
 /// A per-item shell command, as the `Local` and `SLURM` executors run it: a template whose

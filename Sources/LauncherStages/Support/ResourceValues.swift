@@ -1,4 +1,5 @@
 import LauncherCore
+import LauncherStageSupport
 
 // Resource values as backends spell them, each parsed into a bounded integer so a request can
 // neither overflow a conversion nor ask a backend for an absurd amount (`memory: 9e30T`).

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import LauncherSystem
 
 /// The files a workflow's work folder holds once its command ran.

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import LauncherSystem
 
 /// `{"name": "Container", "image": "…", "command": "…{{field}}…", …}`

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import LauncherSystem
 
 /// How many SLURM commands this process ran, by command (for benchmarks and tests).

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import LauncherSystem
 
 /// `{"name": "SLURM", "command": "…{{field}}…" | "script": "/path", "workDir"?, "partition"?, …}`

@@ -1,4 +1,5 @@
 import LauncherCore
+import LauncherStageSupport
 
 /// What a job asks SLURM for. Configured on the executor; a retry may override any of it
 /// (more memory after OUT_OF_MEMORY, more time after TIMEOUT), recorded on the new attempt.

@@ -1,4 +1,5 @@
 import LauncherCore
+import LauncherStageSupport
 
 /// SLURM job states and what they mean for a workflow.
 enum SlurmState {

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import NIOCore
 import NIOHTTP1
 

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import NIOCore
 
 /// `{"name": "WES", "url": "http://host/ga4gh/wes/v1", "workflowUrl": "…", "workflowType": "CWL", …}`

@@ -11,18 +11,18 @@ import NIOHTTP1
 ///   Trying again will not help: a launch fails, a create-time check is a 400.
 /// - `unavailable`: the backend could not answer now (5xx, 408, 429, a timeout, a refused
 ///   connection, a reply that is not what its API promises). It may pass: ask again later.
-enum BackendError: Error, CustomStringConvertible {
+package enum BackendError: Error, CustomStringConvertible {
     case refused(service: String, status: UInt, message: String?)
     case unavailable(service: String, reason: String)
 
-    var status: UInt? {
+    package var status: UInt? {
         if case .refused(_, let status, _) = self { return status }
         return nil
     }
 
-    var isRefused: Bool { status != nil }
+    package var isRefused: Bool { status != nil }
 
-    var description: String {
+    package var description: String {
         switch self {
         case .refused(let service, let status, let message): "\(service) answered HTTP \(status)" + (message.map { ": \($0)" } ?? "")
         case .unavailable(_, let reason): reason
@@ -31,7 +31,7 @@ enum BackendError: Error, CustomStringConvertible {
 
     /// A backend's own words, made safe to show: colour codes and control characters
     /// removed, whitespace collapsed, at most `limit` characters.
-    static func sanitise(_ text: String, limit: Int = 300) -> String {
+    package static func sanitise(_ text: String, limit: Int = 300) -> String {
         let withoutEscapes = text.replacing(/\x1B\[[0-9;?]*[ -\/]*[@-~]/, with: "")
         var result = ""
         var lastWasSpace = false
@@ -56,8 +56,8 @@ enum BackendError: Error, CustomStringConvertible {
 /// a request (AsyncHTTPClient's default retries them until the deadline, which made every
 /// call to a server that was down hang for the whole timeout): a server that is down is
 /// reported at once, and the launcher asks again on its next pass.
-enum BackendHTTP {
-    static let client: HTTPClient = {
+package enum BackendHTTP {
+    package static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(10))
         configuration.connectionPool.retryConnectionEstablishment = false
@@ -66,28 +66,28 @@ enum BackendHTTP {
     }()
 
     /// Replies larger than this are refused (a runaway listing must not exhaust memory).
-    static let maxReplyBytes = 64 << 20
+    package static let maxReplyBytes = 64 << 20
 }
 
 /// A request body.
-enum BackendBody: Sendable {
+package enum BackendBody: Sendable {
     case json(JSONValue)
     case bytes(ByteBuffer, contentType: String)
 }
 
 /// Calls to one backend service: a timeout for each call, a retry policy for answers that may
 /// pass, and replies decoded into the service's reply types.
-struct BackendClient: Sendable {
+package struct BackendClient: Sendable {
     /// For messages: "Firecloud", "the WES server".
-    let service: String
-    let timeout: TimeAmount
-    let retry: RetryPolicy
+    package let service: String
+    package let timeout: TimeAmount
+    package let retry: RetryPolicy
     /// Headers every call carries (authorisation), computed per call so tokens can rotate.
-    let headers: @Sendable () async throws -> [(String, String)]
+    package let headers: @Sendable () async throws -> [(String, String)]
     /// Where an error reply carries its message, first match wins.
-    let messageKeys: [String]
+    package let messageKeys: [String]
 
-    init(service: String, timeout: TimeAmount, retry: RetryPolicy = .once, messageKeys: [String] = ["message"],
+    package init(service: String, timeout: TimeAmount, retry: RetryPolicy = .once, messageKeys: [String] = ["message"],
          headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }) {
         self.service = service
         self.timeout = timeout
@@ -96,16 +96,16 @@ struct BackendClient: Sendable {
         self.headers = headers
     }
 
-    struct Reply: Sendable {
-        let status: UInt
-        let body: ByteBuffer
+    package struct Reply: Sendable {
+        package let status: UInt
+        package let body: ByteBuffer
 
-        var json: JSONValue { body.readableBytes == 0 ? .null : ((try? JSONValue.parse(Data(body.readableBytesView))) ?? .null) }
-        var text: String { String(buffer: body) }
+        package var json: JSONValue { body.readableBytes == 0 ? .null : ((try? JSONValue.parse(Data(body.readableBytesView))) ?? .null) }
+        package var text: String { String(buffer: body) }
     }
 
     /// One request, whatever the status it is answered with (for replies that carry an error).
-    func send(_ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> Reply {
+    package func send(_ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -133,7 +133,7 @@ struct BackendClient: Sendable {
 
     /// The JSON reply of a successful call. Answers that may pass are retried as `retry` says;
     /// refusals are thrown at once.
-    func json(_ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> JSONValue {
+    package func json(_ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> JSONValue {
         var lastProblem = ""
         for attempt in 1...retry.attempts {
             do {
@@ -157,7 +157,7 @@ struct BackendClient: Sendable {
 
     /// A successful call's reply as `T`. A reply that does not fit the service's API is
     /// "unavailable": a server mid-upgrade may answer oddly once.
-    func decode<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> T {
+    package func decode<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> T {
         let reply = try await json(method, url, body: body)
         do {
             return try JSONValueDecoder.decode(type, from: reply)
@@ -167,7 +167,7 @@ struct BackendClient: Sendable {
     }
 
     /// The error reply's own message, sanitised; never the whole body.
-    func message(_ reply: Reply) -> String? {
+    package func message(_ reply: Reply) -> String? {
         let json = reply.json
         for key in messageKeys {
             if let text = json[key]?.stringValue, !text.isEmpty { return BackendError.sanitise(text) }
@@ -177,7 +177,7 @@ struct BackendClient: Sendable {
     }
 
     /// AsyncHTTPClient's errors as a person would say them.
-    static func describe(_ error: any Error) -> String {
+    package static func describe(_ error: any Error) -> String {
         let text = String(describing: error)
         if text.contains("connectTimeout") { return "connection timed out" }
         if text.contains("deadlineExceeded") || text.contains("readTimeout") { return "no answer within the time limit" }
@@ -185,7 +185,7 @@ struct BackendClient: Sendable {
     }
 
     /// A path segment or query value, percent-encoded.
-    static func escape(_ text: String) -> String {
+    package static func escape(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }
 }
@@ -193,19 +193,19 @@ struct BackendClient: Sendable {
 /// A member that reads as nil when a backend sends something of another type (an `exit_code`
 /// written as a string): one odd field must not make a whole reply unreadable.
 @propertyWrapper
-struct Lenient<Value: Decodable & Sendable>: Decodable, Sendable {
-    var wrappedValue: Value?
+package struct Lenient<Value: Decodable & Sendable>: Decodable, Sendable {
+    package var wrappedValue: Value?
 
-    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+    package init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         wrappedValue = try? decoder.singleValueContainer().decode(Value.self)
     }
 }
 
 extension KeyedDecodingContainer {
     /// Lets a missing key read as nil for `@Lenient` members.
-    func decode<Value>(_ type: Lenient<Value>.Type, forKey key: Key) throws -> Lenient<Value> {
+    package func decode<Value>(_ type: Lenient<Value>.Type, forKey key: Key) throws -> Lenient<Value> {
         try decodeIfPresent(type, forKey: key) ?? Lenient(wrappedValue: nil)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "TDR Snapshots", "snapshots": ["<snapshot id>", …]}`: a fixed list of
 /// data-repository snapshots, each checked at create; one item per snapshot.

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 // The replies of the Terra services the stages read, as their APIs define them (Rawls'
 // `SubmissionReport`, `Submission`, `MethodConfiguration`; TDR's `DatasetModel`,

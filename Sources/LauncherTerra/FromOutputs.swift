@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// WFL's `fromOutputs` rules, mapping a workflow's outputs onto entity attributes or dataset
 /// columns: `"$text"` is the literal `text`; any other string names an output; an array is the

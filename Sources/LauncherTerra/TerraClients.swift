@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import NIOHTTP1
 
 /// The Firecloud orchestration and Rawls endpoints the Terra stages use, one method per call.

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "Terra Workspace", "workspace": "ns/name", "entityType": "…", "identifier": "…", "fromOutputs": {…}}`
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// Points this workload's copy of the method configuration at a snapshot reference, creating
 /// the copy from the original the first time. Calls for one workload run one at a time (the

@@ -3,6 +3,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import NIOCore
 import NIOHTTP1
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Runs `body` for every element, at most `limit` at once; results keyed by element.
-func forEach<Element: Sendable, Result: Sendable>(
+package func forEach<Element: Sendable, Result: Sendable>(
     _ elements: [Element], limit: Int, _ body: @escaping @Sendable (Element) async -> Result
 ) async -> [(Element, Result)] {
     await withTaskGroup(of: (Int, Result).self) { group in
@@ -23,6 +23,6 @@ func forEach<Element: Sendable, Result: Sendable>(
 }
 
 /// The outcome of a throwing call, as a value.
-func attempt<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+package func attempt<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }
 }

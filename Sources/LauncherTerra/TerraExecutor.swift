@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "Terra", "workspace": "ns/name", "methodConfiguration": "ns/name", "fromSource": "importSnapshot", …}`
 ///

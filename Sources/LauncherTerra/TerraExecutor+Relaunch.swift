@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 extension TerraExecutor {
     /// Retries of workflows from one original submission: Rawls' retry API when they are

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 
 /// `{"name": "Terra DataRepo", "dataset": "<id>", "table": "…", "snapshotReaders": [emails], "pollingIntervalMinutes": 20, "loadTag": "…"}`
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherStageSupport
 import NIOCore
 
 /// The Terra family's services: their base URLs (from the environment; defaults: production),
