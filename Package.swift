@@ -3,7 +3,7 @@ import PackageDescription
 
 // The schema/NNNN_*.sql migrations ship inside the binary. Listed by name: SwiftPM caches the
 // manifest, so a listing computed here would miss a new file (MigrationTests checks the list).
-let migrations = ["0001_init.sql", "0002_async_delivery.sql"]
+let migrations = ["0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql"]
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -103,11 +103,14 @@ let package = Package(
             .product(name: "CryptoExtras", package: "swift-crypto"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/Support", swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore"], swiftSettings: swiftSettings),
+        // The store contract: one set of scenarios run against the in-memory store (fast, in
+        // LauncherCoreTests) and against PostgreSQL (in LauncherPostgresTests).
+        .target(name: "LauncherStoreContract", dependencies: ["LauncherCore"], path: "Tests/StoreContract", swiftSettings: swiftSettings),
+        .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore", "LauncherStoreContract"], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "LauncherPostgresTests", dependencies: [
-            "LauncherPostgres", "LauncherTestSupport", "LauncherStages", "LauncherSystem",
+            "LauncherPostgres", "LauncherTestSupport", "LauncherStages", "LauncherSystem", "LauncherStoreContract",
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherSLURMTests", dependencies: [

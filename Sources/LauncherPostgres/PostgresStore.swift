@@ -214,12 +214,15 @@ public final class PostgresStore: LauncherStore {
 
     // MARK: Update loop
 
-    public func dueWorkloads(limit: Int) async throws -> [WorkloadRecord] {
+    public func dueWorkloads(limit: Int) async throws -> [WorkloadRef] {
         try await database.rows("""
-            SELECT \(unescaped: Rows.workloadColumns) FROM workload
+            SELECT id, uuid, error_count FROM workload
             WHERE started IS NOT NULL AND finished IS NULL AND wake_at <= now()
             ORDER BY wake_at LIMIT \(limit)
-            """).map(Rows.workload)
+            """).map { row in
+            let (id, uuid, errors) = try row.decode((Int64, UUID, Int).self)
+            return WorkloadRef(id: id, uuid: uuid, errorCount: errors)
+        }
     }
 
     public func withWorkloadLock<T: Sendable>(
@@ -255,15 +258,43 @@ public final class PostgresStore: LauncherStore {
             "SELECT pg_advisory_unlock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
     }
 
-    public func recordUpdateError(workloadID: Int64, message: String, retryAt: Date) async throws {
+    public func recordUpdateError(workloadID: Int64, message: String, retryAt: Date, quarantine: Bool) async throws {
         try await database.transaction { connection in
             try await connection.execute("""
                 UPDATE workload SET last_error = \(message), last_error_at = now(), error_count = error_count + 1,
-                                    wake_at = \(retryAt), updated = now()
+                                    wake_at = \(retryAt), updated = now(),
+                                    quarantined_at = CASE WHEN \(quarantine) THEN COALESCE(quarantined_at, now()) END
                 WHERE id = \(workloadID)
                 """, logger: logger)
-            try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: "error",
+            try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: quarantine ? "quarantined" : "error",
                                                 message: message, data: ["retryAt": Timestamp.json(retryAt)])
+        }
+    }
+
+    public func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int {
+        try await database.transaction { connection in
+            // The workload row lock serialises this with the updater's finish check, as retry does.
+            try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
+            var sql = SQLBuilder("""
+                WITH back AS (
+                    UPDATE workflow SET consumed = NULL, delivery_attempts = 0, delivery_error = NULL, delivery = NULL,
+                                        next_attempt_at = NULL, updated = now()
+                    WHERE workload_id = 
+                """)
+            sql.append(sql.bind(workloadID))
+            sql.append(" AND status = \(sql.bind(WorkflowStatus.succeeded)) AND consumed IS NOT NULL AND delivery_error IS NOT NULL")
+            if let uuids { sql.append(" AND uuid = ANY(\(sql.bind(uuids)))") }
+            sql.append(" RETURNING 1) SELECT count(*) FROM back")
+            let count = try await connection.rows(sql.query, logger: logger).first?.decode(Int.self) ?? 0
+            guard count > 0 else { return 0 }
+            try await connection.execute("""
+                UPDATE workload SET finished = NULL, updated = now(), wake_at = now() WHERE id = \(workloadID)
+                """, logger: logger)
+            try await SharedStatements.addEvent(
+                connection, logger: logger, workloadID: workloadID, kind: "redelivered",
+                message: "Put \(count) set-aside deliver\(count == 1 ? "y" : "ies") back in the sink's queue",
+                data: ["count": .int(Int64(count))])
+            return count
         }
     }
 

@@ -386,7 +386,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func recordSuccess() async throws {
-        try await execute("UPDATE workload SET error_count = 0 WHERE id = \(workloadID)")
+        try await execute("UPDATE workload SET error_count = 0, quarantined_at = NULL WHERE id = \(workloadID)")
     }
 
     func addEvent(kind: String, message: String, data: JSONValue) async throws {

@@ -8,7 +8,7 @@ enum Rows {
     static let workloadColumns = """
         id, uuid, project, creator, labels, watchers, source_config, executor_config, \
         sink_config, source_state, version, created, started, stopped, aborted, finished, updated, \
-        last_error, last_error_at, error_count
+        last_error, last_error_at, error_count, quarantined_at
         """
 
     static func workload(_ row: PostgresRow) throws -> WorkloadRecord {
@@ -21,7 +21,7 @@ enum Rows {
             started: try r[12].decode(Date?.self), stopped: try r[13].decode(Date?.self), aborted: try r[14].decode(Date?.self),
             finished: try r[15].decode(Date?.self), updated: try r[16].decode(Date?.self),
             lastError: try r[17].decode(String?.self), lastErrorAt: try r[18].decode(Date?.self),
-            errorCount: try r[19].decode(Int.self))
+            errorCount: try r[19].decode(Int.self), quarantinedAt: try r[20].decode(Date?.self))
     }
 
     static let workflowColumns = """

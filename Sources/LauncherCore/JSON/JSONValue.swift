@@ -33,10 +33,9 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     /// `text` must already be valid JSON number syntax (the parser checks it).
     init(validated text: String) { self.text = text }
 
-    /// A number from JSON text, or nil when it is not valid JSON number syntax or not finite.
+    /// A number from JSON text, or nil when it is not valid JSON number syntax.
     public init?(text: String) {
-        guard text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/) != nil,
-              let value = Double(text), value.isFinite else { return nil }
+        guard text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/) != nil else { return nil }
         self.text = text
     }
 
@@ -44,6 +43,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         text = value.isFinite ? "\(value)" : "0"
     }
 
+    /// The nearest double; ±infinity for numbers beyond its range (`1e400`).
     public var doubleValue: Double { Double(text) ?? 0 }
 
     /// Written as an integer: no fraction, no exponent.
@@ -52,7 +52,10 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     public var description: String { text }
 
     public static func == (a: JSONNumber, b: JSONNumber) -> Bool {
-        a.text == b.text || (!(a.isIntegerSyntax && b.isIntegerSyntax) && a.doubleValue == b.doubleValue)
+        if a.text == b.text { return true }
+        if a.isIntegerSyntax && b.isIntegerSyntax { return false }
+        let (x, y) = (a.doubleValue, b.doubleValue)
+        return x.isFinite && x == y
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(doubleValue) }
@@ -335,7 +338,8 @@ private struct JSONParser {
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         // "-0" is an integer that Int64 would write back as "0": keep its text.
         if isInteger, let int = Int64(text), int != 0 || bytes[start] != UInt8(ascii: "-") { return .int(int) }
-        guard let double = Double(text), double.isFinite else { throw failure("number out of range") }
+        // Kept whatever its size: PostgreSQL's jsonb takes `1e400`, and a number is data until a
+        // field's declared range says otherwise.
         return .number(JSONNumber(validated: text))
     }
 }

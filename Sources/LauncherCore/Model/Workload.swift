@@ -23,11 +23,13 @@ public struct WorkloadRecord: Sendable {
     public var lastError: String?
     public var lastErrorAt: Date?
     public var errorCount: Int
+    /// Set while the workload cannot be updated at all (see `LauncherStore.recordUpdateError`).
+    public var quarantinedAt: Date?
 
     public init(id: Int64, uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
                 sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, sourceState: JSONValue,
                 version: String, created: Date, started: Date?, stopped: Date?, aborted: Date?, finished: Date?,
-                updated: Date?, lastError: String?, lastErrorAt: Date?, errorCount: Int) {
+                updated: Date?, lastError: String?, lastErrorAt: Date?, errorCount: Int, quarantinedAt: Date? = nil) {
         self.id = id
         self.uuid = uuid
         self.project = project
@@ -48,6 +50,7 @@ public struct WorkloadRecord: Sendable {
         self.lastError = lastError
         self.lastErrorAt = lastErrorAt
         self.errorCount = errorCount
+        self.quarantinedAt = quarantinedAt
     }
 
     /// created → started → (stopped | aborted) → finished; retry can clear `finished`.
@@ -87,10 +90,32 @@ public struct WorkloadRecord: Sendable {
         if let lastError {
             object["lastError"] = .object([
                 "message": .string(lastError), "at": Timestamp.json(lastErrorAt), "consecutive": .int(Int64(errorCount)),
-            ])
+                "quarantined": quarantinedAt == nil ? .null : .bool(true),
+            ].compacted)
+        }
+        if let quarantinedAt {
+            object["quarantined"] = Timestamp.json(quarantinedAt)
         }
         return .object(object.compacted)
     }
+}
+
+/// What the update loop needs to pick a workload up: nothing it would have to decode, so a
+/// workload whose stored row is damaged is still picked up, and quarantined, on its own.
+public struct WorkloadRef: Sendable {
+    public var id: Int64
+    public var uuid: UUID
+    public var errorCount: Int
+
+    public init(id: Int64, uuid: UUID, errorCount: Int) {
+        self.id = id
+        self.uuid = uuid
+        self.errorCount = errorCount
+    }
+}
+
+extension WorkloadRecord {
+    public var ref: WorkloadRef { WorkloadRef(id: id, uuid: uuid, errorCount: errorCount) }
 }
 
 /// A validated request, ready to be written.

@@ -33,7 +33,7 @@ public protocol LauncherStore: Sendable {
     func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord]
 
     /// Started, unfinished workloads whose wake-up time has come, oldest wake-up first.
-    func dueWorkloads(limit: Int) async throws -> [WorkloadRecord]
+    func dueWorkloads(limit: Int) async throws -> [WorkloadRef]
 
     /// Runs `body` holding the workload's update lock (one updater per workload, across
     /// processes and machines). Returns nil without running `body` when another process holds
@@ -44,8 +44,16 @@ public protocol LauncherStore: Sendable {
     ) async throws -> T?
 
     /// Records a failed update on the workload (message, time, consecutive count, an event)
-    /// and delays its next update with backoff.
-    func recordUpdateError(workloadID: Int64, message: String, retryAt: Date) async throws
+    /// and delays its next update with backoff. `quarantine` marks a workload that cannot be
+    /// updated at all (its stored configuration does not load, its update threw where stages
+    /// report problems as values): it stays visible as quarantined until an update succeeds.
+    func recordUpdateError(workloadID: Int64, message: String, retryAt: Date, quarantine: Bool) async throws
+
+    /// In one transaction: puts the workload's set-aside deliveries (succeeded workflows whose
+    /// delivery was given up) back in the sink's queue with a fresh attempt budget — all of
+    /// them, or those of `uuids` — reopens a finished workload, and logs the event. Returns how
+    /// many were put back.
+    func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int
 }
 
 /// The queues of one workload, used by its updater while it holds the workload's lock.

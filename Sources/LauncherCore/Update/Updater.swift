@@ -69,7 +69,7 @@ public final class Updater: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         var report = PassReport()
-        let due: [WorkloadRecord]
+        let due: [WorkloadRef]
         do {
             due = try await store.dueWorkloads(limit: options.passLimit)
         } catch {
@@ -119,15 +119,21 @@ public final class Updater: Sendable {
     /// Updates one workload, recording a failure on the workload (as a pass does) instead of
     /// throwing it.
     public func updateRecordingErrors(_ workload: WorkloadRecord, wait: Duration = .zero) async -> TickOutcome {
+        await updateRecordingErrors(workload.ref, wait: wait)
+    }
+
+    public func updateRecordingErrors(_ workload: WorkloadRef, wait: Duration = .zero) async -> TickOutcome {
         do {
             guard let report = try await update(workloadID: workload.id, wait: wait) else { return .locked }
             return .updated(finished: report.finished)
         } catch {
-            let message = describe(error)
-            logger.error("workload update failed", metadata: ["workload": "\(workload.uuid)", "error": "\(message)"])
+            let quarantine = Self.quarantines(error)
+            let message = quarantine ? "quarantined: \(describe(error))" : describe(error)
+            logger.error(quarantine ? "workload quarantined" : "workload update failed",
+                         metadata: ["workload": "\(workload.uuid)", "error": "\(message)"])
             let retryAt = Date().addingTimeInterval(options.errorBackoff.delay(afterFailure: workload.errorCount + 1))
             do {
-                try await store.recordUpdateError(workloadID: workload.id, message: message, retryAt: retryAt)
+                try await store.recordUpdateError(workloadID: workload.id, message: message, retryAt: retryAt, quarantine: quarantine)
             } catch {
                 logger.error("could not record the update error", metadata: ["workload": "\(workload.uuid)", "error": "\(error)"])
             }
@@ -146,6 +152,22 @@ public final class Updater: Sendable {
         return report
     }
 
+}
+
+extension Updater {
+    /// A failure that is the workload's own and will not pass by itself: its stored
+    /// configuration does not load, or its update threw something other than a stage's or the
+    /// database's "unavailable". Backend and database outages are not quarantine.
+    static func quarantines(_ error: any Error) -> Bool {
+        if error is Quarantine { return true }
+        if let error = error as? LauncherError { return error.kind != .unavailable }
+        return !(error is CancellationError)
+    }
+}
+
+/// Why a workload cannot be updated at all.
+struct Quarantine: Error, CustomStringConvertible {
+    let description: String
 }
 
 func describe(_ error: any Error) -> String {

@@ -36,9 +36,14 @@ struct WorkloadTick {
         var report = TickReport()
         guard workload.started != nil, workload.finished == nil else { return report }
 
-        let source = try registry.makeSource(.object(workload.sourceConfig), context: environment.storedContext)
-        let executor = try registry.makeExecutor(.object(workload.executorConfig), context: environment.storedContext)
-        let sink = try registry.makeSink(.object(workload.sinkConfig), context: environment.storedContext)
+        let source: any Source, executor: any Executor, sink: any Sink
+        do {
+            source = try registry.makeSource(.object(workload.sourceConfig), context: environment.storedContext)
+            executor = try registry.makeExecutor(.object(workload.executorConfig), context: environment.storedContext)
+            sink = try registry.makeSink(.object(workload.sinkConfig), context: environment.storedContext)
+        } catch {
+            throw Quarantine(description: "its stored configuration cannot be loaded: \(describe(error))")
+        }
         var logger = self.logger
         logger[metadataKey: "workload"] = "\(workload.uuid)"
         let context = StageContext(workloadUUID: workload.uuid, project: workload.project, logger: logger,
@@ -135,8 +140,10 @@ struct WorkloadTick {
             if inFlight.active > 0 { wake.append(nextPoll ?? Date()) }
             if inFlight.delivering > 0 { wake.append(Date()) }
             if let backoff = inFlight.nextBackoffDue { wake.append(backoff) }
-            // A safety net: a workload with nothing scheduled is still looked at now and then.
-            try await queues.setWake(wake.min() ?? Date().addingTimeInterval(60))
+            // A safety net: a workload with nothing scheduled is still looked at now and then;
+            // and however far a stage asks to sleep, the workload is looked at within a day.
+            let latest = Date().addingTimeInterval(86_400)
+            try await queues.setWake(min(wake.min() ?? Date().addingTimeInterval(60), latest))
         }
         if report.errors.isEmpty {
             if workload.errorCount > 0 { try await queues.recordSuccess() }
