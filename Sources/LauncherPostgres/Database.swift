@@ -36,6 +36,11 @@ public final class Database: Sendable {
         for try await _ in try await query(PostgresQuery(unsafeSQL: sql)) {}
     }
 
+    /// The first column of the first row, as text (administration, tests).
+    public func scalarText(_ sql: String) async throws -> String? {
+        try await rows(PostgresQuery(unsafeSQL: sql)).first?.decode(String?.self)
+    }
+
     /// The first column of the first row, as an integer (administration, tests).
     public func scalar(_ sql: String) async throws -> Int? {
         try await rows(PostgresQuery(unsafeSQL: sql)).first?.decode(Int?.self)

@@ -40,6 +40,27 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         }
     }
 
+    /// A CWL `float` of 3.0 reaches the server as a float (not the int 3), an integer beyond
+    /// 64 bits keeps its digits, and both come back as outputs unchanged.
+    @Test func numbersReachTheServerAndComeBackAsWritten() async throws {
+        try WESServer.check()
+        try await TestLauncher.with { launcher in
+            let request = try JSONValue.parse("""
+                {"project": "numbers", "source": {"name": "Items", "items": [{"float": 3.0, "big": 9223372036854775808}]},
+                 "executor": \(wesExecutor("echo-numbers.cwl")), "sink": {"name": "None"}}
+                """)
+            let view = try await launcher.service.create(request, creator: "t", start: true)
+            let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
+            #expect(done.counts == [.succeeded: 1], "\(done.record.lastError ?? "")")
+            let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
+            let run = try await WESServer.run(try #require(workflow.externalID))
+            #expect(run["request"]?["workflow_params"]?["float"]?.description == "3.0")
+            #expect(run["request"]?["workflow_params"]?["big"]?.description == "9223372036854775808")
+            #expect(workflow.outputs?["float_out"]?.description == "3.0")
+            #expect(workflow.outputs?["big_out"]?.description == "9223372036854775808")
+        }
+    }
+
     @Test func aToolThatExitsNonZeroFailsWithItsExitCodeAndStderr() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in
