@@ -29,13 +29,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .target(name: "LauncherCore", dependencies: [
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: swiftSettings),
-        .target(name: "LauncherSystem", swiftSettings: swiftSettings),
+        .target(name: "LauncherSystem", dependencies: [
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ], swiftSettings: swiftSettings),
         // What every backend stage shares: the HTTP client, backend errors, retries, concurrency.
         .target(name: "LauncherStageSupport", dependencies: [
             "LauncherCore",

@@ -27,7 +27,7 @@ struct Options {
             case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
             case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
             case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
-            case "throughput", "idle", "slurm", "containers", "all": mode = argument
+            case "throughput", "idle", "slurm", "containers", "json", "all": mode = argument
             case "--array": arraySize = Int(rest.next() ?? "") ?? arraySize
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
@@ -231,12 +231,45 @@ func containers() async throws {
     }
     let start = ContinuousClock.now
     for _ in 0..<count {
-        _ = try await Subprocess.run(["podman", "run", "--rm", "--network=none", image, "true"], timeout: .seconds(60))
+        _ = try await Command.run(["podman", "run", "--rm", "--network=none", image, "true"], timeout: .seconds(60))
     }
     let bare = seconds(since: start)
     print("bare `podman run --rm` loop: \(format(bare)) s, \(format(Double(count) / bare, 1)) containers/s")
 }
 
+/// The request parser against Foundation's, on the throughput benchmark's body: the launcher's
+/// own `JSONValue.parse` (exact numbers), `JSONDecoder` into `JSONValue` through its Codable
+/// conformance, and `JSONSerialization` into Foundation objects, in one run (ratios).
+func json() throws {
+    let items = (0..<options.items).map { i in "{\"sample\":\"S\(i)\",\"reads\":\(i * 7),\"ratio\":\(Double(i) / 8)}" }
+    let body = Data(("{\"project\":\"bench\",\"source\":{\"name\":\"Items\",\"items\":[\(items.joined(separator: ","))]},"
+        + "\"executor\":{\"name\":\"Mock\"},\"sink\":{\"name\":\"None\"}}").utf8)
+    print("== json: parsing a \(format(Double(body.count) / 1_048_576, 1)) MiB request of \(options.items) items, best of 5 ==")
+    func best(_ label: String, _ body: () throws -> Void) rethrows -> Double {
+        var times: [Double] = []
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            try body()
+            times.append(seconds(since: start))
+        }
+        return times.min()!
+    }
+    let own = try best("JSONValue.parse") { _ = try JSONValue.parse(body) }
+    let decoder = try best("JSONDecoder") { _ = try JSONDecoder().decode(JSONValue.self, from: body) }
+    let serialization = try best("JSONSerialization") { _ = try JSONSerialization.jsonObject(with: body) }
+    let encoded = try JSONValue.parse(body)
+    let write = best("serialize") { _ = encoded.description }
+    let encoderWrite = try best("JSONEncoder") { _ = try JSONEncoder().encode(encoded) }
+    for (label, time) in [("JSONValue.parse (exact numbers)", own), ("JSONDecoder → JSONValue", decoder),
+                          ("JSONSerialization → Any", serialization)] {
+        print("\(label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(format(time * 1000, 1)) ms  "
+              + "\(Int(Double(options.items) / time)) items/s  (\(format(time / own, 2))× the launcher's parser)")
+    }
+    print("writing it back: JSONValue.description \(format(write * 1000, 1)) ms; JSONEncoder \(format(encoderWrite * 1000, 1)) ms "
+          + "(\(format(encoderWrite / write, 2))×)")
+}
+
+if options.mode == "json" || options.mode == "all" { try json() }
 if options.mode == "throughput" || options.mode == "all" { try await throughput() }
 if options.mode == "containers" || options.mode == "all" { try await containers() }
 if options.mode == "slurm" || options.mode == "all" { try await slurm() }

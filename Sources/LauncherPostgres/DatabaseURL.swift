@@ -102,7 +102,7 @@ public enum DatabaseURL {
             throw LauncherError.invalid("WFL_DATABASE_URL", "expected postgres://user:password@host:port/database, got \"\(redacted(text))\"")
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, b in b })
-        let user = components.user?.removingPercentEncoding ?? ProcessInfo.processInfo.environment["USER"] ?? "postgres"
+        let user = components.user?.removingPercentEncoding ?? Settings.process[.user] ?? "postgres"
         let password = components.password?.removingPercentEncoding
         var database = String(components.path.drop(while: { $0 == "/" })).removingPercentEncoding ?? ""
         if database.isEmpty { database = user }

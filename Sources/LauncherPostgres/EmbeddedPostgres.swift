@@ -29,9 +29,10 @@ public final class EmbeddedPostgres: Sendable {
     /// `$WFL_HOME`, else `/var/lib/wfl` for root (PostgreSQL runs as another user, which must
     /// reach the folder), else `$XDG_DATA_HOME/wfl` or `~/.local/share/wfl`.
     public static func defaultHome(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let home = environment["WFL_HOME"], !home.isEmpty { return URL(fileURLWithPath: home).standardizedFileURL }
+        let settings = Settings(environment)
+        if let home = settings[.home] { return URL(fileURLWithPath: home).standardizedFileURL }
         if geteuid() == 0 { return URL(fileURLWithPath: "/var/lib/wfl") }
-        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return URL(fileURLWithPath: data).appendingPathComponent("wfl") }
+        if let data = settings[.xdgDataHome] { return URL(fileURLWithPath: data).appendingPathComponent("wfl") }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".local/share/wfl")
     }
 
@@ -72,7 +73,7 @@ public final class EmbeddedPostgres: Sendable {
         }
         if !(try await isRunning(bin: bin, server: server)) {
             logger.info("starting the embedded PostgreSQL", metadata: ["data": "\(dataDir.path)"])
-            let result = try await Command.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-l", logFile.path,
+            let result = try await ServerCommand.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-l", logFile.path,
                                           "-w", "-t", "60", "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDir)' -c port=5432",
                                           "start"], as: server)
             guard result.status == 0 else {
@@ -132,7 +133,7 @@ public final class EmbeddedPostgres: Sendable {
         let server = try ServerUser.resolve()
         guard try await isRunning(bin: bin, server: server) else { return }
         logger.info("stopping the embedded PostgreSQL (no wfl process uses it)")
-        _ = try await Command.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-m", "fast", "-w", "-t", "60", "stop"],
+        _ = try await ServerCommand.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-m", "fast", "-w", "-t", "60", "stop"],
                             as: server)
     }
 
@@ -145,7 +146,7 @@ public final class EmbeddedPostgres: Sendable {
         }
         if let user = server.user {
             // The server user must be able to reach its folder through every parent.
-            let check = try await Command.run(["/usr/bin/test", "-w", folder.path], as: server)
+            let check = try await ServerCommand.run(["/usr/bin/test", "-w", folder.path], as: server)
             if check.status != 0 {
                 throw LauncherError(.unavailable, """
                     PostgreSQL refuses to run as root, so the embedded database runs as the user \(user.name), \
@@ -158,7 +159,7 @@ public final class EmbeddedPostgres: Sendable {
 
     private func initialise(bin: URL, server: ServerUser) async throws {
         logger.info("creating the embedded PostgreSQL cluster", metadata: ["data": "\(dataDir.path)"])
-        let result = try await Command.run([bin.appendingPathComponent("initdb").path, "-D", dataDir.path, "-U", Self.superuser,
+        let result = try await ServerCommand.run([bin.appendingPathComponent("initdb").path, "-D", dataDir.path, "-U", Self.superuser,
                                       "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=reject"], as: server)
         guard result.status == 0 else {
             throw LauncherError(.unavailable, "initdb failed for \(dataDir.path): \(result.message)")
@@ -166,7 +167,7 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     private func isRunning(bin: URL, server: ServerUser) async throws -> Bool {
-        try await Command.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "status"], as: server).status == 0
+        try await ServerCommand.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "status"], as: server).status == 0
     }
 
     private func createDatabase() async throws {
@@ -186,7 +187,7 @@ public final class EmbeddedPostgres: Sendable {
         func valid(_ dir: String) -> Bool {
             ["initdb", "pg_ctl", "postgres"].allSatisfy { FileManager.default.isExecutableFile(atPath: "\(dir)/\($0)") }
         }
-        if let dir = environment["WFL_PG_BIN"], !dir.isEmpty {
+        if let dir = Settings(environment)[.pgBin] {
             guard valid(dir) else {
                 throw LauncherError(.unavailable, "WFL_PG_BIN=\(dir) does not hold initdb, pg_ctl and postgres")
             }
@@ -199,7 +200,7 @@ public final class EmbeddedPostgres: Sendable {
             candidates += entries.compactMap { Int($0) }.sorted(by: >).map { "\(root)/\($0)/bin" }
             candidates += entries.filter { $0.hasPrefix("pgsql-") }.sorted(by: >).map { "\(root)/\($0)/bin" }
         }
-        candidates += (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        candidates += (Settings(environment)[.path] ?? "").split(separator: ":").map(String.init)
         candidates += searchRoots
         if let dir = candidates.first(where: valid) { return URL(fileURLWithPath: dir) }
         throw LauncherError(.unavailable, """
@@ -268,7 +269,7 @@ struct ServerUser {
 
     static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerUser {
         guard geteuid() == 0 else { return ServerUser(user: nil) }
-        let name = environment["WFL_PG_OS_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "postgres"
+        let name = Settings(environment)[.pgOSUser] ?? "postgres"
         guard let entry = getpwnam(name) else {
             throw LauncherError(.unavailable, """
                 PostgreSQL refuses to run as root, and the user "\(name)" it would run as does not exist. Create it \
@@ -280,10 +281,10 @@ struct ServerUser {
 }
 
 /// Runs a short command to completion, as another user when asked.
-enum Command {
-    static func run(_ arguments: [String], as server: ServerUser) async throws -> Subprocess.Result {
+enum ServerCommand {
+    static func run(_ arguments: [String], as server: ServerUser) async throws -> Command.Result {
         var arguments = arguments
         if let user = server.user { arguments = ["/usr/sbin/runuser", "-u", user.name, "--"] + arguments }
-        return try await Subprocess.run(arguments, workingDirectory: "/", timeout: .seconds(120))
+        return try await Command.run(arguments, workingDirectory: "/", timeout: .seconds(120))
     }
 }

@@ -23,12 +23,12 @@ actor GoogleAuth {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    func token(settings: [String: String]) async throws -> String {
-        if let token = settings["WFL_GOOGLE_TOKEN"], !token.isEmpty { return token }
-        guard let path = settings["GOOGLE_APPLICATION_CREDENTIALS"], !path.isEmpty else {
+    func token(settings: Settings) async throws -> String {
+        if let token = settings[.googleToken] { return token }
+        guard let path = settings[.googleCredentials] else {
             throw Failure(description: "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (or WFL_GOOGLE_TOKEN for development)")
         }
-        let tokenURLOverride = settings["WFL_GOOGLE_TOKEN_URL"]
+        let tokenURLOverride = settings[.googleTokenURL]
         let key = "\(path)|\(tokenURLOverride ?? "")"
         if let cached = cache[key], cached.expires > Date().addingTimeInterval(300) { return cached.token }
         // Concurrent callers wait for one request instead of each asking for a token.

@@ -11,23 +11,18 @@ struct TerraServices: Sendable {
     let rawls: String
     let tdr: String
     let bigquery: String
-    let settings: [String: String]
+    let settings: Settings
     /// Time limit of each request (`WFL_TERRA_TIMEOUT_SECONDS`, default 30).
     let timeout: TimeAmount
 
     init(_ environment: LauncherEnvironment) {
-        func url(_ name: String, _ fallback: String) -> String {
-            var value = environment.settings[name].flatMap { $0.isEmpty ? nil : $0 } ?? fallback
-            while value.hasSuffix("/") { value.removeLast() }
-            return value
-        }
-        firecloud = url("WFL_FIRECLOUD_URL", "https://api.firecloud.org")
-        rawls = url("WFL_RAWLS_URL", "https://rawls.dsde-prod.broadinstitute.org")
-        tdr = url("WFL_TDR_URL", "https://data.terra.bio")
-        bigquery = url("WFL_BIGQUERY_URL", "https://bigquery.googleapis.com")
-        settings = environment.settings
-        let seconds = environment.settings["WFL_TERRA_TIMEOUT_SECONDS"].flatMap(Double.init).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } ?? 30
-        timeout = .milliseconds(Int64(seconds * 1000))
+        let settings = environment.settings
+        firecloud = settings.url(.firecloudURL, default: "https://api.firecloud.org")
+        rawls = settings.url(.rawlsURL, default: "https://rawls.dsde-prod.broadinstitute.org")
+        tdr = settings.url(.tdrURL, default: "https://data.terra.bio")
+        bigquery = settings.url(.bigqueryURL, default: "https://bigquery.googleapis.com")
+        self.settings = settings
+        timeout = .milliseconds(Int64(settings.seconds(.terraTimeout, default: 30, range: 1...3600) * 1000))
     }
 
     /// Calls to one of the services (named in messages), authorised with the process's token.

@@ -58,7 +58,7 @@ struct Launcher: Sendable {
     static func connect(_ options: GlobalOptions, migrations: Migrations, defaultLogLevel: Logger.Level) async throws -> Connection {
         let logger = try bootstrapLogging(options.logLevel, default: defaultLogLevel)
         let home = EmbeddedPostgres.defaultHome()
-        let url = options.databaseURL ?? ProcessInfo.processInfo.environment["WFL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let url = options.databaseURL ?? Settings.process[.databaseURL]
         var lease: EmbeddedLease?
         let endpoint: DatabaseEndpoint
         if let url {
@@ -141,7 +141,7 @@ struct Launcher: Sendable {
     }
 
     static func bootstrapLogging(_ level: String?, default defaultLevel: Logger.Level) throws -> Logger {
-        let text = level ?? ProcessInfo.processInfo.environment["WFL_LOG_LEVEL"]
+        let text = level ?? Settings.process[.logLevel]
         var resolved = defaultLevel
         if let text, !text.isEmpty {
             guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
@@ -183,7 +183,7 @@ func readJSON(_ path: String) throws -> JSONValue {
 }
 
 func defaultCreator() -> String {
-    let env = ProcessInfo.processInfo.environment
-    if let creator = env["WFL_CREATOR"], !creator.isEmpty { return creator }
-    return "\(env["USER"] ?? NSUserName())@\(ProcessInfo.processInfo.hostName)"
+    let settings = Settings.process
+    if let creator = settings[.creator] { return creator }
+    return "\(settings[.user] ?? NSUserName())@\(ProcessInfo.processInfo.hostName)"
 }

@@ -12,8 +12,8 @@ public enum Podman {
         }
     }
 
-    public static func run(_ arguments: [String]) async throws -> Subprocess.Result {
-        try await Subprocess.run(["podman"] + arguments, timeout: .seconds(60))
+    public static func run(_ arguments: [String]) async throws -> Command.Result {
+        try await Command.run(["podman"] + arguments, timeout: .seconds(60))
     }
 
     /// Names of the containers carrying the workload's label.

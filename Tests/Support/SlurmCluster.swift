@@ -30,10 +30,10 @@ public struct SlurmCluster: Sendable, CustomStringConvertible {
     var stateDir: URL { URL(fileURLWithPath: conf).deletingLastPathComponent().deletingLastPathComponent() }
 
     /// Runs a SLURM command against this cluster.
-    public func run(_ arguments: [String]) async throws -> Subprocess.Result {
+    public func run(_ arguments: [String]) async throws -> Command.Result {
         var environment = ProcessInfo.processInfo.environment
         environment["SLURM_CONF"] = conf
-        return try await Subprocess.run(arguments, environment: environment, timeout: .seconds(60))
+        return try await Command.run(arguments, environment: environment, timeout: .seconds(60))
     }
 
     /// Stops slurmctld (as an outage would), by the pid in its pid file.

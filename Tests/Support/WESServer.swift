@@ -23,12 +23,12 @@ public enum WESServer {
 
     /// Stops the server (its runs go on), as an outage would.
     public static func stop() async throws {
-        let result = try await Subprocess.run([repository.appendingPathComponent("scripts/wes-down.sh").path], timeout: .seconds(60))
+        let result = try await Command.run([repository.appendingPathComponent("scripts/wes-down.sh").path], timeout: .seconds(60))
         guard result.status == 0 else { throw TestFailure("wes-down.sh failed: \(result.message)") }
     }
 
     public static func start() async throws {
-        let result = try await Subprocess.run([repository.appendingPathComponent("scripts/wes-up.sh").path], timeout: .seconds(300))
+        let result = try await Command.run([repository.appendingPathComponent("scripts/wes-up.sh").path], timeout: .seconds(300))
         guard result.status == 0 else { throw TestFailure("wes-up.sh failed: \(result.message)") }
     }
 

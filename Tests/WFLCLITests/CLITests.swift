@@ -25,8 +25,8 @@ struct WFLBinary {
     }
 
     @discardableResult
-    func run(_ arguments: [String], extra: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> Subprocess.Result {
-        try await Subprocess.run([Self.path] + arguments, environment: environment.merging(extra) { _, b in b },
+    func run(_ arguments: [String], extra: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> Command.Result {
+        try await Command.run([Self.path] + arguments, environment: environment.merging(extra) { _, b in b },
                                  workingDirectory: FileManager.default.temporaryDirectory.path, timeout: timeout)
     }
 

@@ -25,7 +25,7 @@ import Testing
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
             // The shell records the pid, then becomes wfl (exec), so SIGTERM reaches wfl itself.
             let server = Task {
-                try await Subprocess.run(["/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
+                try await Command.run(["/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
                                           "serve", "--port", String(port), "--interval", "0.3"],
                                          environment: wfl.environment, timeout: .seconds(120))
             }

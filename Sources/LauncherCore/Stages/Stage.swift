@@ -68,9 +68,9 @@ public struct LauncherEnvironment: Sendable {
     /// The launcher's data folder (`WFL_HOME`): default work folders live below it.
     public var home: URL
     public var version: String
-    /// Environment variables stages read (service URLs, credential files); the process's own
-    /// by default, set explicitly by tests.
-    public var settings: [String: String]
+    /// The settings stages read (service URLs, credential files); the process's own by
+    /// default, set explicitly by tests.
+    public var settings: Settings
     /// Where configurations may point in the file system (`WFL_ALLOWED_ROOTS`, folders
     /// separated by `:`; unset: anywhere).
     public var files: FilePolicy
@@ -79,9 +79,8 @@ public struct LauncherEnvironment: Sendable {
                 settings: [String: String] = ProcessInfo.processInfo.environment) {
         self.home = home
         self.version = version
-        self.settings = settings
-        let roots = settings["WFL_ALLOWED_ROOTS"].map { $0.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
-        files = FilePolicy(allowedRoots: roots.flatMap { $0.isEmpty ? nil : $0 })
+        self.settings = Settings(settings)
+        files = FilePolicy(allowedRoots: self.settings.allowedRoots)
     }
 
     /// How stored stage configurations are read back.

@@ -191,7 +191,7 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         if let memory = overrides.memory ?? config.memory { arguments += ["--memory", memory.text] }
         if let user = config.user { arguments += ["--user", user] }
         arguments += [config.image, "-c", Self.wrapper]
-        let result: Subprocess.Result
+        let result: Command.Result
         do {
             result = try await runtime.run(arguments)
         } catch {

@@ -36,7 +36,7 @@ struct ContainerRuntime: Sendable {
         for program in requested.map({ [$0] }) ?? ["podman", "docker"] {
             let runtime = ContainerRuntime(program: program, timeout: timeout)
             do {
-                let result = try await Subprocess.run([program, "version", "--format", "{{.Server.Version}}"], timeout: timeout)
+                let result = try await Command.run([program, "version", "--format", "{{.Server.Version}}"], timeout: timeout)
                 if result.status == 0 && !result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return runtime }
                 problems.append("\(program): \(result.message.isEmpty ? "exit status \(result.status)" : result.message)")
             } catch {
@@ -49,9 +49,9 @@ struct ContainerRuntime: Sendable {
                 + " (\(problems.joined(separator: "; "))); install podman (apt-get install podman runc) or start the docker daemon")
     }
 
-    func run(_ arguments: [String]) async throws -> Subprocess.Result {
+    func run(_ arguments: [String]) async throws -> Command.Result {
         do {
-            let result = try await Subprocess.run([program] + arguments, timeout: timeout)
+            let result = try await Command.run([program] + arguments, timeout: timeout)
             if result.timedOut { throw Unavailable(description: "\(program) \(arguments.first ?? "") did not answer within \(timeout)") }
             return result
         } catch let error as Unavailable {

@@ -58,13 +58,13 @@ struct SlurmClient: Sendable {
         return transientPatterns.contains { lower.contains($0) }
     }
 
-    private func run(_ command: String, _ arguments: [String]) async throws -> Subprocess.Result {
+    private func run(_ command: String, _ arguments: [String]) async throws -> Command.Result {
         SlurmCallCounter.count(command)
         var environment = ProcessInfo.processInfo.environment
         if let slurmConf { environment["SLURM_CONF"] = slurmConf }
-        let result: Subprocess.Result
+        let result: Command.Result
         do {
-            result = try await Subprocess.run([command] + arguments, environment: environment, timeout: timeout)
+            result = try await Command.run([command] + arguments, environment: environment, timeout: timeout)
         } catch {
             throw SlurmUnavailable(description: "\(command) could not run: \(error)")
         }
@@ -77,7 +77,7 @@ struct SlurmClient: Sendable {
     // MARK: sbatch
 
     func submit(script: String, arguments: [String]) async -> SubmitResult {
-        let result: Subprocess.Result
+        let result: Command.Result
         do {
             result = try await run("sbatch", ["--parsable"] + arguments + [script])
         } catch {

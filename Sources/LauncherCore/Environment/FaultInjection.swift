@@ -4,7 +4,7 @@ import Foundation
 /// exits on the spot (status 97) when it reaches that point, as a crash or a kill -9 would.
 /// Unset in normal use; checking it costs one comparison.
 public enum FaultInjection {
-    static let armed = ProcessInfo.processInfo.environment["WFL_FAULT"]
+    static let armed = Settings.process[.fault]
 
     /// `after-submit`: the backend accepted a batch, and the database does not know yet.
     static func crashPoint(_ name: String) {
