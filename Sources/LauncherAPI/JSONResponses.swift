@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import LauncherCore
+import NIOCore
 
 enum JSONResponses {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
@@ -11,9 +12,13 @@ enum JSONResponses {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized() + "\n")))
     }
 
-    /// `{"message": …, "details": …}` for every error response.
-    static func error(_ status: HTTPResponse.Status, _ message: String, details: JSONValue = .null) -> Response {
-        json(.object(["message": .string(message), "details": details].compacted), status: status)
+    /// `{"message": …, "details": …, "requestId": …}` for every error response.
+    static func error(_ status: HTTPResponse.Status, _ message: String, details: JSONValue = .null, requestID: String? = nil,
+                      headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        if let requestID { headers[HTTPField.Name("X-Request-Id")!] = requestID }
+        return json(.object(["message": .string(message), "details": details, "requestId": JSONValue(requestID)].compacted),
+                    status: status, headers: headers)
     }
 
     /// A page as a JSON array (WFL's shape); the next page's cursor goes in `X-Next-Cursor`
@@ -45,31 +50,72 @@ extension LauncherError.Kind {
     }
 }
 
-/// Turns every error into a JSON response: `LauncherError`s with their status and details,
-/// unknown routes and methods as 404/405, anything else as a 500 that names no internals.
+/// The routes the API serves, by method and path pattern (`:uuid` matches one segment): for
+/// `405 Method Not Allowed` with an `Allow` header, and for the OpenAPI document.
+struct RouteTable: Sendable {
+    var routes: [(method: HTTPRequest.Method, path: String)] = []
+
+    /// The methods the path is served with (empty: an unknown path).
+    func methods(for path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        return routes.filter { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: true)
+            return pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }.map(\.method)
+    }
+}
+
+/// Turns every error into a JSON response that names no internals:
+///
+/// - `LauncherError`s with their status and details; a 5xx says what failed in words fit
+///   for a user and carries the request id, while the internal text goes to the log with it;
+/// - an unknown route as 404, a known route with another method as 405 with `Allow`;
+/// - a body over the limit as 413 with the limit; a body that cannot be read as 400;
+/// - anything else as a 500 with the request id.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+    let maxBodySize: Int
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
-            return try await next(request, context)
+            var response = try await next(request, context)
+            response.headers[HTTPField.Name("X-Request-Id")!] = context.id
+            return response
         } catch let error as LauncherError {
-            if !error.isClientError {
-                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error.message)"])
+            if error.isClientError {
+                return JSONResponses.error(error.kind.httpStatus, error.message, details: error.details, requestID: context.id)
             }
-            return JSONResponses.error(error.kind.httpStatus, error.message, details: error.details)
+            context.logger.error("request failed", metadata: [
+                "path": "\(request.uri.path)", "error": "\(error.message)", "internal": "\(error.internalDetail ?? "")",
+            ])
+            return JSONResponses.error(error.kind.httpStatus, error.message, requestID: context.id)
         } catch let error as HTTPError {
             switch error.status {
-            case .notFound:
-                return JSONResponses.error(.notFound, "Route \(request.method) \(request.uri.path) not found")
-            case .methodNotAllowed:
-                return JSONResponses.error(.methodNotAllowed, "Method \(request.method) not allowed on \(request.uri.path)")
+            case .notFound, .methodNotAllowed:
+                let allowed = routes.methods(for: request.uri.path)
+                if !allowed.isEmpty && !allowed.contains(request.method) {
+                    let names = allowed.map(\.rawValue)
+                    return JSONResponses.error(.methodNotAllowed, "Method \(request.method) not allowed on \(request.uri.path); allowed: \(names.joined(separator: ", "))",
+                                               details: ["allowed": .array(names.map(JSONValue.string))], requestID: context.id,
+                                               headers: [.allow: names.joined(separator: ", ")])
+                }
+                return JSONResponses.error(.notFound, "Route \(request.method) \(request.uri.path) not found", requestID: context.id)
             case .contentTooLarge:
-                return JSONResponses.error(.contentTooLarge, "request body too large")
+                return tooLarge(context)
             default:
-                return JSONResponses.error(error.status, error.body ?? error.status.reasonPhrase)
+                return JSONResponses.error(error.status, error.body ?? error.status.reasonPhrase, requestID: context.id)
             }
+        } catch is NIOTooManyBytesError {
+            return tooLarge(context)
         } catch {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
-            return JSONResponses.error(.internalServerError, "An internal error occurred; the server log has the details.")
+            return JSONResponses.error(.internalServerError, "An internal error occurred; the server log has the details under this request id.",
+                                       requestID: context.id)
         }
+    }
+
+    private func tooLarge(_ context: Context) -> Response {
+        JSONResponses.error(.contentTooLarge, "the request body is larger than the \(maxBodySize) bytes this server accepts",
+                            details: ["limit": .int(Int64(maxBodySize))], requestID: context.id)
     }
 }

@@ -8,8 +8,12 @@ import PostgresNIO
 public final class Database: Sendable {
     public let client: PostgresClient
     let logger: Logger
+    /// Every call has a time limit: a server that went away (or a pool whose connection
+    /// requests hang while it is down) becomes an error, never a wait without end.
+    public let deadline: Duration
 
-    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+    public init(configuration: PostgresClient.Configuration, deadline: Duration = .seconds(30), logger: Logger) {
+        self.deadline = deadline
         // The pool's own chatter (e.g. a lease requested a moment before `run()` started) is
         // noise to users; failures reach them through the queries that fail.
         var background = logger
@@ -33,7 +37,7 @@ public final class Database: Sendable {
 
     /// Runs one statement given as text (administration, tests); nothing is bound.
     public func execute(_ sql: String) async throws {
-        for try await _ in try await query(PostgresQuery(unsafeSQL: sql)) {}
+        _ = try await rows(PostgresQuery(unsafeSQL: sql))
     }
 
     /// The first column of the first row, as text (administration, tests).
@@ -46,31 +50,32 @@ public final class Database: Sendable {
         try await rows(PostgresQuery(unsafeSQL: sql)).first?.decode(Int?.self)
     }
 
-    @discardableResult
-    func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+    /// The limit on one call, for messages.
+    var within: Deadline { Deadline(deadline, "the database") }
+
+    /// Collects every row (queries with bounded results only), within the deadline.
+    func rows(_ query: PostgresQuery, deadline: Duration? = nil) async throws -> [PostgresRow] {
+        let client = self.client, logger = self.logger
         do {
-            return try await client.query(query, logger: logger)
+            return try await Deadline(deadline ?? self.deadline, "the database").run {
+                var rows: [PostgresRow] = []
+                for try await row in try await client.query(query, logger: logger) { rows.append(row) }
+                return rows
+            }
         } catch {
             throw Self.translate(error)
         }
     }
 
-    /// Collects every row (queries with bounded results only).
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+    /// Runs `body` in a transaction on a pooled connection, within `deadline` (default: the
+    /// database's) for the whole of it.
+    func transaction<T: Sendable>(deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client, logger = self.logger
         do {
-            var rows: [PostgresRow] = []
-            for try await row in try await client.query(query, logger: logger) { rows.append(row) }
-            return rows
-        } catch {
-            throw Self.translate(error)
-        }
-    }
-
-    /// Runs `body` in a transaction on a pooled connection.
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withConnection { connection in
-                try await Self.transaction(on: connection, logger: self.logger, body)
+            return try await Deadline(deadline ?? self.deadline, "the database").run {
+                try await client.withConnection { connection in
+                    try await Self.transaction(on: connection, logger: logger, body)
+                }
             }
         } catch {
             throw Self.translate(error)
@@ -81,6 +86,7 @@ public final class Database: Sendable {
     /// error), rethrowing the body's own error rather than the wrapper.
     static func transaction<T: Sendable>(on connection: PostgresConnection, logger: Logger,
                                          _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        // (The caller's deadline covers this: a pooled transaction, or a queue call below.)
         do {
             return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
@@ -90,18 +96,19 @@ public final class Database: Sendable {
         }
     }
 
-    /// PostgreSQL errors as `LauncherError`s carrying the server's own message.
+    /// PostgreSQL errors as `LauncherError`s: a message fit for any caller, and the server's
+    /// own words (message, detail, SQLSTATE) as the internal detail for the log and the CLI.
     static func translate(_ error: any Error) -> any Error {
         if error is LauncherError || error is CancellationError { return error }
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] {
                 let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
                 let detail = error.serverInfo?[.detail].map { ": \($0)" } ?? ""
-                return LauncherError(.internalError, "database error: \(message)\(detail)\(state)")
+                return LauncherError(.internalError, "the database refused an operation", internalDetail: "database error: \(message)\(detail)\(state)")
             }
-            return LauncherError(.unavailable, "database unreachable: \(error.code)")
+            return LauncherError(.unavailable, "the database is unreachable", internalDetail: "database unreachable: \(error.code)")
         }
-        return LauncherError(.unavailable, "database unreachable: \(String(reflecting: error))")
+        return LauncherError(.unavailable, "the database is unreachable", internalDetail: "database unreachable: \(String(reflecting: error))")
     }
 }
 

@@ -176,7 +176,7 @@ public final class EmbeddedPostgres: Sendable {
         try await database.run { database in
             let exists = try await database.rows("SELECT 1 FROM pg_database WHERE datname = \(Self.databaseName)")
             if exists.isEmpty {
-                try await database.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.databaseName)"))
+                try await database.execute("CREATE DATABASE \(Self.databaseName)")
             }
         }
     }

@@ -37,7 +37,7 @@ public struct Migrator: Sendable {
     /// Applies what is missing in one transaction; returns the names applied.
     @discardableResult
     public func migrate(dryRun: Bool = false) async throws -> [String] {
-        try await database.transaction { connection in
+        try await database.transaction { [self] connection in
             let logger = database.logger
             try await connection.query("SELECT pg_advisory_xact_lock(5719628, 0)", logger: logger)
             try await connection.query("""

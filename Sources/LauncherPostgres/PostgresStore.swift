@@ -3,6 +3,11 @@ import LauncherCore
 import Logging
 import PostgresNIO
 
+/// An error the lock holder's own code threw, carried past the database's error translation.
+private struct BodyError: Error {
+    let error: any Error
+}
+
 /// `LauncherStore` over PostgreSQL.
 public final class PostgresStore: LauncherStore {
     let database: Database
@@ -13,14 +18,16 @@ public final class PostgresStore: LauncherStore {
         self.logger = logger
     }
 
+    /// For `/health`: answers within a second whatever the database does.
     public func ping() async throws {
-        try await database.query("SELECT 1")
+        _ = try await database.rows("SELECT 1", deadline: .milliseconds(900))
     }
 
     // MARK: Workloads
 
     public func createWorkload(_ w: NewWorkload, items: [JSONValue], start: Bool) async throws -> WorkloadRecord {
-        try await database.transaction { connection in
+        // A million items take about ten seconds to insert here: the limit grows with them.
+        try await database.transaction(deadline: .seconds(60 + items.count / 10_000)) { [self] connection in
             let rows = try await connection.rows("""
                 INSERT INTO workload (uuid, project, creator, labels, watchers, source_type, source_config,
                                       executor_type, executor_config, sink_type, sink_config, version, started, updated, wake_at)
@@ -75,7 +82,7 @@ public final class PostgresStore: LauncherStore {
     }
 
     public func start(workloadID: Int64) async throws -> WorkloadRecord {
-        try await database.transaction { connection in
+        try await database.transaction { [self] connection in
             let changed = try await connection.rows("""
                 UPDATE workload SET started = now(), updated = now(), wake_at = now()
                 WHERE id = \(workloadID) AND started IS NULL RETURNING 1
@@ -89,7 +96,7 @@ public final class PostgresStore: LauncherStore {
     }
 
     public func stop(workloadID: Int64) async throws -> WorkloadRecord {
-        try await database.transaction { connection in
+        try await database.transaction { [self] connection in
             let changed = try await connection.rows("""
                 UPDATE workload SET stopped = now(), updated = now(), wake_at = now()
                 WHERE id = \(workloadID) AND started IS NOT NULL AND stopped IS NULL AND finished IS NULL RETURNING 1
@@ -103,7 +110,8 @@ public final class PostgresStore: LauncherStore {
     }
 
     public func markAborted(workloadID: Int64) async throws -> WorkloadRecord {
-        try await database.transaction { connection in
+        // One statement may change every workflow of a large workload.
+        try await database.transaction(deadline: .seconds(300)) { [self] connection in
             let current = try await connection.rows("""
                 SELECT finished FROM workload WHERE id = \(workloadID) FOR UPDATE
                 """, logger: logger)
@@ -172,7 +180,8 @@ public final class PostgresStore: LauncherStore {
     // MARK: Retry
 
     public func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord] {
-        try await database.transaction { connection in
+        // One statement may change every workflow of a large workload.
+        try await database.transaction(deadline: .seconds(300)) { [self] connection in
             // The workload row lock serialises retry with the updater's finish check.
             let current = try await connection.rows("SELECT finished FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
             let wasFinished = try current.first?.decode(Date?.self) != nil
@@ -226,40 +235,51 @@ public final class PostgresStore: LauncherStore {
     }
 
     public func withWorkloadLock<T: Sendable>(
-        workloadID: Int64, wait: Duration, _ body: @Sendable (any WorkloadQueues) async throws -> T
+        workloadID: Int64, wait: Duration, _ body: @escaping @Sendable (any WorkloadQueues) async throws -> T
     ) async throws -> T? {
+        let (client, logger, deadline) = (database.client, logger, database.deadline)
         do {
-            return try await database.client.withConnection { connection -> T? in
-                let clock = ContinuousClock()
-                let deadline = clock.now + wait
-                while true {
-                    let rows = try await connection.rows(
-                        "SELECT pg_try_advisory_lock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
-                    if try rows.first?.decode(Bool.self) == true { break }
-                    if clock.now >= deadline { return nil }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                do {
-                    let result = try await body(PostgresWorkloadQueues(connection: connection, workloadID: workloadID, logger: logger))
-                    try await unlock(connection, workloadID)
-                    return result
-                } catch {
-                    try? await unlock(connection, workloadID)
-                    throw error
+            // The lease itself has a deadline (a pool whose server is down can keep a connection
+            // request waiting); once leased, each call on the connection has its own.
+            return try await Deadline(deadline, "the database (a connection for the workload's update)").run { leased -> T? in
+                try await client.withConnection { connection -> T? in
+                    leased()
+                    let queues = PostgresWorkloadQueues(connection: connection, workloadID: workloadID, logger: logger, deadline: deadline)
+                    let clock = ContinuousClock()
+                    let end = clock.now + wait
+                    while true {
+                        let rows = try await Deadline(deadline, "the database").run {
+                            try await connection.rows("SELECT pg_try_advisory_lock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
+                        }
+                        if try rows.first?.decode(Bool.self) == true { break }
+                        if clock.now >= end { return nil }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    do {
+                        let result = try await body(queues)
+                        try await Self.unlock(connection, workloadID, logger: logger, deadline: deadline)
+                        return result
+                    } catch {
+                        try? await Self.unlock(connection, workloadID, logger: logger, deadline: deadline)
+                        throw BodyError(error: error)  // the update's own: not a database error
+                    }
                 }
             }
+        } catch let error as BodyError {
+            throw error.error
         } catch {
             throw Database.translate(error)
         }
     }
 
-    private func unlock(_ connection: PostgresConnection, _ workloadID: Int64) async throws {
-        try await connection.execute(
-            "SELECT pg_advisory_unlock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
+    private static func unlock(_ connection: PostgresConnection, _ workloadID: Int64, logger: Logger, deadline: Duration) async throws {
+        try await Deadline(deadline, "the database").run {
+            try await connection.execute("SELECT pg_advisory_unlock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
+        }
     }
 
     public func recordUpdateError(workloadID: Int64, message: String, retryAt: Date, quarantine: Bool) async throws {
-        try await database.transaction { connection in
+        try await database.transaction { [self] connection in
             try await connection.execute("""
                 UPDATE workload SET last_error = \(message), last_error_at = now(), error_count = error_count + 1,
                                     wake_at = \(retryAt), updated = now(),
@@ -272,7 +292,8 @@ public final class PostgresStore: LauncherStore {
     }
 
     public func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int {
-        try await database.transaction { connection in
+        // One statement may change every workflow of a large workload.
+        try await database.transaction(deadline: .seconds(300)) { [self] connection in
             // The workload row lock serialises this with the updater's finish check, as retry does.
             try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
             var sql = SQLBuilder("""
@@ -301,6 +322,7 @@ public final class PostgresStore: LauncherStore {
     private func reload(_ connection: PostgresConnection, _ workloadID: Int64) async throws -> WorkloadRecord {
         let rows = try await connection.rows(
             "SELECT \(unescaped: Rows.workloadColumns) FROM workload WHERE id = \(workloadID)", logger: logger)
-        return try Rows.workload(rows[0])
+        guard let row = rows.first else { throw LauncherError.notFound("No workload \(workloadID)") }
+        return try Rows.workload(row)
     }
 }

@@ -9,13 +9,27 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     let connection: PostgresConnection
     let workloadID: Int64
     let logger: Logger
+    /// Each call's limit: the update loop never waits without end on the database.
+    let deadline: Duration
+
+    /// Runs `body` on the lock's connection within the deadline; errors as `LauncherError`s.
+    private func within<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = self.connection
+        do {
+            return try await Deadline(deadline, "the database").run { try await body(connection) }
+        } catch {
+            throw Database.translate(error)
+        }
+    }
 
     private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        do { return try await connection.rows(query, logger: logger) } catch { throw Database.translate(error) }
+        let logger = self.logger
+        return try await within { try await $0.rows(query, logger: logger) }
     }
 
     private func execute(_ query: PostgresQuery) async throws {
-        do { try await connection.execute(query, logger: logger) } catch { throw Database.translate(error) }
+        let logger = self.logger
+        try await within { try await $0.execute(query, logger: logger) }
     }
 
     private func count(_ query: PostgresQuery) async throws -> Int {
@@ -32,9 +46,12 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     // MARK: Source queue
 
     func recordPoll(items: [JSONValue], state: JSONValue) async throws {
-        try await Database.transaction(on: connection, logger: logger) { connection in
-            try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
-            try await connection.execute("UPDATE workload SET source_state = \(state) WHERE id = \(workloadID)", logger: logger)
+        let (logger, workloadID) = (self.logger, self.workloadID)
+        try await within { connection in
+            try await Database.transaction(on: connection, logger: logger) { connection in
+                try await SharedStatements.insertItems(connection, logger: logger, workloadID: workloadID, items: items)
+                try await connection.execute("UPDATE workload SET source_state = \(state) WHERE id = \(workloadID)", logger: logger)
+            }
         }
     }
 
@@ -80,9 +97,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func abortUnclaimed() async throws -> Int {
-        do {
-            return try await SharedStatements.abortUnclaimed(connection, logger: logger, workloadID: workloadID)
-        } catch { throw Database.translate(error) }
+        let (logger, workloadID) = (self.logger, self.workloadID)
+        return try await within { try await SharedStatements.abortUnclaimed($0, logger: logger, workloadID: workloadID) }
     }
 
     func launchable(limit: Int) async throws -> [LaunchRequest] {
@@ -135,7 +151,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         }
         if !launched.uuids.isEmpty {
             let c = launched.columns
-            tally.launched = try await count("""
+            tally.launched += try await count("""
                 WITH changed AS (
                     UPDATE workflow w SET status = u.status, external_id = NULLIF(u.external_id, ''),
                         submission = COALESCE(NULLIF(u.submission, ''), w.submission),
@@ -173,7 +189,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                              ELSE 'launch attempt ' || w.launch_attempts || ' failed, will retry: ' || u.message END),
                     next_attempt_at = CASE WHEN w.launch_attempts >= \(attempts) THEN NULL
                         ELSE now() + make_interval(secs => least(\(retry.maxDelay),
-                            \(retry.initialDelay) * power(\(retry.multiplier), least(w.launch_attempts, 64) - 1))) END,
+                            \(retry.initialDelay) * power(\(retry.multiplier), least(greatest(w.launch_attempts, 1), 64) - 1))) END,
                     finished = CASE WHEN w.launch_attempts >= \(attempts) THEN now() END,
                     updated = now()
                 FROM unnest(\(deferred.uuids)::uuid[], \(deferred.columns[0])::text[]) AS u(uuid, message)
@@ -363,7 +379,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool {
         guard sourceDone else { return false }
-        return try await Database.transaction(on: connection, logger: logger) { connection in
+        let (logger, workloadID) = (self.logger, self.workloadID)
+        return try await within { connection in try await Database.transaction(on: connection, logger: logger) { connection in
             // Lock the row first (as retry does), so the checks below see a committed retry.
             try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
             return !(try await connection.rows("""
@@ -378,7 +395,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                                   AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL)
                 RETURNING 1
                 """, logger: logger)).isEmpty
-        }
+        } }
     }
 
     func setWake(_ at: Date?) async throws {
@@ -390,9 +407,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func addEvent(kind: String, message: String, data: JSONValue) async throws {
-        do {
-            try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: kind, message: message, data: data)
-        } catch { throw Database.translate(error) }
+        let (logger, workloadID) = (self.logger, self.workloadID)
+        try await within { try await SharedStatements.addEvent($0, logger: logger, workloadID: workloadID, kind: kind, message: message, data: data) }
     }
 }
 

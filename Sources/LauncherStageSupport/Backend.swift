@@ -14,18 +14,27 @@ import NIOHTTP1
 package enum BackendError: Error, CustomStringConvertible {
     case refused(service: String, status: UInt, message: String?)
     case unavailable(service: String, reason: String)
+    /// The operator's outbound policy does not let the launcher call this URL.
+    case notAllowed(service: String, reason: String)
 
     package var status: UInt? {
         if case .refused(_, let status, _) = self { return status }
         return nil
     }
 
-    package var isRefused: Bool { status != nil }
+    /// Trying again will not help: the backend (or the launcher's own policy) said no.
+    package var isRefused: Bool {
+        switch self {
+        case .refused, .notAllowed: true
+        case .unavailable: false
+        }
+    }
 
     package var description: String {
         switch self {
         case .refused(let service, let status, let message): "\(service) answered HTTP \(status)" + (message.map { ": \($0)" } ?? "")
         case .unavailable(_, let reason): reason
+        case .notAllowed(_, let reason): "not called: \(reason)"
         }
     }
 
@@ -86,10 +95,13 @@ package struct BackendClient: Sendable {
     package let headers: @Sendable () async throws -> [(String, String)]
     /// Where an error reply carries its message, first match wins.
     package let messageKeys: [String]
+    /// For URLs a request chose: the hosts the operator lets the launcher call.
+    package let outbound: OutboundPolicy?
 
     package init(service: String, timeout: TimeAmount, retry: RetryPolicy = .once, messageKeys: [String] = ["message"],
-         headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }) {
+         outbound: OutboundPolicy? = nil, headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }) {
         self.service = service
+        self.outbound = outbound
         self.timeout = timeout
         self.retry = retry
         self.messageKeys = messageKeys
@@ -106,6 +118,7 @@ package struct BackendClient: Sendable {
 
     /// One request, whatever the status it is answered with (for replies that carry an error).
     package func send(_ method: HTTPMethod, _ url: String, body: BackendBody? = nil) async throws -> Reply {
+        if let problem = outbound?.problem(url: url) { throw BackendError.notAllowed(service: service, reason: problem) }
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -166,14 +179,14 @@ package struct BackendClient: Sendable {
         }
     }
 
-    /// The error reply's own message, sanitised; never the whole body.
+    /// The error reply's own message (from the service's error shape), sanitised and short;
+    /// never the body itself, which may be anything the far end chose to send.
     package func message(_ reply: Reply) -> String? {
         let json = reply.json
         for key in messageKeys {
-            if let text = json[key]?.stringValue, !text.isEmpty { return BackendError.sanitise(text) }
+            if let text = json[key]?.stringValue, !text.isEmpty { return BackendError.sanitise(text, limit: 200) }
         }
-        let text = BackendError.sanitise(reply.text, limit: 200)
-        return text.isEmpty || json != .null ? nil : text
+        return nil
     }
 
     /// AsyncHTTPClient's errors as a person would say them.

@@ -84,12 +84,76 @@ public enum ProcessTools {
     /// Writes a file through a temporary name and a rename: readers see all of it or nothing.
     public static func writeAtomically(_ text: String, to url: URL, executable: Bool = false) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        try Data(text.utf8).write(to: temporary)
-        if executable { chmod(temporary.path, 0o755) }
-        guard rename(temporary.path, url.path) == 0 else {
-            let message = String(cString: strerror(errno))
+        func failure(_ what: String) -> ProcessError {
+            let reason = String(cString: strerror(errno))
             unlink(temporary.path)
-            throw ProcessError("cannot write \(url.path): \(message)")
+            return ProcessError("cannot \(what) \(url.path): \(reason)")
+        }
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, executable ? 0o755 : 0o644)
+        guard fd >= 0 else { throw failure("write") }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                close(fd)
+                throw failure("write")
+            }
+            bytes = bytes.dropFirst(written)
+        }
+        guard close(fd) == 0 else { throw failure("write") }
+        guard rename(temporary.path, url.path) == 0 else { throw failure("write") }
+    }
+
+    /// `mkdir -p`, with the system's reason when it fails ("Permission denied").
+    public static func makeFolder(_ path: String) throws {
+        var current = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw ProcessError("cannot create folder \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ProcessError("cannot create folder \(path): a file of that name is in the way")
+        }
+    }
+
+    /// Removes the temporary files `writeAtomically` leaves when a process is killed mid-write
+    /// (`.<name>.<pid>.tmp` of a process that no longer runs). Returns how many went.
+    @discardableResult
+    public static func removeStaleTemporaries(in folder: String) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            guard let match = name.wholeMatch(of: /\..+\.([0-9]+)\.tmp/), let pid = Int32(match.output.1) else { continue }
+            if pid == getpid() || (kill(pid, 0) == 0 || errno == EPERM) { continue }  // still writing
+            if unlink(folder + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// What stands in the way of writing into `path` later, without leaving anything behind:
+    /// nil when the folder exists and a file can be made in it, or the nearest folder above it
+    /// that exists lets a folder be made in it (checked by making one and removing it at once;
+    /// permission bits alone do not tell, e.g. for root or on /proc).
+    public static func folderProblem(_ path: String) -> String? {
+        var current = path
+        while true {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: current, isDirectory: &isFolder) {
+                guard isFolder.boolValue else { return "\(current) exists and is not a folder" }
+                let probe = current + "/.wfl-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                guard mkdir(probe, 0o700) == 0 else {
+                    return "cannot create anything in \(current): \(String(cString: strerror(errno)))"
+                }
+                rmdir(probe)
+                return nil
+            }
+            let parent = (current as NSString).deletingLastPathComponent
+            if parent == current || parent.isEmpty { return "no folder of \(path) exists" }
+            current = parent
         }
     }
 

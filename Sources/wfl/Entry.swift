@@ -19,6 +19,7 @@ enum Entry {
             code = 0
         } catch let error as LauncherError {
             var message = "wfl: \(error.message)"
+            if let detail = error.internalDetail { message += " (\(detail))" }
             if let field = error.details["field"]?.stringValue, !field.isEmpty, !error.message.hasPrefix(field) {
                 message += " (field: \(field))"
             }
@@ -54,6 +55,6 @@ struct WFL: AsyncParsableCommand {
         version: LauncherVersion.current,
         subcommands: [
             Serve.self, Update.self, Migrate.self, Create.self, Exec.self, Start.self, Stop.self, Abort.self,
-            Workloads.self, Workflows.self, Retry.self, Events.self, Stages.self, DB.self,
+            Workloads.self, Workflows.self, Retry.self, Redeliver.self, Events.self, Stages.self, DB.self,
         ])
 }

@@ -107,9 +107,12 @@ struct Launcher: Sendable {
     ) async throws {
         let connection = try await connect(options, migrations: .apply, defaultLogLevel: .info)
         let launch = LaunchService(connection: connection, updaterOptions: updaterOptions, services: services)
-        let group = ServiceGroup(configuration: .init(
+        var configuration = ServiceGroupConfiguration(
             services: [.init(service: connection.database.client), .init(service: launch)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: connection.logger))
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: connection.logger)
+        // A pass in progress finishes first (its calls all have deadlines); past this, cancel.
+        configuration.maximumGracefulShutdownDuration = .seconds(15)
+        let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
         } catch {

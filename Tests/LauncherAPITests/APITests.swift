@@ -18,8 +18,10 @@ struct Reply {
 /// Runs `body` with a client on the API over a fresh database.
 func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, TestLauncher) async throws -> Void) async throws {
     try await TestLauncher.with { launcher in
-        let app = Application(router: APIRoutes(service: launcher.service, metrics: { "wfl_test_metric 1\n" }).router())
-        try await app.test(.router) { client in try await body(client, launcher) }
+        // A live server on loopback, trusting loopback as the authenticating proxy in front.
+        let app = Application(router: APIRoutes(service: launcher.service, trustedProxies: ["127.0.0.1", "::1"],
+                                                 metrics: { "wfl_test_metric 1\n" }).router())
+        try await app.test(.live) { client in try await body(client, launcher) }
     }
 }
 

@@ -31,10 +31,13 @@ public struct FieldPath: Sendable, CustomStringConvertible, ExpressibleByStringL
 public struct ConfigContext: Sendable {
     public var origin: ConfigOrigin
     public var files: FilePolicy
+    /// The operator's settings (secrets, outbound hosts), for checks at create.
+    public var settings: Settings
 
-    public init(origin: ConfigOrigin, files: FilePolicy = FilePolicy()) {
+    public init(origin: ConfigOrigin, files: FilePolicy = FilePolicy(), settings: Settings = .process) {
         self.origin = origin
         self.files = files
+        self.settings = settings
     }
 
     public static let stored = ConfigContext(origin: .stored)

@@ -62,7 +62,7 @@ public struct FilePolicy: Sendable {
         return path
     }
 
-    static func contains(_ root: String, _ path: String) -> Bool {
+    public static func contains(_ root: String, _ path: String) -> Bool {
         root == "/" || path == root || path.hasPrefix(root + "/")
     }
 }

@@ -11,6 +11,11 @@ public struct Settings: Sendable {
         case logLevel = "WFL_LOG_LEVEL"
         case creator = "WFL_CREATOR"
         case allowedRoots = "WFL_ALLOWED_ROOTS"
+        case trustedProxies = "WFL_TRUSTED_PROXIES"
+        case secretsDir = "WFL_SECRETS_DIR"
+        case secretVariables = "WFL_SECRET_VARIABLES"
+        case outboundAllow = "WFL_OUTBOUND_ALLOW"
+        case outboundDeny = "WFL_OUTBOUND_DENY"
         case pgBin = "WFL_PG_BIN"
         case pgOSUser = "WFL_PG_OS_USER"
         case firecloudURL = "WFL_FIRECLOUD_URL"
@@ -34,6 +39,11 @@ public struct Settings: Sendable {
             case .logLevel: "trace … critical."
             case .creator: "The creator the CLI records on workloads."
             case .allowedRoots: "Folders (separated by :) that configurations may point into; unset: anywhere."
+            case .secretsDir: "A folder of named secrets (one file each) that configurations may name; NAME.hosts lists where NAME may be sent."
+            case .secretVariables: "Environment variables (separated by ,) that a WES executor's tokenEnv may name; unset: none."
+            case .outboundAllow: "Hosts (separated by ,) that request-chosen URLs may reach; unset: any host not denied."
+            case .outboundDeny: "More hosts or IPv4 prefixes (separated by ,) that request-chosen URLs may not reach."
+            case .trustedProxies: "Addresses (separated by ,) of proxies whose X-Forwarded-Email names the creator; unset: none."
             case .pgBin: "The folder holding initdb, pg_ctl and postgres, for the embedded database."
             case .pgOSUser: "The user the embedded PostgreSQL runs as when wfl runs as root."
             case .firecloudURL, .rawlsURL, .tdrURL, .bigqueryURL: "A Terra service's base URL."
@@ -79,6 +89,14 @@ public struct Settings: Sendable {
     public var allowedRoots: [String]? {
         let roots = self[.allowedRoots]?.split(separator: ":").map(String.init).filter { !$0.isEmpty } ?? []
         return roots.isEmpty ? nil : roots
+    }
+
+    /// `WFL_TRUSTED_PROXIES` as a list.
+    public var trustedProxies: [String] { list(.trustedProxies) }
+
+    /// A comma-separated list setting.
+    public func list(_ key: Key) -> [String] {
+        self[key]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
     }
 
     /// The same settings with some replaced (tests).

@@ -18,11 +18,15 @@ public struct LauncherError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// Machine-readable context; for bad input it always names the offending `field`.
     public var details: JSONValue
+    /// What only the operator should read (a database's own error text, an index name): logged
+    /// and printed by the CLI, never sent in an HTTP response.
+    public var internalDetail: String?
 
-    public init(_ kind: Kind, _ message: String, details: JSONValue = .null) {
+    public init(_ kind: Kind, _ message: String, details: JSONValue = .null, internalDetail: String? = nil) {
         self.kind = kind
         self.message = message
         self.details = details
+        self.internalDetail = internalDetail
     }
 
     /// Bad input in one field: `field` is a path such as `executor.delaySeconds` or `source.items[3]`.

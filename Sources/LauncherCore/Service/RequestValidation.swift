@@ -107,6 +107,15 @@ struct RetryRequest: ConfigStruct {
     ]
 }
 
+/// A redeliver request (`POST /api/v1/workload/{uuid}/redeliver`, `wfl redeliver`).
+struct RedeliverRequest: ConfigStruct {
+    var uuids: [UUID]?
+
+    static let fields: [Field<RedeliverRequest>] = [
+        Field("uuids", \.uuids, .list(min: 1, max: 100_000), "Redeliver these workflows only (default: every set-aside delivery)."),
+    ]
+}
+
 extension UUID: ConfigValue {
     public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> UUID {
         guard case .string(let text) = json else { throw path.invalid("expected a UUID string, got \(json.typeName)") }

@@ -40,9 +40,7 @@ public final class WorkloadService: Sendable {
             throw LauncherError(.badRequest, "a workload request must be a JSON object, got \(request.typeName)",
                                 details: ["field": ""])
         }
-        var files = environment.files
-        files.relativeBase = base
-        let context = ConfigContext(origin: .request, files: files)
+        let context = environment.requestContext(relativeTo: base)
         let workload = try WorkloadRequest.decode(object, at: "", context: context, what: "a workload request")
         let source = try registry.makeSource(workload.source, context: context)
         let executor = try registry.makeExecutor(workload.executor, context: context)
@@ -216,6 +214,28 @@ public final class WorkloadService: Sendable {
         }
         logger.info("retried workflows", metadata: ["workload": "\(uuid)", "count": "\(created.count)"])
         return created
+    }
+
+    // MARK: Redeliver
+
+    /// Puts set-aside deliveries (succeeded workflows whose delivery was given up) back in the
+    /// sink's queue with a fresh attempt budget: all of them, or `{"uuids": […]}`. Reopens a
+    /// finished workload. Returns the workload.
+    public func redeliver(_ uuid: UUID, request: JSONValue) async throws -> WorkloadView {
+        guard case .object(let object) = request else {
+            throw LauncherError(.badRequest, "a redeliver request must be a JSON object, got \(request.typeName)", details: ["field": ""])
+        }
+        let redeliver = try RedeliverRequest.decode(object, at: "", context: .request, what: "a redeliver request")
+        let workload = try await find(uuid)
+        let count = try await store.redeliver(workloadID: workload.id, uuids: redeliver.uuids)
+        guard count > 0 else {
+            throw LauncherError(.badRequest, redeliver.uuids == nil
+                ? "No set-aside deliveries to redeliver: every succeeded workflow was delivered or is still in the sink's queue."
+                : "None of these workflows has a set-aside delivery.",
+                details: ["field": redeliver.uuids == nil ? "" : "uuids"])
+        }
+        logger.info("redelivering", metadata: ["workload": "\(uuid)", "count": "\(count)"])
+        return try await view(find(uuid))
     }
 
     // MARK: Helpers

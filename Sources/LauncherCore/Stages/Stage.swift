@@ -84,7 +84,14 @@ public struct LauncherEnvironment: Sendable {
     }
 
     /// How stored stage configurations are read back.
-    public var storedContext: ConfigContext { ConfigContext(origin: .stored, files: files) }
+    public var storedContext: ConfigContext { ConfigContext(origin: .stored, files: files, settings: settings) }
+
+    /// How a request's stage configurations are read; relative paths resolve against `base`.
+    public func requestContext(relativeTo base: String?) -> ConfigContext {
+        var files = self.files
+        files.relativeBase = base
+        return ConfigContext(origin: .request, files: files, settings: settings)
+    }
 }
 
 public enum LauncherVersion {

@@ -40,7 +40,7 @@ public protocol LauncherStore: Sendable {
     /// it and it did not come free within `wait`. The lock dies with the holder's connection,
     /// so a crashed updater never blocks a workload.
     func withWorkloadLock<T: Sendable>(
-        workloadID: Int64, wait: Duration, _ body: @Sendable (any WorkloadQueues) async throws -> T
+        workloadID: Int64, wait: Duration, _ body: @escaping @Sendable (any WorkloadQueues) async throws -> T
     ) async throws -> T?
 
     /// Records a failed update on the workload (message, time, consecutive count, an event)

@@ -83,13 +83,14 @@ public final class MemoryStore: LauncherStore {
     public func start(workloadID: Int64) async throws -> WorkloadRecord {
         try locked { state in
             let now = Date()
-            try state.withWorkload(workloadID) { data in
-                guard data.record.started == nil else { return }
+            let changed = try state.withWorkload(workloadID) { data -> Bool in
+                guard data.record.started == nil else { return false }
                 data.record.started = now
                 data.record.updated = now
                 data.wakeAt = now
+                return true
             }
-            if state.workloads[workloadID]?.record.started == now {
+            if changed {
                 state.addEvent(workloadID, kind: "started", message: "Workload started", data: .null, now: now)
             }
             return try state.record(workloadID)
@@ -239,11 +240,12 @@ public final class MemoryStore: LauncherStore {
     }
 
     public func withWorkloadLock<T: Sendable>(
-        workloadID: Int64, wait: Duration, _ body: @Sendable (any WorkloadQueues) async throws -> T
+        workloadID: Int64, wait: Duration, _ body: @escaping @Sendable (any WorkloadQueues) async throws -> T
     ) async throws -> T? {
         let clock = ContinuousClock()
         let deadline = clock.now + wait
-        while !(try locked { $0.locks.insert(workloadID).inserted }) {
+        while true {
+            if try locked({ $0.locks.insert(workloadID).inserted }) { break }
             let now = clock.now
             if now >= deadline { return nil }
             try await Task.sleep(for: min(.milliseconds(5), deadline - now))
@@ -361,14 +363,15 @@ struct MemoryWorkloadQueues: WorkloadQueues {
 
     func claimItems(limit: Int, submission: String) async throws -> [LaunchRequest] {
         try locked { state in
-            guard let data = state.workloads[workloadID], data.record.aborted == nil, limit > 0 else { return [] }
+            guard let first = state.workloads[workloadID]?.firstUnconsumed, state.workloads[workloadID]?.record.aborted == nil,
+                  limit > 0 else { return [] }
             let now = Date()
             var claimed: [LaunchRequest] = []
-            var i = data.firstUnconsumed
-            while claimed.count < limit, i < data.items.count {
+            var i = first
+            while claimed.count < limit, i < state.workloads[workloadID]!.items.count {
                 defer { i += 1 }
-                guard data.items[i].consumed == nil else { continue }
-                let item = data.items[i]
+                let item = state.workloads[workloadID]!.items[i]
+                guard item.consumed == nil else { continue }
                 var row = state.newWorkflow(status: .pending, inputs: item.payload, now: now)
                 row.sourceItemID = item.id
                 row.submission = submission
@@ -479,8 +482,8 @@ struct MemoryWorkloadQueues: WorkloadQueues {
                     }
                 }
             }
-            if outcomes.values.contains(where: { if case .launched = $0 { true } else { false } }) { tally.launched = launched }
-            if outcomes.values.contains(where: { if case .failed = $0 { true } else { false } }) { tally.failed = failed }
+            tally.launched += launched
+            tally.failed = failed
             return tally
         }
     }
@@ -584,7 +587,8 @@ struct MemoryWorkloadQueues: WorkloadQueues {
                     }
                 case .retry(let message), .rejected(let message):
                     tally.lastError = message
-                    let rejected = if case .rejected = outcome { true } else { false }
+                    var rejected = false
+                    if case .rejected = outcome { rejected = true }
                     data.update(uuid) { row in
                         guard row.consumed == nil else { return }
                         let failures = row.deliveryAttempts + 1
@@ -698,11 +702,13 @@ fileprivate struct State: Sendable {
 
     /// Unclaimed items become Aborted workflows, in item order (the PostgreSQL shared statement).
     mutating func abortUnclaimed(_ id: Int64, now: Date) -> Int {
-        guard let data = workloads[id] else { return 0 }
+        guard let first = workloads[id]?.firstUnconsumed, let end = workloads[id]?.items.count else { return 0 }
         var count = 0
-        for i in data.items.indices[data.firstUnconsumed...] where data.items[i].consumed == nil {
-            var row = newWorkflow(status: .aborted, inputs: data.items[i].payload, now: now)
-            row.sourceItemID = data.items[i].id
+        for i in first..<end {
+            let item = workloads[id]!.items[i]
+            guard item.consumed == nil else { continue }
+            var row = newWorkflow(status: .aborted, inputs: item.payload, now: now)
+            row.sourceItemID = item.id
             row.finished = now
             row.error = WorkflowError("aborted before it was launched")
             workloads[id]!.items[i].consumed = now

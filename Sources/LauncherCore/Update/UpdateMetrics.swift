@@ -1,3 +1,4 @@
+import Foundation
 import Metrics
 
 /// Counters the update loop emits through swift-metrics (exposed at `/metrics` by `wfl serve`).
@@ -15,6 +16,8 @@ enum UpdateMetrics {
 
     static func record(_ pass: PassReport) {
         Timer(label: "wfl_update_pass_duration_seconds").recordSeconds(pass.seconds)
+        Counter(label: "wfl_update_passes_total").increment()
+        Gauge(label: "wfl_update_last_pass_timestamp_seconds").record(Date().timeIntervalSince1970)
         if pass.failed > 0 { Counter(label: "wfl_workload_update_errors_total").increment(by: pass.failed) }
         Gauge(label: "wfl_workloads_due").record(pass.due)
     }

@@ -49,6 +49,9 @@ public struct PassReport: Sendable {
 /// updated by whichever holds its lock, and the others skip it.
 public final class Updater: Sendable {
     let store: any LauncherStore
+    /// Errors the database could not take when they happened (it was down): recorded on the
+    /// next pass, so an outage shows on the workloads it hit.
+    private let unrecorded = UnrecordedErrors()
     let registry: StageRegistry
     let environment: LauncherEnvironment
     let options: UpdaterOptions
@@ -72,9 +75,17 @@ public final class Updater: Sendable {
         let due: [WorkloadRef]
         do {
             due = try await store.dueWorkloads(limit: options.passLimit)
+            if let since = unrecorded.databaseBack() {
+                logger.notice("the database answers again", metadata: ["unreachableFor": "\(Int(Date().timeIntervalSince(since))) s"])
+            }
+            await recordUnrecordedErrors()
         } catch {
-            logger.error("update pass could not list workloads", metadata: ["error": "\(error)"])
+            if unrecorded.databaseDown() {
+                logger.error("the database is unreachable: update passes do nothing until it answers", metadata: ["error": "\(describe(error))"])
+            }
             report.failed = 1
+            report.seconds = (clock.now - start).seconds
+            UpdateMetrics.record(report)
             return report
         }
         report.due = due.count
@@ -135,7 +146,9 @@ public final class Updater: Sendable {
             do {
                 try await store.recordUpdateError(workloadID: workload.id, message: message, retryAt: retryAt, quarantine: quarantine)
             } catch {
-                logger.error("could not record the update error", metadata: ["workload": "\(workload.uuid)", "error": "\(error)"])
+                logger.error("could not record the update error; it is recorded when the database answers",
+                             metadata: ["workload": "\(workload.uuid)", "error": "\(describe(error))"])
+                unrecorded.add(workload, message: message, quarantine: quarantine)
             }
             return .failed
         }
@@ -155,6 +168,19 @@ public final class Updater: Sendable {
 }
 
 extension Updater {
+    private func recordUnrecordedErrors() async {
+        for pending in unrecorded.take() {
+            let retryAt = Date().addingTimeInterval(options.errorBackoff.delay(afterFailure: pending.workload.errorCount + 1))
+            do {
+                try await store.recordUpdateError(workloadID: pending.workload.id, message: pending.message, retryAt: retryAt,
+                                                  quarantine: pending.quarantine)
+            } catch {
+                unrecorded.add(pending.workload, message: pending.message, quarantine: pending.quarantine)
+                return
+            }
+        }
+    }
+
     /// A failure that is the workload's own and will not pass by itself: its stored
     /// configuration does not load, or its update threw something other than a stage's or the
     /// database's "unavailable". Backend and database outages are not quarantine.
@@ -162,6 +188,52 @@ extension Updater {
         if error is Quarantine { return true }
         if let error = error as? LauncherError { return error.kind != .unavailable }
         return !(error is CancellationError)
+    }
+}
+
+/// Update errors waiting for the database, and whether it is down (for logging an outage
+/// once, not every pass).
+private final class UnrecordedErrors: @unchecked Sendable {
+    struct Pending {
+        let workload: WorkloadRef
+        let message: String
+        let quarantine: Bool
+    }
+
+    private let lock = NSLock()
+    private var pending: [Int64: Pending] = [:]
+    private var downSince: Date?
+
+    func add(_ workload: WorkloadRef, message: String, quarantine: Bool) {
+        lock.lock()
+        if pending.count < 10_000 { pending[workload.id] = Pending(workload: workload, message: message, quarantine: quarantine) }
+        lock.unlock()
+    }
+
+    func take() -> [Pending] {
+        lock.lock()
+        defer { lock.unlock() }
+        let all = Array(pending.values)
+        pending = [:]
+        return all
+    }
+
+    /// True when this starts an outage.
+    func databaseDown() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if downSince != nil { return false }
+        downSince = Date()
+        return true
+    }
+
+    /// When the outage that just ended began, if one did.
+    func databaseBack() -> Date? {
+        lock.lock()
+        defer { lock.unlock() }
+        let since = downSince
+        downSince = nil
+        return since
     }
 }
 

@@ -62,11 +62,7 @@ struct LocalExecutor: Executor, ConfiguredStage {
     var commandScript: CommandScript { CommandScript(template: config.command, environment: config.env) }
 
     func validateRemotely(_ context: StageContext) async throws {
-        let root = self.root(context)
-        try root.create()
-        guard FileManager.default.isWritableFile(atPath: root.path) else {
-            throw LauncherError.invalid("executor.workDir", "folder \(root.path) is not writable")
-        }
+        try root(context).check()
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {

@@ -2,6 +2,7 @@ import Foundation
 import LauncherCore
 import LauncherStageSupport
 import LauncherSystem
+import Synchronization
 
 /// `{"name": "Directory", "path": "/some/folder"}`: one JSON file per succeeded workflow,
 /// `<path>/<workflow uuid>.json`, with its uuid, status, inputs, outputs, backend details and
@@ -31,24 +32,19 @@ struct DirectorySink: Sink, ConfiguredStage {
 
     let config: Config
 
+    /// Checked, not created: a create refused further on leaves nothing on disk.
     func validateRemotely(_ context: StageContext) async throws {
-        do {
-            try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
-        } catch {
-            throw LauncherError.invalid("sink.path", "cannot create folder \(config.path): \(error.localizedDescription)")
-        }
-        guard FileManager.default.isWritableFile(atPath: config.path) else {
-            throw LauncherError.invalid("sink.path", "folder \(config.path) is not writable")
-        }
+        if let problem = ProcessTools.folderProblem(config.path) { throw LauncherError.invalid("sink.path", problem) }
     }
 
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
         let folder = URL(fileURLWithPath: config.path, isDirectory: true)
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try ProcessTools.makeFolder(config.path)
         } catch {
-            throw LauncherError(.unavailable, "cannot create folder \(config.path): \(error.localizedDescription)")
+            throw LauncherError(.unavailable, "\(error)")
         }
+        Self.cleanOnce(config.path)
         var outcomes: [UUID: DeliveryOutcome] = [:]
         for workflow in workflows {
             let id = workflow.uuid.uuidString.lowercased()
@@ -71,9 +67,18 @@ struct DirectorySink: Sink, ConfiguredStage {
                 try ProcessTools.writeAtomically(document.serialized(pretty: true) + "\n", to: target)
                 outcomes[workflow.uuid] = .delivered
             } catch {
-                outcomes[workflow.uuid] = .retry("cannot write \(target.path): \(error)")
+                outcomes[workflow.uuid] = .retry("\(error)")
             }
         }
         return outcomes
+    }
+
+    /// Temporary files a killed delivery left behind go at the first delivery of this process
+    /// to the folder.
+    private static let cleaned = Mutex<Set<String>>([])
+
+    static func cleanOnce(_ folder: String) {
+        guard cleaned.withLock({ $0.insert(folder).inserted }) else { return }
+        ProcessTools.removeStaleTemporaries(in: folder)
     }
 }

@@ -57,13 +57,10 @@ struct WorkRoot {
         workload.appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
     }
 
-    /// At create: the root must exist or be creatable (a 400 on `executor.workDir` otherwise).
-    func create() throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw LauncherError.invalid("executor.workDir", "cannot create folder \(path): \(error.localizedDescription)")
-        }
+    /// At create: the root must be writable, or creatable later (a 400 on `executor.workDir`
+    /// otherwise). Nothing is created now: a create refused further on leaves nothing on disk.
+    func check() throws {
+        if let problem = ProcessTools.folderProblem(path) { throw LauncherError.invalid("executor.workDir", problem) }
     }
 }
 

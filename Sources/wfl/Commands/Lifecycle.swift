@@ -103,3 +103,23 @@ struct Retry: AsyncParsableCommand {
         }
     }
 }
+
+struct Redeliver: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put set-aside deliveries back in the sink's queue (all, or by --uuid), reopening the workload.",
+        discussion: "A delivery is set aside when the sink kept failing (an unwritable folder, a service that refused). Fix the cause, then redeliver.")
+
+    @Argument(help: "The workload's UUID.") var uuid: String
+    @Option(name: .customLong("uuid"), help: "Redeliver this workflow only (repeatable).") var uuids: [String] = []
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let id = try parseUUID(uuid)
+        let request: JSONValue = uuids.isEmpty ? [:] : ["uuids": .array(uuids.map(JSONValue.string))]
+        let json = options.json
+        try await Launcher.with(options) { launcher in
+            let view = try await launcher.service.redeliver(id, request: request)
+            if json { Output.printJSON(view.json) } else { Output.workload(view) }
+        }
+    }
+}

@@ -64,7 +64,8 @@ struct Serve: AsyncParsableCommand {
         let (port, host, interval) = (port, host, interval)
         let metrics = MetricsExport.bootstrapPrometheus()
         try await Launcher.serving(options, updaterOptions: updater.updaterOptions) { launcher in
-            let routes = APIRoutes(service: launcher.service, metrics: metrics)
+            let loop = LoopStatus(interval: interval)
+            let routes = APIRoutes(service: launcher.service, loop: loop, trustedProxies: Settings.process.trustedProxies, metrics: metrics)
             let app = Application(
                 router: routes.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
@@ -72,7 +73,7 @@ struct Serve: AsyncParsableCommand {
             launcher.logger.info("wfl serving", metadata: [
                 "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
             ])
-            return [UpdateLoop(updater: launcher.updater, interval: interval, logger: launcher.logger), app]
+            return [UpdateLoop(updater: launcher.updater, interval: interval, status: loop, logger: launcher.logger), app]
         }
     }
 }
@@ -82,11 +83,13 @@ struct Serve: AsyncParsableCommand {
 struct UpdateLoop: Service {
     let updater: Updater
     let interval: Double
+    let status: LoopStatus
     let logger: Logger
 
     func run() async throws {
         while !Task.isShuttingDownGracefully {
             let report = await updater.runPass()
+            status.passCompleted()
             if report.failed > 0 {
                 logger.warning("update pass had failures", metadata: ["failed": "\(report.failed)", "due": "\(report.due)"])
             }

@@ -128,7 +128,7 @@ struct ContainerExecutor: Executor, ConfiguredStage {
 
     func validateRemotely(_ context: StageContext) async throws {
         _ = try await ContainerRuntime.detect(config.runtime?.rawValue, timeout: runtimeTimeout)
-        try root(context).create()
+        try root(context).check()
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {

@@ -104,7 +104,7 @@ struct SlurmExecutor: Executor, ConfiguredStage {
     var client: SlurmClient { SlurmClient(slurmConf: config.slurmConf, timeout: .seconds(config.commandTimeoutSeconds)) }
 
     func validateRemotely(_ context: StageContext) async throws {
-        try root(context).create()
+        try root(context).check()
     }
 
     func checkInputs(_ inputs: JSONObject) -> String? {

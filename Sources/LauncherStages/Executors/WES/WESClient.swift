@@ -12,33 +12,15 @@ struct WESClient: Sendable {
     let base: String
     let http: BackendClient
 
-    init(base: String, timeout: TimeAmount, token: TokenSource?) {
+    init(base: String, timeout: TimeAmount, token: Secrets.Reference?, settings: Settings) {
         self.base = base
+        let secrets = Secrets(settings)
         // WES errors are {"msg", "status_code"}; many servers answer problem+json {"title", "detail"}.
-        http = BackendClient(service: "the WES server", timeout: timeout, messageKeys: ["msg", "detail", "title", "message"]) {
+        // The URL is the request's choice: calls go only where the operator's outbound policy allows.
+        http = BackendClient(service: "the WES server", timeout: timeout, messageKeys: ["msg", "detail", "title", "message"],
+                             outbound: OutboundPolicy(settings)) {
             guard let token else { return [] }
-            return [("Authorization", "Bearer \(try token.read())")]
-        }
-    }
-
-    /// Where the bearer token comes from; read at each call, so it can rotate.
-    enum TokenSource: Sendable, Equatable {
-        case environment(String)
-        case file(String)
-
-        func read() throws -> String {
-            switch self {
-            case .environment(let name):
-                guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                    throw BackendError.unavailable(service: "the WES server", reason: "the token variable \(name) is not set")
-                }
-                return value
-            case .file(let path):
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw BackendError.unavailable(service: "the WES server", reason: "cannot read the token file \(path)")
-                }
-                return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
+            return [("Authorization", "Bearer \(try secrets.value(token))")]
         }
     }
 

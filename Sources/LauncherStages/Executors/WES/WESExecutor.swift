@@ -25,10 +25,12 @@ struct WESExecutor: Executor, ConfiguredStage {
         var url = ""
         var workflowUrl: String?
         var workflowAttachment: String?
+        var workflowAttachments: [String] = []
         var workflowType = ""
         var workflowTypeVersion = ""
         var engineParameters: JSONObject = [:]
         var tags: [String: String] = [:]
+        var tokenSecret: String?
         var tokenEnv: String?
         var tokenFile: String?
         var requestTimeoutSeconds = 30.0
@@ -40,16 +42,21 @@ struct WESExecutor: Executor, ConfiguredStage {
             Field("url", \.url, .text(max: 2048, nonBlank: true), required: true,
                   "The server, e.g. \"https://wes.example.org/ga4gh/wes/v1\" (the API path is added if missing)."),
             Field("workflowUrl", \.workflowUrl, .text(max: 2048, nonBlank: true), "The workflow: a URL the server can read, or the name of the attachment."),
-            Field("workflowAttachment", \.workflowAttachment, .path, "A local workflow file to send with every run (then workflowUrl defaults to its name)."),
+            Field("workflowAttachment", \.workflowAttachment, .path,
+                  "A workflow file, or a folder of files, sent with every run (paths relative to the folder kept); workflowUrl defaults to the file's name."),
+            Field("workflowAttachments", \.workflowAttachments, .list(.path, max: WESAttachments.maxFiles),
+                  "Several files sent with every run, named by their paths relative to their common folder; workflowUrl defaults to the first."),
             Field("workflowType", \.workflowType, .text(max: 64, nonBlank: true), required: true,
                   "e.g. \"CWL\" or \"WDL\"; checked against the server's service-info."),
             Field("workflowTypeVersion", \.workflowTypeVersion, .text(max: 64, nonBlank: true), required: true,
                   "e.g. \"v1.2\"; checked against the server's service-info."),
             Field("engineParameters", \.engineParameters, .freeForm(), "workflow_engine_parameters for every run."),
             Field("tags", \.tags, .map(key: .text(max: 256, nonBlank: true), value: .text(max: 4096), max: 100), "Extra tags (name: value) for every run."),
+            Field("tokenSecret", \.tokenSecret, .matching("[A-Za-z0-9][A-Za-z0-9._-]*", "is not a secret name", max: 128),
+                  "A named secret of the operator's (a file in WFL_SECRETS_DIR) sent as the bearer token; never stored or shown."),
             Field("tokenEnv", \.tokenEnv, .matching("[A-Za-z_][A-Za-z0-9_]*", "is not an environment variable name", max: 256),
-                  "Name of an environment variable holding a bearer token (the token itself is never stored)."),
-            Field("tokenFile", \.tokenFile, .path, "A file holding a bearer token."),
+                  "An environment variable holding a bearer token, among those the operator allows (WFL_SECRET_VARIABLES)."),
+            Field("tokenFile", \.tokenFile, .path, "A file holding a bearer token, inside the operator's secrets folder (WFL_SECRETS_DIR)."),
             Field("requestTimeoutSeconds", \.requestTimeoutSeconds, .seconds(max: 3600), "Time limit for each request."),
             Field("maxActive", \.maxActive, .count(), "Most runs of this workload active at once."),
             Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most runs submitted per update of the workload."),
@@ -65,34 +72,36 @@ struct WESExecutor: Executor, ConfiguredStage {
             while url.hasSuffix("/") { url.removeLast() }
             if !url.contains("/ga4gh/wes/") { url += "/ga4gh/wes/v1" }
 
-            if let attachment = workflowAttachment, context.origin == .request, !FileManager.default.isReadableFile(atPath: attachment) {
-                throw path.key("workflowAttachment").invalid("cannot read \(attachment)")
+            if context.origin == .request, workflowAttachment != nil || !workflowAttachments.isEmpty {
+                do {
+                    _ = try WESAttachments.collect(single: workflowAttachment, list: workflowAttachments)
+                } catch {
+                    throw path.key(workflowAttachment != nil ? "workflowAttachment" : "workflowAttachments").invalid("\(error)")
+                }
             }
-            if workflowUrl == nil, let attachment = workflowAttachment { workflowUrl = URL(fileURLWithPath: attachment).lastPathComponent }
+            if workflowUrl == nil { workflowUrl = WESAttachments.defaultName(single: workflowAttachment, list: workflowAttachments) }
             guard workflowUrl != nil else {
-                throw path.key("workflowUrl").invalid("required: give workflowUrl or workflowAttachment")
+                throw path.key("workflowUrl").invalid("required: give workflowUrl (for an attached folder, the main file's name in it) or workflowAttachment")
             }
             if let reserved = tags.keys.sorted().first(where: { $0.hasPrefix("wfl_") }) {
                 throw path.key("tags").key(reserved).invalid("tags starting with wfl_ are the launcher's own")
             }
-            switch (tokenEnv, tokenFile) {
-            case (let name?, nil):
-                if context.origin == .request, ProcessInfo.processInfo.environment[name]?.isEmpty ?? true {
-                    throw path.key("tokenEnv").invalid("the launcher's environment has no variable \(name)")
-                }
-            case (nil, let file?):
-                if context.origin == .request, !FileManager.default.isReadableFile(atPath: file) {
-                    throw path.key("tokenFile").invalid("cannot read \(file)")
-                }
-            case (.some, .some):
-                throw path.key("tokenFile").invalid("give tokenEnv or tokenFile, not both")
-            case (nil, nil):
-                break
+            let tokens = [("tokenSecret", tokenSecret), ("tokenEnv", tokenEnv), ("tokenFile", tokenFile)].filter { $0.1 != nil }
+            if tokens.count > 1 {
+                throw path.key(tokens[1].0).invalid("give one of tokenSecret, tokenEnv and tokenFile")
+            }
+            guard context.origin == .request else { return }
+            // The URL is the request's choice: only hosts the operator lets the launcher call, and a
+            // secret only where the operator lets it go.
+            if let problem = OutboundPolicy(context.settings).problem(url: url) { throw path.key("url").invalid(problem) }
+            if let token, let problem = Secrets(context.settings).problem(token, host: URLComponents(string: url)?.host) {
+                throw path.key(tokens[0].0).invalid(problem)
             }
         }
 
-        var token: WESClient.TokenSource? {
-            if let tokenEnv { return .environment(tokenEnv) }
+        var token: Secrets.Reference? {
+            if let tokenSecret { return .named(tokenSecret) }
+            if let tokenEnv { return .variable(tokenEnv) }
             return tokenFile.map { .file($0) }
         }
     }
@@ -106,13 +115,16 @@ struct WESExecutor: Executor, ConfiguredStage {
     var maxActive: Int? { config.maxActive }
     var maxSubmitPerTick: Int? { config.maxSubmitPerTick }
 
-    var client: WESClient { WESClient(base: url, timeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)), token: config.token) }
+    func client(_ context: StageContext) -> WESClient {
+        WESClient(base: url, timeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)), token: config.token,
+                  settings: context.environment.settings)
+    }
 
     /// Refuses a workflow type or version the server does not support, naming the field.
     func validateRemotely(_ context: StageContext) async throws {
         let info: WESServiceInfo
         do {
-            info = try await client.serviceInfo()
+            info = try await client(context).serviceInfo()
         } catch {
             throw LauncherError.invalid("executor.url", "cannot read service-info from \(url): \(error)")
         }
@@ -140,7 +152,7 @@ struct WESExecutor: Executor, ConfiguredStage {
         let uncertain = workflows.filter(\.mayExist)
         if !uncertain.isEmpty {
             do {
-                let found = try await lookup(Set(uncertain.map(\.uuid)))
+                let found = try await lookup(Set(uncertain.map(\.uuid)), context: context)
                 for (uuid, run) in found {
                     outcomes[uuid] = .launched(Launched(externalID: run, details: ["runId": .string(run)]))
                 }
@@ -149,27 +161,25 @@ struct WESExecutor: Executor, ConfiguredStage {
                 for workflow in uncertain { outcomes[workflow.uuid] = .deferred("cannot check the WES server for an earlier run: \(error)") }
             }
         }
-        let attachmentData: Data?
-        if let attachment = config.workflowAttachment {
-            guard let data = FileManager.default.contents(atPath: attachment) else {
-                for workflow in workflows where outcomes[workflow.uuid] == nil {
-                    outcomes[workflow.uuid] = .deferred("cannot read the workflow attachment \(attachment)")
-                }
+        var attachments: [(name: String, data: Data)] = []
+        if config.workflowAttachment != nil || !config.workflowAttachments.isEmpty {
+            do {
+                attachments = try WESAttachments.collect(single: config.workflowAttachment, list: config.workflowAttachments).read()
+            } catch {
+                for workflow in workflows where outcomes[workflow.uuid] == nil { outcomes[workflow.uuid] = .deferred("\(error)") }
                 return outcomes
             }
-            attachmentData = data
-        } else {
-            attachmentData = nil
         }
         let toSubmit = workflows.filter { outcomes[$0.uuid] == nil }
+        let files = attachments
         let submitted = await forEach(toSubmit, limit: 4) { workflow in
-            await self.submitOne(workflow, context: context, attachment: attachmentData)
+            await self.submitOne(workflow, context: context, attachments: files)
         }
         for (workflow, outcome) in submitted { outcomes[workflow.uuid] = outcome }
         return outcomes
     }
 
-    private func submitOne(_ workflow: LaunchRequest, context: StageContext, attachment: Data?) async -> SubmitOutcome {
+    private func submitOne(_ workflow: LaunchRequest, context: StageContext, attachments: [(name: String, data: Data)]) async -> SubmitOutcome {
         var runTags = config.tags
         runTags["wfl_workflow"] = workflow.uuid.uuidString.lowercased()
         runTags["wfl_workload"] = context.workloadUUID.uuidString.lowercased()
@@ -183,8 +193,7 @@ struct WESExecutor: Executor, ConfiguredStage {
             ("workflow_engine_parameters", JSONValue.object(config.engineParameters).description),
         ]
         do {
-            let attachments = attachment.map { [(name: URL(fileURLWithPath: workflowURL).lastPathComponent, data: $0)] } ?? []
-            let run = try await client.submit(fields: fields, attachments: attachments)
+            let run = try await client(context).submit(fields: fields, attachments: attachments)
             return .launched(Launched(externalID: run, details: ["runId": .string(run)]))
         } catch BackendError.refused(_, let status, let message) {
             return .failed(WorkflowError("the WES server refused the run (HTTP \(status))" + (message.map { ": \($0)" } ?? "")))
@@ -195,9 +204,9 @@ struct WESExecutor: Executor, ConfiguredStage {
 
     /// Runs carrying these workflows' tags: every run's record is read (the API has no tag
     /// filter), so this runs only for workflows an earlier attempt may have submitted.
-    private func lookup(_ uuids: Set<UUID>) async throws -> [UUID: String] {
+    private func lookup(_ uuids: Set<UUID>, context: StageContext) async throws -> [UUID: String] {
+        let client = self.client(context)
         let runs = Array(try await client.listRuns().keys)
-        let client = self.client
         let logs = await forEach(runs, limit: 8) { run in try? await client.runLog(run) }
         var found: [UUID: String] = [:]
         for (run, log) in logs {
@@ -211,7 +220,7 @@ struct WESExecutor: Executor, ConfiguredStage {
     // MARK: Poll
 
     func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
-        let client = self.client
+        let client = self.client(context)
         var states: [String: String] = [:]
         do {
             states = try await client.listRuns()
@@ -286,8 +295,8 @@ struct WESExecutor: Executor, ConfiguredStage {
         var runs: [UUID: String] = [:]
         for workflow in workflows { if let run = workflow.externalID { runs[workflow.uuid] = run } }
         let unknown = Set(workflows.filter { $0.externalID == nil }.map(\.uuid))
-        if !unknown.isEmpty { runs.merge(try await lookup(unknown)) { a, _ in a } }
-        let client = self.client
+        if !unknown.isEmpty { runs.merge(try await lookup(unknown, context: context)) { a, _ in a } }
+        let client = self.client(context)
         let results = Dictionary(await forEach(Array(Set(runs.values)), limit: 8) { run in
             await attempt { try await client.cancel(run) }
         }, uniquingKeysWith: { a, _ in a })
