@@ -52,20 +52,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port: Int = 3000
     @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host: String = "127.0.0.1"
     @Option(help: "Seconds between update passes.") var interval: Double = 5
+    @Option(name: .customLong("max-body-size"), help: "Largest request body accepted, in bytes (larger ones get 413).")
+    var maxBodySize: Int = 256 << 20
     @OptionGroup var updater: UpdaterFlags
     @OptionGroup var options: GlobalOptions
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard interval > 0 else { throw ValidationError("--interval must be greater than 0") }
+        guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be between 0 and 86400 seconds") }
+        guard (1024...(4 << 30)).contains(maxBodySize) else { throw ValidationError("--max-body-size must be between 1024 and 4294967296") }
     }
 
     func run() async throws {
-        let (port, host, interval) = (port, host, interval)
+        let (port, host, interval, maxBodySize) = (port, host, interval, maxBodySize)
         let metrics = MetricsExport.bootstrapPrometheus()
         try await Launcher.serving(options, updaterOptions: updater.updaterOptions) { launcher in
             let loop = LoopStatus(interval: interval)
-            let routes = APIRoutes(service: launcher.service, loop: loop, trustedProxies: Settings.process.trustedProxies, metrics: metrics)
+            let routes = APIRoutes(service: launcher.service, maxBodySize: maxBodySize, loop: loop,
+                                   trustedProxies: Settings.process.trustedProxies, metrics: metrics)
             let app = Application(
                 router: routes.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
