@@ -4,7 +4,8 @@
 #    (default 55432) only, Unix socket in $WFL_TEST_PG_DIR/run
 #  - runs as the invoking user, or as $PG_OS_USER (default postgres) when run as root,
 #    because PostgreSQL refuses to run as root
-#  - fsync and synchronous commit off: the data is disposable
+#  - fsync and synchronous commit off: the data is disposable (WFL_TEST_PG_DURABLE=1 keeps them
+#    on, for a cluster that is crashed on purpose and must keep what it committed)
 #  - installs the postgresql package with apt-get when the server programs are missing (root only)
 # The last line of stdout is `export WFL_TEST_DATABASE_URL=postgres://…` (a superuser URL:
 # the tests create one database per test).
@@ -47,9 +48,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$D/run'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $([ "${WFL_TEST_PG_DURABLE:-0}" = 1 ] && echo on || echo off)
+synchronous_commit = $([ "${WFL_TEST_PG_DURABLE:-0}" = 1 ] && echo on || echo off)
+full_page_writes = $([ "${WFL_TEST_PG_DURABLE:-0}" = 1 ] && echo on || echo off)
 max_connections = 400
 shared_buffers = 256MB
 log_min_messages = warning

@@ -136,7 +136,8 @@ public struct APIRoutes: Sendable {
         if let problem = loop?.problem() { problems.append(problem) }
         var body: JSONObject = ["status": problems.isEmpty ? "OK" : "unavailable", "database": .string(database)]
         if let loop {
-            body["updateLoop"] = .object(["lastPass": Timestamp.json(loop.lastPass), "intervalSeconds": .double(loop.interval)].compacted)
+            body["updateLoop"] = .object(["lastPass": Timestamp.json(loop.lastPass), "lastHealthyPass": Timestamp.json(loop.lastHealthyPass),
+                                          "intervalSeconds": .double(loop.interval)].compacted)
         }
         if !problems.isEmpty {
             body["problems"] = .array(problems.map(JSONValue.string))

@@ -75,7 +75,9 @@ struct Launcher: Sendable {
             await lease?.release()
             throw error
         }
-        return Connection(database: Database(configuration: endpoint.clientConfiguration(), logger: logger), lease: lease,
+        let deadline = Settings.process.seconds(.databaseTimeout, default: 30, range: 1...600)
+        return Connection(database: Database(configuration: endpoint.clientConfiguration(), deadline: .milliseconds(Int64(deadline * 1000)),
+                                             logger: logger), lease: lease,
                           endpoint: endpoint, home: home, logger: logger, policy: policy)
     }
 
@@ -111,7 +113,7 @@ struct Launcher: Sendable {
             services: [.init(service: connection.database.client), .init(service: launch)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: connection.logger)
         // A pass in progress finishes first (its calls all have deadlines); past this, cancel.
-        configuration.maximumGracefulShutdownDuration = .seconds(15)
+        configuration.maximumGracefulShutdownDuration = .seconds(5)
         let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()

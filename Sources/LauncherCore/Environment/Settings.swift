@@ -8,6 +8,7 @@ public struct Settings: Sendable {
     public enum Key: String, CaseIterable, Sendable {
         case home = "WFL_HOME"
         case databaseURL = "WFL_DATABASE_URL"
+        case databaseTimeout = "WFL_DB_TIMEOUT_SECONDS"
         case logLevel = "WFL_LOG_LEVEL"
         case creator = "WFL_CREATOR"
         case allowedRoots = "WFL_ALLOWED_ROOTS"
@@ -36,6 +37,7 @@ public struct Settings: Sendable {
             switch self {
             case .home: "The data folder: the embedded database and default work folders."
             case .databaseURL: "PostgreSQL URL; unset: the embedded database in $WFL_HOME."
+            case .databaseTimeout: "Time limit of each database call, in seconds (1 to 600; default 30)."
             case .logLevel: "trace … critical."
             case .creator: "The creator the CLI records on workloads."
             case .allowedRoots: "Folders (separated by :) that configurations may point into; unset: anywhere."

@@ -5,6 +5,7 @@ import Foundation
 public final class LoopStatus: @unchecked Sendable {
     private let lock = NSLock()
     private var lastCompleted: Date?
+    private var lastListed: Date?
     private let started = Date()
     public let interval: Double
     /// How many intervals without a completed pass make the loop stale.
@@ -15,10 +16,19 @@ public final class LoopStatus: @unchecked Sendable {
         self.staleAfter = staleAfter
     }
 
-    public func passCompleted(at date: Date = Date()) {
+    /// A pass ended; `listed`: it reached the database.
+    public func passCompleted(listed: Bool, at date: Date = Date()) {
         lock.lock()
         lastCompleted = date
+        if listed { lastListed = date }
         lock.unlock()
+    }
+
+    /// The last pass that reached the database.
+    public var lastHealthyPass: Date? {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastListed
     }
 
     public var lastPass: Date? {

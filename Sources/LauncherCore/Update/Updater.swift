@@ -35,6 +35,8 @@ public struct UpdaterOptions: Sendable {
 }
 
 public struct PassReport: Sendable {
+    /// The pass could list the due workloads (the database answered).
+    public var listed = false
     public var due = 0
     public var updated = 0
     public var skippedLocked = 0
@@ -75,6 +77,7 @@ public final class Updater: Sendable {
         let due: [WorkloadRef]
         do {
             due = try await store.dueWorkloads(limit: options.passLimit)
+            report.listed = true
             if let since = unrecorded.databaseBack() {
                 logger.notice("the database answers again", metadata: ["unreachableFor": "\(Int(Date().timeIntervalSince(since))) s"])
             }
@@ -170,7 +173,8 @@ public final class Updater: Sendable {
 extension Updater {
     private func recordUnrecordedErrors() async {
         for pending in unrecorded.take() {
-            let retryAt = Date().addingTimeInterval(options.errorBackoff.delay(afterFailure: pending.workload.errorCount + 1))
+            // The database was away, not the workload's backend: look at it again at once.
+            let retryAt = Date()
             do {
                 try await store.recordUpdateError(workloadID: pending.workload.id, message: pending.message, retryAt: retryAt,
                                                   quarantine: pending.quarantine)

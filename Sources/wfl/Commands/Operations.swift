@@ -93,7 +93,7 @@ struct UpdateLoop: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully {
             let report = await updater.runPass()
-            status.passCompleted()
+            status.passCompleted(listed: report.listed)
             if report.failed > 0 {
                 logger.warning("update pass had failures", metadata: ["failed": "\(report.failed)", "due": "\(report.due)"])
             }
