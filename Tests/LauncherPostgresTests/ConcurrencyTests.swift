@@ -1,10 +1,12 @@
 import Foundation
 import LauncherCore
-import LauncherPostgres
+@testable import LauncherPostgres
+import PostgresNIO
 import LauncherTestSupport
 import Testing
 
-@Suite struct ConcurrencyTests {
+/// Each test has a time limit: a claim that never consumes must fail the test, not hang it.
+@Suite(.timeLimit(.minutes(3))) struct ConcurrencyTests {
     @Test func twoUpdateLoopsAtOnceNeverLaunchAnItemTwice() async throws {
         try await TestLauncher.with { launcher in
             let log = launcher.home.appendingPathComponent("launches.log").path
@@ -78,6 +80,36 @@ import Testing
             }
             #expect(skipped == 1)
             #expect(try await launcher.service.workload(view.record.uuid).counts.isEmpty)
+        }
+    }
+
+    /// The claim itself, from many connections at once and without the workload's lock (which
+    /// would hide a claim that is not `FOR UPDATE SKIP LOCKED`): no item is claimed twice.
+    @Test func concurrentClaimsFromSeparateConnectionsNeverTakeAnItemTwice() async throws {
+        try await TestLauncher.with { launcher in
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(2000), executor: ["name": "Mock"]), creator: "me", start: true)
+            let id = view.record.id
+            let claimed = try await withThrowingTaskGroup(of: [UUID].self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await launcher.database.client.withConnection { connection in
+                            let queues = PostgresWorkloadQueues(connection: connection, workloadID: id, logger: launcher.logger, deadline: .seconds(30))
+                            var mine: [UUID] = []
+                            while true {
+                                let batch = try await queues.claimItems(limit: 37, submission: UUID().uuidString)
+                                if batch.isEmpty { return mine }
+                                mine += batch.map(\.uuid)
+                            }
+                        }
+                    }
+                }
+                return try await group.reduce(into: [UUID]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 2000)
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow") == 2000)
+            #expect(try await launcher.database.scalar("SELECT count(DISTINCT source_item_id) FROM workflow") == 2000)
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM source_item WHERE consumed IS NULL") == 0)
         }
     }
 }

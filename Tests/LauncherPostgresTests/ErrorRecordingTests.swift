@@ -73,4 +73,22 @@ import Testing
             #expect(try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "delivery-set-aside" })
         }
     }
+
+    /// A sink that fails twice and then works: the delivery is retried with backoff and ends
+    /// delivered (not set aside, not consumed early).
+    @Test func transientSinkFailuresAreRetriedUntilDelivered() async throws {
+        var options = TestLauncher.fastOptions
+        options.deliveryRetry = RetryPolicy(attempts: 5, initialDelay: 0.05, maxDelay: 0.05)
+        try await TestLauncher.with(registry: TestStages.registry, options: options) { launcher in
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(4), executor: ["name": "Mock"], sink: ["name": "Healing"]),
+                creator: "me", start: true)
+            // As the update loop does: a failed delivery is recorded on the workload, and retried.
+            let done = try await launcher.updateUntil(view.record.uuid, "the workload finished") { $0.record.finished != nil }
+            #expect(done.counts == [.succeeded: 4])
+            let workflows = try await launcher.allWorkflows(view.record.uuid)
+            #expect(workflows.allSatisfy { $0.json["delivered"] == true && $0.deliveryError == nil }, "\(workflows.map(\.json))")
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow WHERE delivery_attempts = 2") == 4)
+        }
+    }
 }

@@ -40,6 +40,20 @@ import Testing
         }
     }
 
+    /// The SQL text itself changed, past its first bytes: the checksum covers all of it.
+    @Test func aMigrationWhoseTextChangedAnywhereIsRefused() async throws {
+        try await TestDatabase.with { database, _ in
+            var edited = try Migrator.bundled()
+            edited[0].sql += "\n-- one more comment at the very end\n"
+            do {
+                try await Migrator(database: database, migrations: edited).migrate()
+                Issue.record("migrated over an edited migration")
+            } catch let error as LauncherError {
+                #expect(error.message.contains("0001_init.sql differs"), "\(error.message)")
+            }
+        }
+    }
+
     @Test func aMigrationFromANewerVersionIsRefused() async throws {
         try await TestDatabase.with { database, _ in
             try await database.execute("INSERT INTO wfl_schema_migration (version, name, checksum) VALUES (9999, '9999_future', 'x')")

@@ -188,5 +188,25 @@ import Testing
         #expect(throws: LauncherError.self) { try self.executor(["command": "x", "env": ["BAD NAME": "v"]]) }
         #expect(throws: LauncherError.self) { try self.executor(["command": "  "]) }
     }
-}
 
+    /// A launch that may have happened before a crash: its wrapper ran and died without an exit
+    /// file (the machine went down). The workflow is looked for, found, and reported lost; its
+    /// command never runs a second time.
+    @Test func aPossiblyLaunchedWorkflowWhoseWrapperDiedIsReportedLostNotRunAgain() async throws {
+        let counter = home.appendingPathComponent("runs.log").path
+        let executor = try executor(["command": .string("echo ran >> \(counter)")])
+        let uuid = UUID()
+        let first = try await launch(executor, [:], uuid: uuid)
+        _ = try await waitFinal(executor, first)
+        // Back to how a dead wrapper leaves the folder: a pid, no exit code, no lock holder.
+        try FileManager.default.removeItem(at: folder(uuid).appendingPathComponent("exit"))
+        try "999999\n".write(to: folder(uuid).appendingPathComponent("pid"), atomically: true, encoding: .utf8)
+        let relaunched = try await launch(executor, [:], uuid: uuid, mayExist: true)
+        let update = try await waitFinal(executor, relaunched)
+        #expect(update.status == .failed)
+        #expect(update.error?.kind == .infrastructure, "\(String(describing: update.error))")
+        #expect(update.error?.message.contains("without recording an exit code") == true, "\(String(describing: update.error))")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try String(contentsOfFile: counter, encoding: .utf8) == "ran\n", "the command ran again")
+    }
+}

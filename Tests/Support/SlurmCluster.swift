@@ -68,4 +68,11 @@ public struct SlurmCluster: Sendable, CustomStringConvertible {
         let result = try await run(["squeue", "--noheader", "--states=all", "--array", "--format=%i", "--name=\(name)"])
         return result.stdout.split(separator: "\n").map(String.init)
     }
+
+    /// Every job (array tasks one by one) whose comment mentions `text`: the launcher puts the
+    /// workload's uuid in every job's comment, whatever the job's name.
+    public func jobs(commentContaining text: String) async throws -> [String] {
+        let result = try await run(["squeue", "--noheader", "--states=all", "--array", "--format=%i|%k"])
+        return result.stdout.split(separator: "\n").filter { $0.contains(text) }.map { String($0.split(separator: "|")[0]) }
+    }
 }

@@ -12,6 +12,7 @@ public enum TestStages {
         registry.register(sink: StageType(PickySink.Config.self) { _ in PickySink() })
         registry.register(executor: StageType(ExpandingExecutor.Config.self) { _ in ExpandingExecutor() })
         registry.register(sink: StageType(SlowSink.Config.self) { _ in SlowSink() })
+        registry.register(sink: StageType(HealingSink.Config.self) { _ in HealingSink() })
         return registry
     }
 
@@ -159,5 +160,34 @@ struct SlowSink: Sink {
             outcomes[delivery.uuid] = checks >= 2 ? .delivered : .started(["job": delivery.handle["job"] ?? .null, "checks": .int(checks)])
         }
         return outcomes
+    }
+}
+
+/// A sink that fails each workflow's first two deliveries (a service that hiccups), then
+/// delivers it.
+struct HealingSink: Sink {
+    struct Config: StageConfig {
+        static let stageName = "Healing"
+        static let summary = "fails each delivery twice, then delivers"
+        static let fields: [Field<Config>] = []
+    }
+    var storedConfig: JSONObject { Config().stored }
+
+    static let attempts = Attempts()
+
+    final class Attempts: @unchecked Sendable {
+        private let lock = NSLock()
+        private var counts: [UUID: Int] = [:]
+        func next(_ uuid: UUID) -> Int {
+            lock.lock(); defer { lock.unlock() }
+            counts[uuid, default: 0] += 1
+            return counts[uuid]!
+        }
+    }
+
+    func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
+        Dictionary(uniqueKeysWithValues: workflows.map { workflow in
+            (workflow.uuid, Self.attempts.next(workflow.uuid) <= 2 ? DeliveryOutcome.retry("HTTP 503 from the sink") : .delivered)
+        })
     }
 }

@@ -106,9 +106,28 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
             let created = try await wfl.json(["exec", file])
             let uuid = try #require(created["uuid"]?.stringValue)
             try await wfl.run(["update"])
+            // The processes run: their pids are recorded in their work folders.
+            var pids: [Int32] = []
+            for _ in 0..<50 where pids.count < 2 {
+                try await Task.sleep(for: .milliseconds(100))
+                let folders = (try? FileManager.default.contentsOfDirectory(atPath: "\(launcher.home.path)/work/\(uuid)")) ?? []
+                pids = folders.compactMap { try? String(contentsOfFile: "\(launcher.home.path)/work/\(uuid)/\($0)/pid", encoding: .utf8) }
+                    .compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+            #expect(pids.count == 2 && pids.allSatisfy { kill($0, 0) == 0 }, "the commands are not running: \(pids)")
             let aborted = try await wfl.json(["abort", uuid])
             #expect(aborted["workflows"]?["Aborted"] == 2)
             #expect(aborted["state"] == "Aborted")
+            // And the processes are gone.
+            var alive = pids
+            for _ in 0..<100 where !alive.isEmpty {
+                alive = alive.filter { pid in
+                    let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2).first
+                    return state != nil && state != "Z"
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(alive.isEmpty, "aborted processes still run: \(alive)")
         }
     }
 }

@@ -30,6 +30,9 @@ import Testing
             }
             let workflows = try await wfl.json(["workflows", uuid]).arrayValue ?? []
             #expect(workflows.count == 3 && workflows.allSatisfy { $0["status"] == "Succeeded" }, "\(workflows)")
+            // Every job carrying the workload's comment, whatever its name (a resubmission gets a
+            // new array name): exactly one per task.
+            #expect(try await cluster.jobs(commentContaining: "workload=\(uuid)").count == 3, "a workflow was submitted twice")
             if array {
                 let arrayName = try #require(workflows.first?["submission"]?.stringValue)
                 #expect(workflows.allSatisfy { $0["submission"]?.stringValue == arrayName })
