@@ -42,6 +42,7 @@ let package = Package(
         // What every backend stage shares: the HTTP client, backend errors, retries, concurrency.
         .target(name: "LauncherStageSupport", dependencies: [
             "LauncherCore",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -59,6 +60,7 @@ let package = Package(
         // built-in registry.
         .target(name: "LauncherStages", dependencies: [
             "LauncherCore", "LauncherSystem", "LauncherStageSupport", "LauncherTerra",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import LauncherCore
+import Metrics
 import NIOCore
 
 /// The request context: Hummingbird's own, plus the peer's address (to tell a trusted proxy's
@@ -58,8 +59,14 @@ public struct APIRoutes: Sendable {
         }
         router.get("/health") { _, context in try await health(context) }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
+            // Workloads in trouble, counted when scraped (one query, not one per pass).
+            if let trouble = try? await service.store.troubleCounts() {
+                Gauge(label: "wfl_workloads_quarantined").record(trouble.quarantined)
+                Gauge(label: "wfl_workloads_backing_off").record(trouble.backingOff)
+            }
+            if let last = loop?.lastPass { Gauge(label: "wfl_update_last_completed_pass_timestamp_seconds").record(last.timeIntervalSince1970) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
         }
 
         let api = router.group("api/v1")

@@ -291,6 +291,14 @@ public final class PostgresStore: LauncherStore {
         }
     }
 
+    public func troubleCounts() async throws -> (quarantined: Int, backingOff: Int) {
+        let row = try await database.rows("""
+            SELECT count(*) FILTER (WHERE quarantined_at IS NOT NULL), count(*) FILTER (WHERE error_count > 0)
+            FROM workload WHERE started IS NOT NULL AND finished IS NULL
+            """, deadline: .seconds(2))[0]
+        return try row.decode((Int, Int).self)
+    }
+
     public func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int {
         // One statement may change every workflow of a large workload.
         try await database.transaction(deadline: .seconds(300)) { [self] connection in

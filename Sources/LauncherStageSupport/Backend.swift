@@ -133,13 +133,18 @@ package struct BackendClient: Sendable {
         case nil:
             break
         }
+        let start = ContinuousClock.now
         do {
             let response = try await BackendHTTP.client.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: BackendHTTP.maxReplyBytes)
-            return Reply(status: response.status.code, body: bytes)
+            let code = response.status.code
+            BackendMetrics.record(service, (200..<400).contains(code) ? .ok : (400..<500).contains(code) && code != 408 && code != 429 ? .refused : .unavailable,
+                                  since: start)
+            return Reply(status: code, body: bytes)
         } catch let error as BackendError {
             throw error
         } catch {
+            BackendMetrics.record(service, .unavailable, since: start)
             throw BackendError.unavailable(service: service, reason: "\(service) did not answer \(method) \(url): \(Self.describe(error))")
         }
     }

@@ -17,6 +17,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: $WFL_LOG_LEVEL or warning).")
     var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line (default: $WFL_LOG_FORMAT or text).")
+    var logFormat: String?
 }
 
 /// Migrates, builds the launcher's parts, then runs the given services until shutdown.
@@ -56,7 +59,7 @@ struct Launcher: Sendable {
     }
 
     static func connect(_ options: GlobalOptions, migrations: Migrations, defaultLogLevel: Logger.Level) async throws -> Connection {
-        let logger = try bootstrapLogging(options.logLevel, default: defaultLogLevel)
+        let logger = try bootstrapLogging(options.logLevel, format: options.logFormat, default: defaultLogLevel)
         let home = EmbeddedPostgres.defaultHome()
         let url = options.databaseURL ?? Settings.process[.databaseURL]
         var lease: EmbeddedLease?
@@ -145,7 +148,7 @@ struct Launcher: Sendable {
                         databaseDescription: connection.description)
     }
 
-    static func bootstrapLogging(_ level: String?, default defaultLevel: Logger.Level) throws -> Logger {
+    static func bootstrapLogging(_ level: String?, format: String? = nil, default defaultLevel: Logger.Level) throws -> Logger {
         let text = level ?? Settings.process[.logLevel]
         var resolved = defaultLevel
         if let text, !text.isEmpty {
@@ -154,7 +157,12 @@ struct Launcher: Sendable {
             }
             resolved = parsed
         }
+        let format = (format ?? Settings.process[.logFormat] ?? "text").lowercased()
+        guard ["text", "json"].contains(format) else {
+            throw LauncherError.invalid("--log-format", "unknown format \"\(format)\"; use text or json")
+        }
         LoggingSystem.bootstrap { label in
+            if format == "json" { return JSONLogHandler(label: label, level: resolved) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = resolved
             return handler

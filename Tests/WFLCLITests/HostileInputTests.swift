@@ -126,6 +126,28 @@ import Glibc
         }
     }
 
+    /// `--log-format json`: every line is a JSON object; a failed request's line carries the
+    /// request id the client got back, with the internal error the client did not.
+    @Test func jsonLogsCarryTheRequestIDAndTheInternalError() async throws {
+        try await TestLauncher.with { launcher in
+            let serve = ServeProcess(wfl: WFLBinary(databaseURL: launcher.url, home: launcher.home), home: launcher.home,
+                                     arguments: ["--log-format", "json"])
+            #expect(await serve.waitHealthy())
+            try await launcher.database.execute("ALTER TABLE workload_event RENAME TO workload_event_hidden")
+            let failed = try await serve.http(.POST, "/api/v1/exec", Self.mock())
+            try await launcher.database.execute("ALTER TABLE workload_event_hidden RENAME TO workload_event")
+            let id = try #require(failed.json["requestId"]?.stringValue)
+            let result = try await serve.stop()
+            let lines = result.stderr.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(!lines.isEmpty)
+            let objects = lines.compactMap { try? JSONValue.parse(String($0)) }
+            #expect(objects.count == lines.count, "not every log line is JSON: \(lines.prefix(5))")
+            let entry = try #require(objects.first { $0["requestId"]?.stringValue == id }, "no log line for request \(id)")
+            #expect(entry["level"] == "error" && entry["time"] != nil && entry["message"] == "request failed")
+            #expect(entry["internal"]?.stringValue?.contains("workload_event") == true, "\(entry)")
+        }
+    }
+
     @Test func identityHeadersAreBelievedOnlyFromTrustedProxies() async throws {
         try await withServe { serve, _ in
             let created = try await serve.http(.POST, "/api/v1/create", Self.mock(), headers: [("X-Forwarded-Email", "root@example.org")])

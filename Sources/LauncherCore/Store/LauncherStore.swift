@@ -49,6 +49,10 @@ public protocol LauncherStore: Sendable {
     /// report problems as values): it stays visible as quarantined until an update succeeds.
     func recordUpdateError(workloadID: Int64, message: String, retryAt: Date, quarantine: Bool) async throws
 
+    /// Started, unfinished workloads that are quarantined, and that are backing off after
+    /// failed updates (for metrics).
+    func troubleCounts() async throws -> (quarantined: Int, backingOff: Int)
+
     /// In one transaction: puts the workload's set-aside deliveries (succeeded workflows whose
     /// delivery was given up) back in the sink's queue with a fresh attempt budget — all of
     /// them, or those of `uuids` — reopens a finished workload, and logs the event. Returns how

@@ -69,6 +69,13 @@ public final class MemoryStore: LauncherStore {
         }
     }
 
+    public func troubleCounts() async throws -> (quarantined: Int, backingOff: Int) {
+        try locked { state in
+            let open = state.workloads.values.map(\.record).filter { $0.started != nil && $0.finished == nil }
+            return (open.filter { $0.quarantinedAt != nil }.count, open.filter { $0.errorCount > 0 }.count)
+        }
+    }
+
     public func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]] {
         try locked { state in
             var counts: [Int64: [WorkflowStatus: Int]] = [:]

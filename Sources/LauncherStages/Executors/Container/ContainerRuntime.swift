@@ -50,6 +50,10 @@ struct ContainerRuntime: Sendable {
     }
 
     func run(_ arguments: [String]) async throws -> Command.Result {
+        try await BackendMetrics.measure("\(program) \(arguments.first ?? "")") { try await runCommand(arguments) }
+    }
+
+    private func runCommand(_ arguments: [String]) async throws -> Command.Result {
         do {
             let result = try await Command.run([program] + arguments, timeout: timeout)
             if result.timedOut { throw Unavailable(description: "\(program) \(arguments.first ?? "") did not answer within \(timeout)") }

@@ -60,6 +60,18 @@ struct SlurmClient: Sendable {
 
     private func run(_ command: String, _ arguments: [String]) async throws -> Command.Result {
         SlurmCallCounter.count(command)
+        let start = ContinuousClock.now
+        do {
+            let result = try await runCommand(command, arguments)
+            BackendMetrics.record(command, result.status == 0 ? .ok : Self.isTransient(result.message) ? .unavailable : .refused, since: start)
+            return result
+        } catch {
+            BackendMetrics.record(command, .unavailable, since: start)
+            throw error
+        }
+    }
+
+    private func runCommand(_ command: String, _ arguments: [String]) async throws -> Command.Result {
         var environment = ProcessInfo.processInfo.environment
         if let slurmConf { environment["SLURM_CONF"] = slurmConf }
         let result: Command.Result
