@@ -18,7 +18,11 @@ import Glibc
         try await TestLauncher.with { launcher in
             let serve = ServeProcess(wfl: WFLBinary(databaseURL: launcher.url, home: launcher.home), home: launcher.home,
                                      extra: extra, arguments: arguments)
-            #expect(await serve.waitHealthy(), "wfl serve did not become healthy")
+            guard await serve.waitHealthy() else {
+                let result = try await serve.stop()
+                Issue.record("wfl serve did not become healthy (exit \(result.status)): \(result.stderr.suffix(3000))")
+                return
+            }
             do {
                 try await body(serve, launcher)
             } catch {
@@ -107,6 +111,18 @@ import Glibc
             // A malformed chunked body: 400, as JSON.
             let chunked = serve.raw(Array("POST /api/v1/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".utf8))
             #expect(!chunked.reply.contains("500"), "\(chunked.reply)")
+            // What the HTTP parser refuses gets JSON too, and the connection is closed.
+            let longURL = "GET /" + String(repeating: "a", count: 1 << 20) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+            for (label, bytes) in [("lowercase method", "get / HTTP/1.1\r\nHost: x\r\n\r\n"), ("bare LF", "GET / HTTP/1.1\nHost: x\n\n"),
+                                   ("control character in a header", "GET / HTTP/1.1\r\nHost: x\r\nX-A: b\u{01}c\r\n\r\n"),
+                                   ("a 1 MB URL", longURL), ("CONNECT", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n")] {
+                let (reply, closed) = serve.raw(Array(bytes.utf8))
+                let body = reply.components(separatedBy: "\r\n\r\n").dropFirst().joined()
+                #expect(reply.hasPrefix("HTTP/1.1 4"), "\(label): \(reply.prefix(200))")
+                // (A response to CONNECT cannot carry a body: NIO frames it without one.)
+                #expect(label == "CONNECT" || (try? JSONValue.parse(body))?["message"] != nil, "\(label): not a JSON error: \(reply.prefix(300))")
+                #expect(closed, "\(label): the connection was held open after the error")
+            }
             // A client that goes away mid-body leaves the server healthy.
             _ = serve.raw(Array("POST /api/v1/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"project\":".utf8), wait: 0.2)
             #expect(try await serve.http(.GET, "/health").status == 200)

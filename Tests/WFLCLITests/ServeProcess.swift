@@ -86,9 +86,16 @@ final class ServeProcess: @unchecked Sendable {
         if let pid { kill(pid, signal) }
     }
 
-    /// SIGTERM, then the process's result.
+    /// SIGTERM, then the process's result (SIGKILL after 30 s, or at once when it never
+    /// recorded its pid).
     func stop() async throws -> Command.Result {
+        if pid == nil { task.cancel() }
         signal(SIGTERM)
+        let killer = Task { [weak self] in
+            try await Task.sleep(for: .seconds(30))
+            self?.signal(SIGKILL)
+        }
+        defer { killer.cancel() }
         return try await task.value
     }
 

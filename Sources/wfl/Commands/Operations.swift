@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
             let routes = APIRoutes(service: launcher.service, maxBodySize: maxBodySize, loop: loop,
                                    trustedProxies: Settings.process.trustedProxies, metrics: metrics)
             let app = Application(
-                router: routes.router(),
+                router: routes.router(), server: APIRoutes.server,
                 configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
                 logger: launcher.logger)
             launcher.logger.info("wfl serving", metadata: [
