@@ -8,7 +8,8 @@ public struct WorkflowInputs: ConfigValue {
 
     public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> WorkflowInputs {
         guard case .object(let inputs) = json else { throw path.invalid("expected an object of inputs, got \(json.typeName)") }
-        if let place = json.firstNUL(at: path) {
+        // The cheap scan first; the path (which costs a string per key) only for the error.
+        if json.containsNUL, let place = json.firstNUL(at: path) {
             throw place.invalid("must not contain a NUL character (\\u0000): PostgreSQL cannot store it")
         }
         return WorkflowInputs(inputs)
