@@ -11,6 +11,8 @@
 #   scripts/test.sh --filter Retry
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The API fuzzer (Tests/fuzz) is property-based, on Hypothesis from PyPI.
+python3 -c "import hypothesis" 2>/dev/null || python3 -m pip install -q hypothesis >&2
 eval "$(scripts/pg-up.sh | tail -1)"
 eval "$(scripts/wes-up.sh | tail -1)"
 export WFL_TEST_DATABASE_URL WFL_TEST_WES_URL

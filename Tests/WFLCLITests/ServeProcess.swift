@@ -18,7 +18,8 @@ final class ServeProcess: @unchecked Sendable {
     private let task: Task<Command.Result, any Error>
 
     /// Starts serve; the shell records its pid, then becomes wfl (exec), so signals reach wfl itself.
-    init(wfl: WFLBinary, home: URL, interval: Double = 0.3, extra: [String: String] = [:], arguments: [String] = []) {
+    init(wfl: WFLBinary, home: URL, interval: Double = 0.3, extra: [String: String] = [:], arguments: [String] = [],
+         workingDirectory: String? = nil) {
         port = Int.random(in: 20_000..<60_000)
         base = "http://127.0.0.1:\(port)"
         pidFile = home.appendingPathComponent("serve-\(port).pid").path
@@ -27,7 +28,7 @@ final class ServeProcess: @unchecked Sendable {
         task = Task {
             try await Command.run(["/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
                                    "serve", "--port", String(port), "--interval", String(interval)] + arguments,
-                                  environment: environment, timeout: .seconds(900))
+                                  environment: environment, workingDirectory: workingDirectory, timeout: .seconds(900))
         }
     }
 
