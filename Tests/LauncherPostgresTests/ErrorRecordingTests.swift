@@ -91,4 +91,44 @@ import Testing
             #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow WHERE delivery_attempts = 2") == 4)
         }
     }
+
+    /// Deliveries given up while the sink's folder could not be written are put back with
+    /// `redeliver` once it can, and delivered; the error said why in one readable line; the
+    /// temporary file a killed delivery left behind is cleaned up.
+    @Test func setAsideDeliveriesAreRedeliveredWhenTheSinkWorksAgain() async throws {
+        var options = TestLauncher.fastOptions
+        options.deliveryRetry = RetryPolicy(attempts: 2, initialDelay: 0.05, maxDelay: 0.05)
+        try await TestLauncher.with(options: options) { launcher in
+            let out = launcher.home.appendingPathComponent("out")
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"], sink: ["name": "Directory", "path": .string(out.path)]),
+                creator: "me", start: true)
+            // A file where the folder should be: every delivery fails.
+            try "in the way".write(to: out, atomically: true, encoding: .utf8)
+            let failed = try await launcher.updateUntil(view.record.uuid, "deliveries set aside") { $0.record.finished != nil }
+            #expect(failed.counts == [.succeeded: 3])
+            let setAside = try await launcher.allWorkflows(view.record.uuid)
+            #expect(setAside.allSatisfy { $0.json["delivered"] == false }, "\(setAside.map(\.json))")
+            let message = try #require(setAside.first?.deliveryError ?? failed.record.lastError)
+            #expect(message.contains(out.path) && message.contains("in the way"), "\(message)")
+            #expect(message.components(separatedBy: out.path).count == 2, "the path is said once: \(message)")
+            #expect(!message.contains("NSCocoaErrorDomain") && !message.contains("UserInfo"), "\(message)")
+
+            // Fixed: the folder exists (with a temporary file a killed delivery left), and redeliver.
+            try FileManager.default.removeItem(at: out)
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let stale = out.appendingPathComponent(".\(UUID().uuidString.lowercased()).json.999999.tmp")
+            try "{".write(to: stale, atomically: true, encoding: .utf8)
+            let reopened = try await launcher.service.redeliver(view.record.uuid, request: [:])
+            #expect(reopened.record.finished == nil)
+            let done = try await launcher.updateUntil(view.record.uuid, "redelivered") { $0.record.finished != nil }
+            #expect(done.counts == [.succeeded: 3])
+            #expect(try await launcher.allWorkflows(view.record.uuid).allSatisfy { $0.json["delivered"] == true })
+            let files = try FileManager.default.contentsOfDirectory(atPath: out.path)
+            #expect(files.filter { $0.hasSuffix(".json") }.count == 3 && !files.contains(stale.lastPathComponent), "\(files)")
+            // Nothing left to redeliver: a 400 that says so.
+            await #expect(throws: LauncherError.self) { _ = try await launcher.service.redeliver(view.record.uuid, request: [:]) }
+            #expect(try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "redelivered" })
+        }
+    }
 }

@@ -178,4 +178,27 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
             }
         }
     }
+
+    /// A long list of snapshots is checked in linear time (it was quadratic): a duplicate at the
+    /// end is refused naming both places, and four times the ids cost about four times as long
+    /// (a ratio in one run, not a wall-clock limit: quadratic would be sixteen).
+    @Test func snapshotListsAreCheckedInLinearTime() throws {
+        func check(_ count: Int) throws -> Duration {
+            var ids = (0..<count).map { _ in JSONValue.string(UUID().uuidString.lowercased()) }
+            ids.append(ids[17])
+            let clock = ContinuousClock()
+            let start = clock.now
+            do {
+                _ = try StageRegistry.builtin.makeSource(["name": "TDR Snapshots", "snapshots": .array(ids)])
+                Issue.record("accepted a duplicate snapshot")
+            } catch let error as LauncherError {
+                #expect(error.details["field"]?.stringValue == "source.snapshots[\(count)]")
+                #expect(error.message.contains("listed twice (also at index 17)"), "\(error.message)")
+            }
+            return clock.now - start
+        }
+        _ = try check(2_000)  // warm up
+        let small = try check(10_000), large = try check(40_000)
+        #expect(large / small < 10, "40,000 ids took \(large / small)× as long as 10,000")
+    }
 }

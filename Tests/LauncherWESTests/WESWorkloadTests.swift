@@ -61,6 +61,24 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         }
     }
 
+    /// A workflow that runs a tool from a sibling folder: the whole folder is attached, each
+    /// file under its relative path, so the server finds `tools/greet.cwl` beside `main.cwl`.
+    @Test func anAttachedFolderKeepsItsRelativePaths() async throws {
+        try WESServer.check()
+        try await TestLauncher.with { launcher in
+            let view = try await launcher.service.create(TestLauncher.request(
+                source: ["name": "Items", "items": [["name": "ada"]]],
+                executor: ["name": "WES", "url": .string(WESServer.url), "workflowAttachment": .string(WESServer.tool("pipeline")),
+                           "workflowUrl": "main.cwl", "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5]),
+                creator: "t", start: true)
+            let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
+            let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
+            #expect(done.counts == [.succeeded: 1], "\(workflow.error?.message ?? "") \(workflow.details["stderr"] ?? .null)")
+            let path = try #require(workflow.outputs?["greeting"]?["path"]?.stringValue)
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "hello ada from a sibling tool\n")
+        }
+    }
+
     @Test func aToolThatExitsNonZeroFailsWithItsExitCodeAndStderr() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in

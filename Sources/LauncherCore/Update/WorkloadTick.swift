@@ -224,17 +224,12 @@ struct WorkloadTick {
         if batch.isEmpty { return false }
         submitBudget -= batch.count
 
-        var outcomes: [UUID: SubmitOutcome]
-        do {
-            outcomes = try await executor.submit(batch, context: context)
+        // The backend as a whole not answering means every workflow in the batch waits.
+        let outcomes = await Self.outcomes(for: batch.map(\.uuid), missing: "the executor gave no answer for this workflow",
+                                           failed: SubmitOutcome.deferred) {
+            let outcomes = try await executor.submit(batch, context: context)
             FaultInjection.crashPoint("after-submit")
-        } catch {
-            // The backend as a whole did not answer: every workflow in the batch waits.
-            let message = describe(error)
-            outcomes = Dictionary(uniqueKeysWithValues: batch.map { ($0.uuid, SubmitOutcome.deferred(message)) })
-        }
-        for request in batch where outcomes[request.uuid] == nil {
-            outcomes[request.uuid] = .deferred("the executor gave no answer for this workflow")
+            return outcomes
         }
         let tally = try await queues.recordLaunches(outcomes, retry: options.launchRetry)
         report.launched += tally.launched
@@ -270,15 +265,9 @@ struct WorkloadTick {
     private func deliverRound(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws -> Bool {
         let batch = try await queues.deliverable(limit: options.batchSize)
         if batch.isEmpty { return false }
-        var outcomes: [UUID: DeliveryOutcome]
-        do {
-            outcomes = try await sink.deliver(batch, context: context)
-        } catch {
-            let message = describe(error)
-            outcomes = Dictionary(uniqueKeysWithValues: batch.map { ($0.uuid, DeliveryOutcome.retry(message)) })
-        }
-        for workflow in batch where outcomes[workflow.uuid] == nil {
-            outcomes[workflow.uuid] = .retry("the sink gave no answer for this workflow")
+        let outcomes = await Self.outcomes(for: batch.map(\.uuid), missing: "the sink gave no answer for this workflow",
+                                           failed: DeliveryOutcome.retry) {
+            try await sink.deliver(batch, context: context)
         }
         let tally = try await queues.recordDeliveries(outcomes, retry: options.deliveryRetry)
         report.delivered += tally.delivered
@@ -288,6 +277,21 @@ struct WorkloadTick {
             return false
         }
         return tally.delivered + tally.setAside + tally.started > 0
+    }
+
+    /// A stage's answer for every member of a batch: what it said, `failed(reason)` for all
+    /// when the call threw, and `failed(missing)` for any it left out.
+    private static func outcomes<Outcome>(for uuids: [UUID], missing: String, failed: (String) -> Outcome,
+                                          _ call: () async throws -> [UUID: Outcome]) async -> [UUID: Outcome] {
+        var outcomes: [UUID: Outcome]
+        do {
+            outcomes = try await call()
+        } catch {
+            let message = describe(error)
+            outcomes = Dictionary(uniqueKeysWithValues: uuids.map { ($0, failed(message)) })
+        }
+        for uuid in uuids where outcomes[uuid] == nil { outcomes[uuid] = failed(missing) }
+        return outcomes
     }
 
     /// A few summary events per update, never one per workflow.
