@@ -14,7 +14,7 @@ let package = Package(
     name: "WorkflowLauncher",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "wfl", targets: ["wfl"]),
+        .executable(name: "wfl", targets: ["wfl"])
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
@@ -33,120 +33,155 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
-        .target(name: "LauncherCore", dependencies: [
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Metrics", package: "swift-metrics"),
-        ], swiftSettings: swiftSettings),
-        .target(name: "LauncherSystem", dependencies: [
-            .product(name: "Subprocess", package: "swift-subprocess"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherSystem",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess")
+            ], swiftSettings: swiftSettings),
         // What every backend stage shares: the HTTP client, backend errors, retries, concurrency.
-        .target(name: "LauncherStageSupport", dependencies: [
-            "LauncherCore",
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherStageSupport",
+            dependencies: [
+                "LauncherCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         // The Terra family: two data-repository sources, the Terra executor, two sinks.
-        .target(name: "LauncherTerra", dependencies: [
-            "LauncherCore", "LauncherStageSupport",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "CryptoExtras", package: "swift-crypto"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherTerra",
+            dependencies: [
+                "LauncherCore", "LauncherStageSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: swiftSettings),
         // The other stages (Items, Mock, Local, SLURM, Container, WES, Directory, None) and the
         // built-in registry.
-        .target(name: "LauncherStages", dependencies: [
-            "LauncherCore", "LauncherSystem", "LauncherStageSupport", "LauncherTerra",
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherStages",
+            dependencies: [
+                "LauncherCore", "LauncherSystem", "LauncherStageSupport", "LauncherTerra",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         .target(name: "LauncherSchema", path: "schema", resources: migrations.map { .copy($0) }, swiftSettings: swiftSettings),
-        .target(name: "LauncherPostgres", dependencies: [
-            "LauncherCore", "LauncherSchema", "LauncherSystem",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
-        .target(name: "LauncherAPI", dependencies: [
-            "LauncherCore",
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Metrics", package: "swift-metrics"),
-        ], swiftSettings: swiftSettings),
-        .executableTarget(name: "wfl", dependencies: [
-            "LauncherCore", "LauncherStages", "LauncherPostgres", "LauncherAPI",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherPostgres",
+            dependencies: [
+                "LauncherCore", "LauncherSchema", "LauncherSystem",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherAPI",
+            dependencies: [
+                "LauncherCore",
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "wfl",
+            dependencies: [
+                "LauncherCore", "LauncherStages", "LauncherPostgres", "LauncherAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: swiftSettings),
 
         // Benchmarks: `swift run -c release wfl-bench`; not part of the test suite.
-        .executableTarget(name: "wfl-bench", dependencies: [
-            "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem", .product(name: "Logging", package: "swift-log"),
-        ], path: "Benchmarks", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "wfl-bench",
+            dependencies: [
+                "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem", .product(name: "Logging", package: "swift-log"),
+            ], path: "Benchmarks", swiftSettings: swiftSettings),
 
         // Tests: one target per library; real PostgreSQL (scripts/pg-up.sh), real processes.
-        .target(name: "LauncherTestSupport", dependencies: [
-            "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            // The in-process fake of the Terra services.
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "CryptoExtras", package: "swift-crypto"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], path: "Tests/Support", swiftSettings: swiftSettings),
+        .target(
+            name: "LauncherTestSupport",
+            dependencies: [
+                "LauncherCore", "LauncherPostgres", "LauncherStages", "LauncherSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                // The in-process fake of the Terra services.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], path: "Tests/Support", swiftSettings: swiftSettings),
         // The store contract: one set of scenarios run against the in-memory store (fast, in
         // LauncherCoreTests) and against PostgreSQL (in LauncherPostgresTests).
         .target(name: "LauncherStoreContract", dependencies: ["LauncherCore"], path: "Tests/StoreContract", swiftSettings: swiftSettings),
         .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore", "LauncherStoreContract"], swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherPostgresTests", dependencies: [
-            "LauncherPostgres", "LauncherTestSupport", "LauncherStages", "LauncherSystem", "LauncherStoreContract",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherSLURMTests", dependencies: [
-            "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherContainerTests", dependencies: [
-            "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherWESTests", dependencies: [
-            "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], exclude: ["cwl"], swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherTerraTests", dependencies: [
-            "LauncherStages", "LauncherTerra", "LauncherTestSupport", "LauncherPostgres",
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "LauncherAPITests", dependencies: [
-            "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "WFLCLITests", dependencies: [
-            "wfl", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherPostgresTests",
+            dependencies: [
+                "LauncherPostgres", "LauncherTestSupport", "LauncherStages", "LauncherSystem", "LauncherStoreContract",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherSLURMTests",
+            dependencies: [
+                "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherContainerTests",
+            dependencies: [
+                "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherWESTests",
+            dependencies: [
+                "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], exclude: ["cwl"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherTerraTests",
+            dependencies: [
+                "LauncherStages", "LauncherTerra", "LauncherTestSupport", "LauncherPostgres",
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherAPITests",
+            dependencies: [
+                "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WFLCLITests",
+            dependencies: [
+                "wfl", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
     ]
 )

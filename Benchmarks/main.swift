@@ -40,8 +40,9 @@ struct Options {
 /// Peak resident memory of this process so far (VmHWM), in MiB.
 func peakMemoryMiB() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return -1 }
     return kb / 1024
 }
 
@@ -58,8 +59,10 @@ let logger: Logger = {
     return logger
 }()
 let options = Options(Array(CommandLine.arguments.dropFirst()))
-guard let adminURL = ProcessInfo.processInfo.environment["WFL_BENCH_DATABASE_URL"]
-        ?? ProcessInfo.processInfo.environment["WFL_TEST_DATABASE_URL"] else {
+guard
+    let adminURL = ProcessInfo.processInfo.environment["WFL_BENCH_DATABASE_URL"]
+        ?? ProcessInfo.processInfo.environment["WFL_TEST_DATABASE_URL"]
+else {
     print("Set WFL_BENCH_DATABASE_URL (or run: eval \"$(scripts/pg-up.sh)\" to get WFL_TEST_DATABASE_URL).")
     exit(2)
 }
@@ -98,7 +101,8 @@ func throughput() async throws {
         let items = (0..<options.items).map { i in
             "{\"sample\":\"S\(i)\",\"reads\":\(1000 + i % 977),\"path\":\"/data/run1/S\(i).bam\"}"
         }
-        let body = "{\"project\":\"bench\",\"source\":{\"name\":\"Items\",\"items\":[\(items.joined(separator: ","))]},"
+        let body =
+            "{\"project\":\"bench\",\"source\":{\"name\":\"Items\",\"items\":[\(items.joined(separator: ","))]},"
             + "\"executor\":{\"name\":\"Mock\"},\"sink\":{\"name\":\"None\"}}"
         print("request: \(format(Double(body.utf8.count) / 1_048_576, 1)) MiB of JSON")
         let createStart = ContinuousClock.now
@@ -106,8 +110,9 @@ func throughput() async throws {
         let parsed = seconds(since: createStart)
         let view = try await service.create(request, creator: "bench", start: true)
         let created = seconds(since: createStart)
-        print("create: \(format(created)) s (JSON parse \(format(parsed)) s; validate + insert \(format(created - parsed)) s; "
-              + "\(Int(Double(options.items) / created)) items/s)")
+        print(
+            "create: \(format(created)) s (JSON parse \(format(parsed)) s; validate + insert \(format(created - parsed)) s; "
+                + "\(Int(Double(options.items) / created)) items/s)")
 
         let runStart = ContinuousClock.now
         var passes = 0
@@ -117,8 +122,9 @@ func throughput() async throws {
         }
         let ran = seconds(since: runStart)
         let counts = try await service.workload(view.record.uuid).counts
-        print("run: \(format(ran)) s in \(passes) passes → \(Int(Double(options.items) / ran)) items/s "
-              + "(claimed, launched, finished, delivered); \(counts[.succeeded] ?? 0) succeeded")
+        print(
+            "run: \(format(ran)) s in \(passes) passes → \(Int(Double(options.items) / ran)) items/s "
+                + "(claimed, launched, finished, delivered); \(counts[.succeeded] ?? 0) succeeded")
         print("end to end (create + run): \(Int(Double(options.items) / (created + ran))) items/s")
         print("peak memory (RSS): \(format(peakMemoryMiB(), 1)) MiB")
         let tableSize = try await database.scalar("SELECT pg_total_relation_size('workflow') / 1048576")
@@ -137,8 +143,10 @@ func idle() async throws {
                 group.addTask {
                     for i in stride(from: worker, to: options.workloads, by: 4) {
                         _ = try await service.create(
-                            ["project": "idle", "source": ["name": "Items", "items": [["n": .int(Int64(i))]]],
-                             "executor": ["name": "Mock", "delaySeconds": 3600], "sink": ["name": "None"]],
+                            [
+                                "project": "idle", "source": ["name": "Items", "items": [["n": .int(Int64(i))]]],
+                                "executor": ["name": "Mock", "delaySeconds": 3600], "sink": ["name": "None"],
+                            ],
                             creator: "bench", start: true)
                     }
                 }
@@ -164,8 +172,9 @@ func idle() async throws {
         let forced = ContinuousClock.now
         let report = await updater.runPass()
         let forcedSeconds = seconds(since: forced)
-        print("forced pass (all \(report.due) due, each polled once): \(format(forcedSeconds)) s "
-              + "(\(format(forcedSeconds * 1000 / Double(max(report.due, 1)), 2)) ms per workload)")
+        print(
+            "forced pass (all \(report.due) due, each polled once): \(format(forcedSeconds)) s "
+                + "(\(format(forcedSeconds * 1000 / Double(max(report.due, 1)), 2)) ms per workload)")
         print("peak memory (RSS): \(format(peakMemoryMiB(), 1)) MiB")
     }
 }
@@ -173,8 +182,10 @@ func idle() async throws {
 /// N trivial jobs (`true`) through Items → SLURM → None, as single jobs and as job arrays:
 /// wall time from start to finished, and how many sbatch/squeue/sacct calls it took.
 func slurm() async throws {
-    guard let conf = ProcessInfo.processInfo.environment["WFL_BENCH_SLURM_CONF"]
-            ?? ProcessInfo.processInfo.environment["WFL_TEST_SLURM_CONF"] else {
+    guard
+        let conf = ProcessInfo.processInfo.environment["WFL_BENCH_SLURM_CONF"]
+            ?? ProcessInfo.processInfo.environment["WFL_TEST_SLURM_CONF"]
+    else {
         print("== slurm: skipped (set WFL_BENCH_SLURM_CONF, or run: eval \"$(scripts/slurm-test-clusters.sh | tail -2)\") ==")
         return
     }
@@ -185,8 +196,10 @@ func slurm() async throws {
         try await withBenchDatabase { service, updater, _ in
             var executor: JSONObject = ["name": "SLURM", "command": "true", "slurmConf": .string(conf), "memory": "32M", "pollSeconds": 1]
             if let array { executor["array"] = .int(Int64(array)) }
-            let request: JSONValue = ["project": "bench-slurm", "source": ["name": "Items", "items": .array((0..<items).map { ["n": .int(Int64($0))] })],
-                                      "executor": .object(executor), "sink": ["name": "None"]]
+            let request: JSONValue = [
+                "project": "bench-slurm", "source": ["name": "Items", "items": .array((0..<items).map { ["n": .int(Int64($0))] })],
+                "executor": .object(executor), "sink": ["name": "None"],
+            ]
             let before = SlurmCallCounter.snapshot()
             let start = ContinuousClock.now
             let view = try await service.create(request, creator: "bench", start: true)
@@ -218,7 +231,8 @@ func containers() async throws {
         let request: JSONValue = [
             "project": "bench-containers", "source": ["name": "Items", "items": .array((0..<count).map { ["n": .int(Int64($0))] })],
             "executor": ["name": "Container", "image": .string(image), "command": "true", "pull": "never", "maxParallel": 8],
-            "sink": ["name": "None"]]
+            "sink": ["name": "None"],
+        ]
         let start = ContinuousClock.now
         let view = try await service.create(request, creator: "bench", start: true)
         while try await service.workload(view.record.uuid).record.finished == nil {
@@ -242,8 +256,9 @@ func containers() async throws {
 /// conformance, and `JSONSerialization` into Foundation objects, in one run (ratios).
 func json() throws {
     let items = (0..<options.items).map { i in "{\"sample\":\"S\(i)\",\"reads\":\(i * 7),\"ratio\":\(Double(i) / 8)}" }
-    let body = Data(("{\"project\":\"bench\",\"source\":{\"name\":\"Items\",\"items\":[\(items.joined(separator: ","))]},"
-        + "\"executor\":{\"name\":\"Mock\"},\"sink\":{\"name\":\"None\"}}").utf8)
+    let body = Data(
+        ("{\"project\":\"bench\",\"source\":{\"name\":\"Items\",\"items\":[\(items.joined(separator: ","))]},"
+            + "\"executor\":{\"name\":\"Mock\"},\"sink\":{\"name\":\"None\"}}").utf8)
     print("== json: parsing a \(format(Double(body.count) / 1_048_576, 1)) MiB request of \(options.items) items, best of 5 ==")
     func best(_ label: String, _ body: () throws -> Void) rethrows -> Double {
         var times: [Double] = []
@@ -260,13 +275,17 @@ func json() throws {
     let encoded = try JSONValue.parse(body)
     let write = best("serialize") { _ = encoded.description }
     let encoderWrite = try best("JSONEncoder") { _ = try JSONEncoder().encode(encoded) }
-    for (label, time) in [("JSONValue.parse (exact numbers)", own), ("JSONDecoder → JSONValue", decoder),
-                          ("JSONSerialization → Any", serialization)] {
-        print("\(label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(format(time * 1000, 1)) ms  "
-              + "\(Int(Double(options.items) / time)) items/s  (\(format(time / own, 2))× the launcher's parser)")
+    for (label, time) in [
+        ("JSONValue.parse (exact numbers)", own), ("JSONDecoder → JSONValue", decoder),
+        ("JSONSerialization → Any", serialization),
+    ] {
+        print(
+            "\(label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(format(time * 1000, 1)) ms  "
+                + "\(Int(Double(options.items) / time)) items/s  (\(format(time / own, 2))× the launcher's parser)")
     }
-    print("writing it back: JSONValue.description \(format(write * 1000, 1)) ms; JSONEncoder \(format(encoderWrite * 1000, 1)) ms "
-          + "(\(format(encoderWrite / write, 2))×)")
+    print(
+        "writing it back: JSONValue.description \(format(write * 1000, 1)) ms; JSONEncoder \(format(encoderWrite * 1000, 1)) ms "
+            + "(\(format(encoderWrite / write, 2))×)")
 }
 
 if options.mode == "json" || options.mode == "all" { try json() }

@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import LauncherCore
+import Logging
 import NIOCore
 
 enum JSONResponses {
@@ -13,12 +13,15 @@ enum JSONResponses {
     }
 
     /// `{"message": …, "details": …, "requestId": …}` for every error response.
-    static func error(_ status: HTTPResponse.Status, _ message: String, details: JSONValue = .null, requestID: String? = nil,
-                      headers: HTTPFields = [:]) -> Response {
+    static func error(
+        _ status: HTTPResponse.Status, _ message: String, details: JSONValue = .null, requestID: String? = nil,
+        headers: HTTPFields = [:]
+    ) -> Response {
         var headers = headers
         if let requestID { headers[HTTPField.Name("X-Request-Id")!] = requestID }
-        return json(.object(["message": .string(message), "details": details, "requestId": JSONValue(requestID)].compacted),
-                    status: status, headers: headers)
+        return json(
+            .object(["message": .string(message), "details": details, "requestId": JSONValue(requestID)].compacted),
+            status: status, headers: headers)
     }
 
     /// A page as a JSON array (WFL's shape); the next page's cursor goes in `X-Next-Cursor`
@@ -85,9 +88,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             if error.isClientError {
                 return JSONResponses.error(error.kind.httpStatus, error.message, details: error.details, requestID: context.id)
             }
-            context.logger.error("request failed", metadata: [
-                "path": "\(request.uri.path)", "error": "\(error.message)", "internal": "\(error.internalDetail ?? "")",
-            ])
+            context.logger.error(
+                "request failed",
+                metadata: [
+                    "path": "\(request.uri.path)", "error": "\(error.message)", "internal": "\(error.internalDetail ?? "")",
+                ])
             return JSONResponses.error(error.kind.httpStatus, error.message, requestID: context.id)
         } catch let error as HTTPError {
             switch error.status {
@@ -95,9 +100,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 let allowed = routes.methods(for: request.uri.path)
                 if !allowed.isEmpty && !allowed.contains(request.method) {
                     let names = allowed.map(\.rawValue)
-                    return JSONResponses.error(.methodNotAllowed, "Method \(request.method) not allowed on \(request.uri.path); allowed: \(names.joined(separator: ", "))",
-                                               details: ["allowed": .array(names.map(JSONValue.string))], requestID: context.id,
-                                               headers: [.allow: names.joined(separator: ", ")])
+                    return JSONResponses.error(
+                        .methodNotAllowed,
+                        "Method \(request.method) not allowed on \(request.uri.path); allowed: \(names.joined(separator: ", "))",
+                        details: ["allowed": .array(names.map(JSONValue.string))], requestID: context.id,
+                        headers: [.allow: names.joined(separator: ", ")])
                 }
                 return JSONResponses.error(.notFound, "Route \(request.method) \(request.uri.path) not found", requestID: context.id)
             case .contentTooLarge:
@@ -109,13 +116,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return tooLarge(context)
         } catch {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
-            return JSONResponses.error(.internalServerError, "An internal error occurred; the server log has the details under this request id.",
-                                       requestID: context.id)
+            return JSONResponses.error(
+                .internalServerError, "An internal error occurred; the server log has the details under this request id.",
+                requestID: context.id)
         }
     }
 
     private func tooLarge(_ context: Context) -> Response {
-        JSONResponses.error(.contentTooLarge, "the request body is larger than the \(maxBodySize) bytes this server accepts",
-                            details: ["limit": .int(Int64(maxBodySize))], requestID: context.id)
+        JSONResponses.error(
+            .contentTooLarge, "the request body is larger than the \(maxBodySize) bytes this server accepts",
+            details: ["limit": .int(Int64(maxBodySize))], requestID: context.id)
     }
 }

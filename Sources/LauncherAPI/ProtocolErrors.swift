@@ -21,9 +21,11 @@ final class ProtocolErrorResponder: ChannelInboundHandler, RemovableChannelHandl
         if case .head(let head) = unwrapInboundIn(data), head.method == .connect {
             if !answered {
                 answered = true
-                let response = HTTPResponse(status: .methodNotAllowed, headerFields: [
-                    .allow: "GET, POST", .connection: "close", .contentType: "application/json; charset=utf-8",
-                ])
+                let response = HTTPResponse(
+                    status: .methodNotAllowed,
+                    headerFields: [
+                        .allow: "GET, POST", .connection: "close", .contentType: "application/json; charset=utf-8",
+                    ])
                 context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
             }
@@ -43,13 +45,16 @@ final class ProtocolErrorResponder: ChannelInboundHandler, RemovableChannelHandl
         // The rest of a broken request keeps arriving (and failing to parse): answered once.
         guard !answered else { return }
         answered = true
-        let body = ByteBuffer(string: JSONValue.object([
-            "message": .string("the request is not valid HTTP/1.1 (\(Self.describe(parserError)))"),
-            "details": ["reason": .string("\(parserError)")],
-        ]).description + "\n")
-        let head = HTTPResponse(status: .badRequest, headerFields: [
-            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
-        ])
+        let body = ByteBuffer(
+            string: JSONValue.object([
+                "message": .string("the request is not valid HTTP/1.1 (\(Self.describe(parserError)))"),
+                "details": ["reason": .string("\(parserError)")],
+            ]).description + "\n")
+        let head = HTTPResponse(
+            status: .badRequest,
+            headerFields: [
+                .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
+            ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         // A lingering close: stop writing, let what the client is still sending drain for a

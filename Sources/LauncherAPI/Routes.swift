@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import LauncherCore
+import Logging
 import Metrics
 import NIOCore
 
@@ -27,8 +27,10 @@ public struct APIRoutes: Sendable {
     /// Peers whose `X-Forwarded-Email` is believed (an authenticating proxy in front).
     let trustedProxies: Set<String>
 
-    public init(service: WorkloadService, maxBodySize: Int = 256 << 20, loop: LoopStatus? = nil, trustedProxies: [String] = [],
-                metrics: @escaping @Sendable () -> String = { "" }) {
+    public init(
+        service: WorkloadService, maxBodySize: Int = 256 << 20, loop: LoopStatus? = nil, trustedProxies: [String] = [],
+        metrics: @escaping @Sendable () -> String = { "" }
+    ) {
         self.service = service
         self.metrics = metrics
         self.maxBodySize = maxBodySize
@@ -64,9 +66,12 @@ public struct APIRoutes: Sendable {
                 Gauge(label: "wfl_workloads_quarantined").record(trouble.quarantined)
                 Gauge(label: "wfl_workloads_backing_off").record(trouble.backingOff)
             }
-            if let last = loop?.lastPass { Gauge(label: "wfl_update_last_completed_pass_timestamp_seconds").record(last.timeIntervalSince1970) }
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
+            if let last = loop?.lastPass {
+                Gauge(label: "wfl_update_last_completed_pass_timestamp_seconds").record(last.timeIntervalSince1970)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
         }
 
         let api = router.group("api/v1")
@@ -93,8 +98,9 @@ public struct APIRoutes: Sendable {
                 throw LauncherError.invalid("uuid", "give uuid or project, not both")
             }
             if let uuid {
-                return JSONResponses.page([try await service.workload(WorkloadService.parseUUID(uuid)).json],
-                                          nextCursor: nil, request: request)
+                return JSONResponses.page(
+                    [try await service.workload(WorkloadService.parseUUID(uuid)).json],
+                    nextCursor: nil, request: request)
             }
             let page = try await service.workloads(project: project, cursor: try text(query, "cursor", max: 200), limit: try limit(query))
             return JSONResponses.page(page.items.map(\.json), nextCursor: page.nextCursor, request: request)
@@ -143,8 +149,11 @@ public struct APIRoutes: Sendable {
         if let problem = loop?.problem() { problems.append(problem) }
         var body: JSONObject = ["status": problems.isEmpty ? "OK" : "unavailable", "database": .string(database)]
         if let loop {
-            body["updateLoop"] = .object(["lastPass": Timestamp.json(loop.lastPass), "lastHealthyPass": Timestamp.json(loop.lastHealthyPass),
-                                          "intervalSeconds": .double(loop.interval)].compacted)
+            body["updateLoop"] = .object(
+                [
+                    "lastPass": Timestamp.json(loop.lastPass), "lastHealthyPass": Timestamp.json(loop.lastHealthyPass),
+                    "intervalSeconds": .double(loop.interval),
+                ].compacted)
         }
         if !problems.isEmpty {
             body["problems"] = .array(problems.map(JSONValue.string))

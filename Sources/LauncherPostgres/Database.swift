@@ -69,7 +69,9 @@ public final class Database: Sendable {
 
     /// Runs `body` in a transaction on a pooled connection, within `deadline` (default: the
     /// database's) for the whole of it.
-    func transaction<T: Sendable>(deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
         let client = self.client, logger = self.logger
         do {
             return try await Deadline(deadline ?? self.deadline, "the database").run {
@@ -84,8 +86,10 @@ public final class Database: Sendable {
 
     /// The one transaction helper: postgres-nio's `withTransaction` (BEGIN, COMMIT, ROLLBACK on
     /// error), rethrowing the body's own error rather than the wrapper.
-    static func transaction<T: Sendable>(on connection: PostgresConnection, logger: Logger,
-                                         _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    static func transaction<T: Sendable>(
+        on connection: PostgresConnection, logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         // (The caller's deadline covers this: a pooled transaction, or a queue call below.)
         do {
             return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
@@ -104,11 +108,13 @@ public final class Database: Sendable {
             if let message = error.serverInfo?[.message] {
                 let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
                 let detail = error.serverInfo?[.detail].map { ": \($0)" } ?? ""
-                return LauncherError(.internalError, "the database refused an operation", internalDetail: "database error: \(message)\(detail)\(state)")
+                return LauncherError(
+                    .internalError, "the database refused an operation", internalDetail: "database error: \(message)\(detail)\(state)")
             }
             return LauncherError(.unavailable, "the database is unreachable", internalDetail: "database unreachable: \(error.code)")
         }
-        return LauncherError(.unavailable, "the database is unreachable", internalDetail: "database unreachable: \(String(reflecting: error))")
+        return LauncherError(
+            .unavailable, "the database is unreachable", internalDetail: "database unreachable: \(String(reflecting: error))")
     }
 }
 

@@ -32,11 +32,12 @@ public struct DatabaseEndpoint: Sendable {
         case .socket(let path):
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
         case .tcp(let host, let port):
-            let tls: PostgresClient.Configuration.TLS = switch sslMode {
-            case .disable: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require: .require(.makeClientConfiguration())
-            }
+            let tls: PostgresClient.Configuration.TLS =
+                switch sslMode {
+                case .disable: .disable
+                case .prefer: .prefer(.makeClientConfiguration())
+                case .require: .require(.makeClientConfiguration())
+                }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
         configuration.options.maximumConnections = maxConnections
@@ -48,18 +49,20 @@ public struct DatabaseEndpoint: Sendable {
         case .socket(let path):
             return .init(unixSocketPath: path, username: username, password: password, database: database)
         case .tcp(let host, let port):
-            let tls: PostgresConnection.Configuration.TLS = switch sslMode {
-            case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            }
+            let tls: PostgresConnection.Configuration.TLS =
+                switch sslMode {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                }
             return .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
     }
 
     static func socket(_ path: String, username: String, database: String) -> DatabaseEndpoint {
-        DatabaseEndpoint(target: .socket(path: path), username: username, password: nil, database: database,
-                         sslMode: .disable, description: "\(database) on \(path)")
+        DatabaseEndpoint(
+            target: .socket(path: path), username: username, password: nil, database: database,
+            sslMode: .disable, description: "\(database) on \(path)")
     }
 
     /// Opens and closes one connection, so a command fails at once with the reason
@@ -98,8 +101,10 @@ public struct DatabaseEndpoint: Sendable {
 public enum DatabaseURL {
     public static func endpoint(_ text: String) throws -> DatabaseEndpoint {
         guard let components = URLComponents(string: text),
-              components.scheme == "postgres" || components.scheme == "postgresql" else {
-            throw LauncherError.invalid("WFL_DATABASE_URL", "expected postgres://user:password@host:port/database, got \"\(redacted(text))\"")
+            components.scheme == "postgres" || components.scheme == "postgresql"
+        else {
+            throw LauncherError.invalid(
+                "WFL_DATABASE_URL", "expected postgres://user:password@host:port/database, got \"\(redacted(text))\"")
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, b in b })
         let user = components.user?.removingPercentEncoding ?? Settings.process[.user] ?? "postgres"
@@ -109,8 +114,9 @@ public enum DatabaseURL {
         let port = components.port ?? Int(query["port"] ?? "") ?? 5432
         let host = query["host"] ?? components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
         if host.hasPrefix("/") {
-            return DatabaseEndpoint(target: .socket(path: "\(host)/.s.PGSQL.\(port)"), username: user, password: password,
-                                    database: database, sslMode: .disable, description: redacted(text))
+            return DatabaseEndpoint(
+                target: .socket(path: "\(host)/.s.PGSQL.\(port)"), username: user, password: password,
+                database: database, sslMode: .disable, description: redacted(text))
         }
         let local = ["localhost", "127.0.0.1", "::1"].contains(host)
         let mode: DatabaseEndpoint.SSLMode
@@ -121,8 +127,9 @@ public enum DatabaseURL {
         case let other:
             throw LauncherError.invalid("WFL_DATABASE_URL", "unknown sslmode \"\(other)\"; use disable, prefer or require")
         }
-        return DatabaseEndpoint(target: .tcp(host: host, port: port), username: user, password: password,
-                                database: database, sslMode: mode, description: redacted(text))
+        return DatabaseEndpoint(
+            target: .tcp(host: host, port: port), username: user, password: password,
+            database: database, sslMode: mode, description: redacted(text))
     }
 
     public static func configuration(_ text: String, maxConnections: Int = 40) throws -> PostgresClient.Configuration {

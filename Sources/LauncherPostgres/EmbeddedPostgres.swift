@@ -1,10 +1,11 @@
 import Foundation
 import LauncherCore
-import Logging
 import LauncherSystem
+import Logging
 import PostgresNIO
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The embedded default database: a private PostgreSQL cluster in `$WFL_HOME/postgres`,
@@ -73,12 +74,17 @@ public final class EmbeddedPostgres: Sendable {
         }
         if !(try await isRunning(bin: bin, server: server)) {
             logger.info("starting the embedded PostgreSQL", metadata: ["data": "\(dataDir.path)"])
-            let result = try await ServerCommand.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-l", logFile.path,
-                                          "-w", "-t", "60", "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDir)' -c port=5432",
-                                          "start"], as: server)
+            let result = try await ServerCommand.run(
+                [
+                    bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-l", logFile.path,
+                    "-w", "-t", "60", "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDir)' -c port=5432",
+                    "start",
+                ], as: server)
             guard result.status == 0 else {
                 let log = Self.tail(logFile.path)
-                throw LauncherError(.unavailable, "the embedded PostgreSQL in \(dataDir.path) did not start: \(result.message)\(log.map { "\n\($0)" } ?? "")")
+                throw LauncherError(
+                    .unavailable,
+                    "the embedded PostgreSQL in \(dataDir.path) did not start: \(result.message)\(log.map { "\n\($0)" } ?? "")")
             }
         }
         try await createDatabase()
@@ -133,8 +139,9 @@ public final class EmbeddedPostgres: Sendable {
         let server = try ServerUser.resolve()
         guard try await isRunning(bin: bin, server: server) else { return }
         logger.info("stopping the embedded PostgreSQL (no wfl process uses it)")
-        _ = try await ServerCommand.run([bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-m", "fast", "-w", "-t", "60", "stop"],
-                            as: server)
+        _ = try await ServerCommand.run(
+            [bin.appendingPathComponent("pg_ctl").path, "-D", dataDir.path, "-m", "fast", "-w", "-t", "60", "stop"],
+            as: server)
     }
 
     // MARK: Set-up
@@ -148,7 +155,9 @@ public final class EmbeddedPostgres: Sendable {
             // The server user must be able to reach its folder through every parent.
             let check = try await ServerCommand.run(["/usr/bin/test", "-w", folder.path], as: server)
             if check.status != 0 {
-                throw LauncherError(.unavailable, """
+                throw LauncherError(
+                    .unavailable,
+                    """
                     PostgreSQL refuses to run as root, so the embedded database runs as the user \(user.name), \
                     who cannot reach \(folder.path). Set WFL_HOME to a folder \(user.name) can reach \
                     (the default for root is /var/lib/wfl), or set WFL_DATABASE_URL to a server you run.
@@ -159,8 +168,11 @@ public final class EmbeddedPostgres: Sendable {
 
     private func initialise(bin: URL, server: ServerUser) async throws {
         logger.info("creating the embedded PostgreSQL cluster", metadata: ["data": "\(dataDir.path)"])
-        let result = try await ServerCommand.run([bin.appendingPathComponent("initdb").path, "-D", dataDir.path, "-U", Self.superuser,
-                                      "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=reject"], as: server)
+        let result = try await ServerCommand.run(
+            [
+                bin.appendingPathComponent("initdb").path, "-D", dataDir.path, "-U", Self.superuser,
+                "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=reject",
+            ], as: server)
         guard result.status == 0 else {
             throw LauncherError(.unavailable, "initdb failed for \(dataDir.path): \(result.message)")
         }
@@ -182,8 +194,10 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     /// The folder holding `initdb`, `pg_ctl` and `postgres`.
-    public static func binaries(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                searchRoots: [String] = ["/usr/lib/postgresql", "/usr", "/opt/homebrew/bin", "/usr/local/bin"]) throws -> URL {
+    public static func binaries(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        searchRoots: [String] = ["/usr/lib/postgresql", "/usr", "/opt/homebrew/bin", "/usr/local/bin"]
+    ) throws -> URL {
         func valid(_ dir: String) -> Bool {
             ["initdb", "pg_ctl", "postgres"].allSatisfy { FileManager.default.isExecutableFile(atPath: "\(dir)/\($0)") }
         }
@@ -203,7 +217,9 @@ public final class EmbeddedPostgres: Sendable {
         candidates += (Settings(environment)[.path] ?? "").split(separator: ":").map(String.init)
         candidates += searchRoots
         if let dir = candidates.first(where: valid) { return URL(fileURLWithPath: dir) }
-        throw LauncherError(.unavailable, """
+        throw LauncherError(
+            .unavailable,
+            """
             The embedded database needs the PostgreSQL server programs (initdb, pg_ctl, postgres), and none were found. \
             Install them (Debian/Ubuntu: apt-get install postgresql; Fedora/RHEL: dnf install postgresql-server; \
             macOS: brew install postgresql@16), or set WFL_PG_BIN to the folder that holds them, \
@@ -264,14 +280,20 @@ final class LockedFlag: @unchecked Sendable {
 /// Who runs the server: this user, or — when this is root, which PostgreSQL refuses — the
 /// user `WFL_PG_OS_USER` (default `postgres`).
 struct ServerUser {
-    struct Account { let name: String; let uid: uid_t; let gid: gid_t }
+    struct Account {
+        let name: String
+        let uid: uid_t
+        let gid: gid_t
+    }
     let user: Account?
 
     static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerUser {
         guard geteuid() == 0 else { return ServerUser(user: nil) }
         let name = Settings(environment)[.pgOSUser] ?? "postgres"
         guard let entry = getpwnam(name) else {
-            throw LauncherError(.unavailable, """
+            throw LauncherError(
+                .unavailable,
+                """
                 PostgreSQL refuses to run as root, and the user "\(name)" it would run as does not exist. Create it \
                 (useradd --system \(name)), set WFL_PG_OS_USER to an existing user, or run wfl as a normal user.
                 """)

@@ -40,7 +40,8 @@ public struct Migrator: Sendable {
         try await database.transaction { [self] connection in
             let logger = database.logger
             try await connection.query("SELECT pg_advisory_xact_lock(5719628, 0)", logger: logger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 CREATE TABLE IF NOT EXISTS wfl_schema_migration (
                     version  integer PRIMARY KEY,
                     name     text NOT NULL,
@@ -59,7 +60,8 @@ public struct Migrator: Sendable {
                 for statement in SQLScript.statements(migration.sql) {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO wfl_schema_migration (version, name, checksum)
                     VALUES (\(migration.version), \(migration.name), \(Self.checksum(migration.sql)))
                     """, logger: logger)
@@ -73,13 +75,17 @@ public struct Migrator: Sendable {
         let byVersion = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
         for row in applied {
             guard let file = byVersion[row.version] else {
-                throw LauncherError(.conflict, """
+                throw LauncherError(
+                    .conflict,
+                    """
                     The database has migration \(row.name) (applied \(Timestamp.format(row.at))), which this wfl does not ship: \
                     it was migrated by a newer version. Refusing to use it; run the newer wfl, or point WFL_DATABASE_URL elsewhere.
                     """)
             }
             guard file.name == row.name, Self.checksum(file.sql) == row.checksum else {
-                throw LauncherError(.conflict, """
+                throw LauncherError(
+                    .conflict,
+                    """
                     Migration \(file.name).sql differs from \(row.name), applied to this database on \(Timestamp.format(row.at)) \
                     (checksum \(row.checksum.prefix(12))… vs \(Self.checksum(file.sql).prefix(12))…). The database's history \
                     disagrees with schema/; refusing to guess. Restore the original file, or migrate a fresh database.
@@ -89,7 +95,9 @@ public struct Migrator: Sendable {
         let appliedVersions = Set(applied.map(\.version))
         let pending = migrations.filter { !appliedVersions.contains($0.version) }
         if let last = applied.last?.version, let gap = pending.first(where: { $0.version < last }) {
-            throw LauncherError(.conflict, """
+            throw LauncherError(
+                .conflict,
+                """
                 Migration \(gap.name).sql is not applied but a later one (\(last)) is: the database's history disagrees \
                 with schema/; refusing to apply migrations out of order.
                 """)

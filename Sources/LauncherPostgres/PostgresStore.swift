@@ -28,7 +28,8 @@ public final class PostgresStore: LauncherStore {
     public func createWorkload(_ w: NewWorkload, items: [JSONValue], start: Bool) async throws -> WorkloadRecord {
         // A million items take about ten seconds to insert here: the limit grows with them.
         try await database.transaction(deadline: .seconds(60 + items.count / 10_000)) { [self] connection in
-            let rows = try await connection.rows("""
+            let rows = try await connection.rows(
+                """
                 INSERT INTO workload (uuid, project, creator, labels, watchers, source_type, source_config,
                                       executor_type, executor_config, sink_type, sink_config, version, started, updated, wake_at)
                 VALUES (\(w.uuid), \(w.project), \(w.creator), \(w.labels), \(w.watchers),
@@ -44,8 +45,9 @@ public final class PostgresStore: LauncherStore {
                 connection, logger: logger, workloadID: record.id, kind: "created",
                 message: "Workload created with \(items.count) item(s)", data: ["creator": .string(w.creator)])
             if start {
-                try await SharedStatements.addEvent(connection, logger: logger, workloadID: record.id,
-                                                    kind: "started", message: "Workload started", data: .null)
+                try await SharedStatements.addEvent(
+                    connection, logger: logger, workloadID: record.id,
+                    kind: "started", message: "Workload started", data: .null)
             }
             if items.count >= 10_000 {
                 // Fresh statistics keep the claim query on its partial index after a bulk load.
@@ -71,10 +73,12 @@ public final class PostgresStore: LauncherStore {
     public func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]] {
         guard !workloadIDs.isEmpty else { return [:] }
         var counts: [Int64: [WorkflowStatus: Int]] = [:]
-        for row in try await database.rows("""
+        for row in try await database.rows(
+            """
             SELECT workload_id, status, count(*) FROM workflow
             WHERE workload_id = ANY(\(workloadIDs)) AND retried_by IS NULL GROUP BY 1, 2
-            """) {
+            """)
+        {
             let (id, status, count) = try row.decode((Int64, WorkflowStatus, Int).self)
             counts[id, default: [:]][status] = count
         }
@@ -83,13 +87,15 @@ public final class PostgresStore: LauncherStore {
 
     public func start(workloadID: Int64) async throws -> WorkloadRecord {
         try await database.transaction { [self] connection in
-            let changed = try await connection.rows("""
+            let changed = try await connection.rows(
+                """
                 UPDATE workload SET started = now(), updated = now(), wake_at = now()
                 WHERE id = \(workloadID) AND started IS NULL RETURNING 1
                 """, logger: logger)
             if !changed.isEmpty {
-                try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID,
-                                                    kind: "started", message: "Workload started", data: .null)
+                try await SharedStatements.addEvent(
+                    connection, logger: logger, workloadID: workloadID,
+                    kind: "started", message: "Workload started", data: .null)
             }
             return try await reload(connection, workloadID)
         }
@@ -97,13 +103,15 @@ public final class PostgresStore: LauncherStore {
 
     public func stop(workloadID: Int64) async throws -> WorkloadRecord {
         try await database.transaction { [self] connection in
-            let changed = try await connection.rows("""
+            let changed = try await connection.rows(
+                """
                 UPDATE workload SET stopped = now(), updated = now(), wake_at = now()
                 WHERE id = \(workloadID) AND started IS NOT NULL AND stopped IS NULL AND finished IS NULL RETURNING 1
                 """, logger: logger)
             if !changed.isEmpty {
-                try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: "stopped",
-                                                    message: "Workload stopped: the source takes no new items", data: .null)
+                try await SharedStatements.addEvent(
+                    connection, logger: logger, workloadID: workloadID, kind: "stopped",
+                    message: "Workload stopped: the source takes no new items", data: .null)
             }
             return try await reload(connection, workloadID)
         }
@@ -112,24 +120,28 @@ public final class PostgresStore: LauncherStore {
     public func markAborted(workloadID: Int64) async throws -> WorkloadRecord {
         // One statement may change every workflow of a large workload.
         try await database.transaction(deadline: .seconds(300)) { [self] connection in
-            let current = try await connection.rows("""
+            let current = try await connection.rows(
+                """
                 SELECT finished FROM workload WHERE id = \(workloadID) FOR UPDATE
                 """, logger: logger)
             guard try current.first?.decode(Date?.self) == nil else { return try await reload(connection, workloadID) }
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE workload SET aborted = COALESCE(aborted, now()), stopped = COALESCE(stopped, now()),
                                     updated = now(), wake_at = now()
                 WHERE id = \(workloadID)
                 """, logger: logger)
             let unclaimed = try await SharedStatements.abortUnclaimed(connection, logger: logger, workloadID: workloadID)
-            let unlaunched = try await connection.rows("""
+            let unlaunched = try await connection.rows(
+                """
                 WITH aborted AS (
                     UPDATE workflow SET status = \(WorkflowStatus.aborted), finished = now(), updated = now()
                     WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql) AND launch_attempts = 0
                     RETURNING 1)
                 SELECT count(*) FROM aborted
                 """, logger: logger)
-            let flagged = try await connection.rows("""
+            let flagged = try await connection.rows(
+                """
                 WITH flagged AS (
                     UPDATE workflow SET abort_requested = now(), updated = now()
                     WHERE workload_id = \(workloadID) AND abort_requested IS NULL
@@ -172,8 +184,9 @@ public final class PostgresStore: LauncherStore {
         sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
         return try await database.rows(sql.query).map { row in
             let r = row.makeRandomAccess()
-            return WorkloadEvent(id: try r[0].decode(Int64.self), at: try r[1].decode(Date.self), kind: try r[2].decode(String.self),
-                                 message: try r[3].decode(String.self), data: try r.json(4))
+            return WorkloadEvent(
+                id: try r[0].decode(Int64.self), at: try r[1].decode(Date.self), kind: try r[2].decode(String.self),
+                message: try r[3].decode(String.self), data: try r.json(4))
         }
     }
 
@@ -195,7 +208,8 @@ public final class PostgresStore: LauncherStore {
             Self.appendFilter(newest, to: &sql)
             let submission = sql.bind("retry-\(UUID().uuidString.lowercased())")
             let overridesJSON = sql.bind(JSONValue.object(overrides))
-            sql.append("""
+            sql.append(
+                """
                  ORDER BY id FOR UPDATE),
                 created AS (
                     INSERT INTO workflow (workload_id, uuid, source_item_id, status, attempt, inputs, overrides, retry_of, submission)
@@ -210,7 +224,8 @@ public final class PostgresStore: LauncherStore {
                 """)
             let created = try await connection.rows(sql.query, logger: logger).map(Rows.workflow)
             guard !created.isEmpty else { return [] }
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE workload SET finished = NULL, aborted = NULL, updated = now(), wake_at = now() WHERE id = \(workloadID)
                 """, logger: logger)
             try await SharedStatements.addEvent(
@@ -224,11 +239,13 @@ public final class PostgresStore: LauncherStore {
     // MARK: Update loop
 
     public func dueWorkloads(limit: Int) async throws -> [WorkloadRef] {
-        try await database.rows("""
+        try await database.rows(
+            """
             SELECT id, uuid, error_count FROM workload
             WHERE started IS NOT NULL AND finished IS NULL AND wake_at <= now()
             ORDER BY wake_at LIMIT \(limit)
-            """).map { row in
+            """
+        ).map { row in
             let (id, uuid, errors) = try row.decode((Int64, UUID, Int).self)
             return WorkloadRef(id: id, uuid: uuid, errorCount: errors)
         }
@@ -249,7 +266,8 @@ public final class PostgresStore: LauncherStore {
                     let end = clock.now + wait
                     while true {
                         let rows = try await Deadline(deadline, "the database").run {
-                            try await connection.rows("SELECT pg_try_advisory_lock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
+                            try await connection.rows(
+                                "SELECT pg_try_advisory_lock(5719628, (\(workloadID) % 2147483647)::int4)", logger: logger)
                         }
                         if try rows.first?.decode(Bool.self) == true { break }
                         if clock.now >= end { return nil }
@@ -280,19 +298,22 @@ public final class PostgresStore: LauncherStore {
 
     public func recordUpdateError(workloadID: Int64, message: String, retryAt: Date, quarantine: Bool) async throws {
         try await database.transaction { [self] connection in
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE workload SET last_error = \(message), last_error_at = now(), error_count = error_count + 1,
                                     wake_at = \(retryAt), updated = now(),
                                     quarantined_at = CASE WHEN \(quarantine) THEN COALESCE(quarantined_at, now()) END
                 WHERE id = \(workloadID)
                 """, logger: logger)
-            try await SharedStatements.addEvent(connection, logger: logger, workloadID: workloadID, kind: quarantine ? "quarantined" : "error",
-                                                message: message, data: ["retryAt": Timestamp.json(retryAt)])
+            try await SharedStatements.addEvent(
+                connection, logger: logger, workloadID: workloadID, kind: quarantine ? "quarantined" : "error",
+                message: message, data: ["retryAt": Timestamp.json(retryAt)])
         }
     }
 
     public func troubleCounts() async throws -> (quarantined: Int, backingOff: Int) {
-        let row = try await database.rows("""
+        let row = try await database.rows(
+            """
             SELECT count(*) FILTER (WHERE quarantined_at IS NOT NULL), count(*) FILTER (WHERE error_count > 0)
             FROM workload WHERE started IS NOT NULL AND finished IS NULL
             """, deadline: .seconds(2))[0]
@@ -304,7 +325,8 @@ public final class PostgresStore: LauncherStore {
         try await database.transaction(deadline: .seconds(300)) { [self] connection in
             // The workload row lock serialises this with the updater's finish check, as retry does.
             try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
-            var sql = SQLBuilder("""
+            var sql = SQLBuilder(
+                """
                 WITH back AS (
                     UPDATE workflow SET consumed = NULL, delivery_attempts = 0, delivery_error = NULL, delivery = NULL,
                                         next_attempt_at = NULL, updated = now()
@@ -316,7 +338,8 @@ public final class PostgresStore: LauncherStore {
             sql.append(" RETURNING 1) SELECT count(*) FROM back")
             let count = try await connection.rows(sql.query, logger: logger).first?.decode(Int.self) ?? 0
             guard count > 0 else { return 0 }
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE workload SET finished = NULL, updated = now(), wake_at = now() WHERE id = \(workloadID)
                 """, logger: logger)
             try await SharedStatements.addEvent(

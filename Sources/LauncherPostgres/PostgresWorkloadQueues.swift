@@ -59,7 +59,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func inFlight() async throws -> InFlight {
         // Scalar subqueries, so each is served by its own partial index.
-        let row = try await rows("""
+        let row = try await rows(
+            """
             SELECT (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql)),
                    (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID) AND status IN \(unescaped: WorkflowStatus.activeList)),
                    (SELECT count(*) FROM workflow WHERE workload_id = \(workloadID)
@@ -77,7 +78,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         // consumed only in the statement that creates its workflow, which also records the
         // launch attempt about to be made (a crash before the outcome is written then leaves
         // `launch_attempts > 0`, and the next launch looks the workflow up first).
-        try await rows("""
+        try await rows(
+            """
             WITH claimed AS (
                 UPDATE source_item SET consumed = now()
                 WHERE workload_id = \(workloadID)
@@ -89,10 +91,12 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             INSERT INTO workflow (workload_id, uuid, source_item_id, status, inputs, submission, launch_attempts)
             SELECT \(workloadID), gen_random_uuid(), id, \(WorkflowStatus.pending), payload, \(submission), 1 FROM claimed ORDER BY id
             RETURNING uuid, inputs
-            """).map { row in
+            """
+        ).map { row in
             let r = row.makeRandomAccess()
-            return LaunchRequest(uuid: try r[0].decode(UUID.self), inputs: try r.object(1), attempt: 1, overrides: [:],
-                                 submission: submission, mayExist: false)
+            return LaunchRequest(
+                uuid: try r[0].decode(UUID.self), inputs: try r.object(1), attempt: 1, overrides: [:],
+                submission: submission, mayExist: false)
         }
     }
 
@@ -102,12 +106,14 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func launchable(limit: Int) async throws -> [LaunchRequest] {
-        try await rows("""
+        try await rows(
+            """
             SELECT uuid, inputs, attempt, overrides, submission, launch_attempts FROM workflow
             WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql) AND abort_requested IS NULL
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             ORDER BY id LIMIT \(limit)
-            """).map { row in
+            """
+        ).map { row in
             let r = row.makeRandomAccess()
             return LaunchRequest(
                 uuid: try r[0].decode(UUID.self), inputs: try r.object(1), attempt: try r[2].decode(Int.self),
@@ -117,11 +123,14 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func markLaunchAttempt(_ uuids: [UUID]) async throws -> Set<UUID> {
         guard !uuids.isEmpty else { return [] }
-        return Set(try await rows("""
-            UPDATE workflow SET launch_attempts = launch_attempts + 1, updated = now()
-            WHERE workload_id = \(workloadID) AND uuid = ANY(\(uuids)) AND status = \(WorkflowStatus.pending) AND abort_requested IS NULL
-            RETURNING uuid
-            """).map { try $0.decode(UUID.self) })
+        return Set(
+            try await rows(
+                """
+                UPDATE workflow SET launch_attempts = launch_attempts + 1, updated = now()
+                WHERE workload_id = \(workloadID) AND uuid = ANY(\(uuids)) AND status = \(WorkflowStatus.pending) AND abort_requested IS NULL
+                RETURNING uuid
+                """
+            ).map { try $0.decode(UUID.self) })
     }
 
     func recordLaunches(_ outcomes: [UUID: SubmitOutcome], retry: RetryPolicy) async throws -> LaunchTally {
@@ -136,9 +145,13 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         for (uuid, outcome) in outcomes {
             switch outcome {
             case .launched(let l):
-                launched.add(uuid, [l.status.rawValue, l.externalID ?? "", l.submission ?? "",
-                                    l.outputs.map { JSONValue.object($0).description } ?? "",
-                                    JSONValue.object(l.details).description, l.error?.jsonb.description ?? ""])
+                launched.add(
+                    uuid,
+                    [
+                        l.status.rawValue, l.externalID ?? "", l.submission ?? "",
+                        l.outputs.map { JSONValue.object($0).description } ?? "",
+                        JSONValue.object(l.details).description, l.error?.jsonb.description ?? "",
+                    ])
             case .failed(let error):
                 failed.add(uuid, [error.jsonb.description])
                 tally.lastError = error.message
@@ -151,7 +164,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         }
         if !launched.uuids.isEmpty {
             let c = launched.columns
-            tally.launched += try await count("""
+            tally.launched += try await count(
+                """
                 WITH changed AS (
                     UPDATE workflow w SET status = u.status, external_id = NULLIF(u.external_id, ''),
                         submission = COALESCE(NULLIF(u.submission, ''), w.submission),
@@ -167,7 +181,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                 """)
         }
         if !failed.uuids.isEmpty {
-            tally.failed = try await count("""
+            tally.failed = try await count(
+                """
                 WITH changed AS (
                     UPDATE workflow w SET status = \(WorkflowStatus.failed), error = u.error::jsonb, finished = now(), updated = now(),
                         next_attempt_at = NULL
@@ -180,7 +195,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         if !deferred.uuids.isEmpty {
             // The backoff is the launch policy's, computed from each row's own attempt count.
             let attempts = retry.attempts
-            for row in try await rows("""
+            for row in try await rows(
+                """
                 UPDATE workflow w SET
                     status = CASE WHEN w.launch_attempts >= \(attempts) THEN \(WorkflowStatus.failed) ELSE \(WorkflowStatus.pending) END,
                     error = jsonb_build_object('kind', 'infrastructure', 'message',
@@ -195,7 +211,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                 FROM unnest(\(deferred.uuids)::uuid[], \(deferred.columns[0])::text[]) AS u(uuid, message)
                 WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = \(WorkflowStatus.pending)
                 RETURNING w.status
-                """) {
+                """)
+            {
                 if try row.decode(WorkflowStatus.self) == .failed { tally.gaveUp += 1 } else { tally.deferred += 1 }
             }
         }
@@ -206,11 +223,16 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     private func expand(_ uuid: UUID, _ expansion: Expansion) async throws -> Int {
         var arrays = ColumnArrays(columns: 4)
         for workflow in expansion.workflows {
-            arrays.add(UUID(), [workflow.status.rawValue, workflow.externalID ?? "", JSONValue.object(workflow.inputs).description,
-                                JSONValue.object(workflow.details).description])
+            arrays.add(
+                UUID(),
+                [
+                    workflow.status.rawValue, workflow.externalID ?? "", JSONValue.object(workflow.inputs).description,
+                    JSONValue.object(workflow.details).description,
+                ])
         }
         let c = arrays.columns
-        return try await count("""
+        return try await count(
+            """
             WITH placeholder AS (
                 DELETE FROM workflow WHERE workload_id = \(workloadID) AND uuid = \(uuid) AND status = \(WorkflowStatus.pending)
                 RETURNING source_item_id, attempt, overrides),
@@ -230,21 +252,25 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func active(afterID: Int64?, limit: Int) async throws -> [(id: Int64, workflow: ActiveWorkflow)] {
-        try await rows("""
+        try await rows(
+            """
             SELECT id, uuid, status, external_id, submission, attempt, overrides, details, submitted
             FROM workflow
             WHERE workload_id = \(workloadID) AND status IN \(unescaped: WorkflowStatus.activeList) AND id > \(afterID ?? 0)
             ORDER BY id LIMIT \(limit)
-            """).map { row in (id: try row.makeRandomAccess()[0].decode(Int64.self), workflow: try Self.activeWorkflow(row)) }
+            """
+        ).map { row in (id: try row.makeRandomAccess()[0].decode(Int64.self), workflow: try Self.activeWorkflow(row)) }
     }
 
     func abortRequested(limit: Int) async throws -> [ActiveWorkflow] {
-        try await rows("""
+        try await rows(
+            """
             SELECT id, uuid, status, external_id, submission, attempt, overrides, details, submitted
             FROM workflow
             WHERE workload_id = \(workloadID) AND abort_requested IS NOT NULL AND status IN \(unescaped: WorkflowStatus.abortableList)
             ORDER BY id LIMIT \(limit)
-            """).map(Self.activeWorkflow)
+            """
+        ).map(Self.activeWorkflow)
     }
 
     private static func activeWorkflow(_ row: PostgresRow) throws -> ActiveWorkflow {
@@ -260,13 +286,18 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         guard !updates.isEmpty else { return [:] }
         var arrays = ColumnArrays(columns: 6)
         for (previous, u) in updates {
-            arrays.add(u.uuid, [previous.rawValue, u.status.rawValue, u.externalID ?? "",
-                                u.outputs.map { JSONValue.object($0).description } ?? "",
-                                JSONValue.object(u.details).description, u.error?.jsonb.description ?? ""])
+            arrays.add(
+                u.uuid,
+                [
+                    previous.rawValue, u.status.rawValue, u.externalID ?? "",
+                    u.outputs.map { JSONValue.object($0).description } ?? "",
+                    JSONValue.object(u.details).description, u.error?.jsonb.description ?? "",
+                ])
         }
         let c = arrays.columns
         var changed: [WorkflowStatus: Int] = [:]
-        for row in try await rows("""
+        for row in try await rows(
+            """
             UPDATE workflow w SET status = u.status,
                 external_id = COALESCE(NULLIF(u.external_id, ''), w.external_id),
                 outputs = COALESCE(NULLIF(u.outputs, '')::jsonb, w.outputs),
@@ -280,7 +311,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                         \(c[4])::text[], \(c[5])::text[]) AS u(uuid, previous, status, external_id, outputs, details, error)
             WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.status = u.previous
             RETURNING w.status, u.previous
-            """) {
+            """)
+        {
             let (status, previous) = try row.decode((WorkflowStatus, String).self)
             if status.rawValue != previous { changed[status, default: 0] += 1 }
         }
@@ -290,13 +322,15 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     // MARK: Sink queue
 
     func deliverable(limit: Int) async throws -> [DeliverableWorkflow] {
-        try await rows("""
+        try await rows(
+            """
             SELECT uuid, status, attempt, external_id, submission, inputs, outputs, details, created, submitted, finished
             FROM workflow
             WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL AND delivery IS NULL
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             ORDER BY id LIMIT \(limit)
-            """).map { row in
+            """
+        ).map { row in
             let r = row.makeRandomAccess()
             return DeliverableWorkflow(
                 uuid: try r[0].decode(UUID.self), status: try r[1].decode(WorkflowStatus.self),
@@ -308,14 +342,17 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     }
 
     func deliveriesUnderWay(limit: Int) async throws -> [PendingDelivery] {
-        try await rows("""
+        try await rows(
+            """
             SELECT uuid, delivery, delivery_started FROM workflow
             WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL AND delivery IS NOT NULL
             ORDER BY id LIMIT \(limit)
-            """).map { row in
+            """
+        ).map { row in
             let r = row.makeRandomAccess()
-            return PendingDelivery(uuid: try r[0].decode(UUID.self), handle: try r.object(1),
-                                   started: try r[2].decode(Date?.self) ?? Date())
+            return PendingDelivery(
+                uuid: try r[0].decode(UUID.self), handle: try r.object(1),
+                started: try r[2].decode(Date?.self) ?? Date())
         }
     }
 
@@ -338,7 +375,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             }
         }
         if !started.uuids.isEmpty {
-            tally.started = try await count("""
+            tally.started = try await count(
+                """
                 WITH begun AS (
                     UPDATE workflow w SET delivery = u.handle::jsonb, delivery_started = now(), updated = now()
                     FROM unnest(\(started.uuids)::uuid[], \(started.columns[0])::text[]) AS u(uuid, handle)
@@ -348,7 +386,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                 """)
         }
         if !delivered.isEmpty {
-            tally.delivered = try await count("""
+            tally.delivered = try await count(
+                """
                 WITH done AS (
                     UPDATE workflow SET consumed = now(), updated = now(), delivery_error = NULL, next_attempt_at = NULL
                     WHERE workload_id = \(workloadID) AND uuid = ANY(\(delivered)) AND consumed IS NULL
@@ -358,7 +397,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
         }
         if !failed.uuids.isEmpty {
             // The backoff is the delivery policy's, computed from each row's own attempt count.
-            for row in try await rows("""
+            for row in try await rows(
+                """
                 UPDATE workflow w SET delivery_attempts = w.delivery_attempts + 1, delivery_error = u.message, delivery = NULL,
                     consumed = CASE WHEN u.kind = 'rejected' OR w.delivery_attempts + 1 >= \(retry.attempts) THEN now() END,
                     next_attempt_at = now() + make_interval(secs => least(\(retry.maxDelay),
@@ -368,7 +408,8 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                      AS u(uuid, message, kind)
                 WHERE w.workload_id = \(workloadID) AND w.uuid = u.uuid AND w.consumed IS NULL
                 RETURNING w.consumed IS NOT NULL
-                """) {
+                """)
+            {
                 if try row.decode(Bool.self) { tally.setAside += 1 } else { tally.retrying += 1 }
             }
         }
@@ -380,22 +421,26 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
     func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool {
         guard sourceDone else { return false }
         let (logger, workloadID) = (self.logger, self.workloadID)
-        return try await within { connection in try await Database.transaction(on: connection, logger: logger) { connection in
-            // Lock the row first (as retry does), so the checks below see a committed retry.
-            try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
-            return !(try await connection.rows("""
-                UPDATE workload SET finished = now(), updated = now(), wake_at = NULL
-                WHERE id = \(workloadID) AND finished IS NULL
-                  AND (\(ignoreUnconsumedItems) OR NOT EXISTS (
-                      SELECT 1 FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL))
-                  AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql))
-                  AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
-                                  AND status IN \(unescaped: WorkflowStatus.activeList))
-                  AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
-                                  AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL)
-                RETURNING 1
-                """, logger: logger)).isEmpty
-        } }
+        return try await within { connection in
+            try await Database.transaction(on: connection, logger: logger) { connection in
+                // Lock the row first (as retry does), so the checks below see a committed retry.
+                try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
+                return
+                    !(try await connection.rows(
+                        """
+                        UPDATE workload SET finished = now(), updated = now(), wake_at = NULL
+                        WHERE id = \(workloadID) AND finished IS NULL
+                          AND (\(ignoreUnconsumedItems) OR NOT EXISTS (
+                              SELECT 1 FROM source_item WHERE workload_id = \(workloadID) AND consumed IS NULL))
+                          AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID) AND status = \(unescaped: WorkflowStatus.pending.sql))
+                          AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
+                                          AND status IN \(unescaped: WorkflowStatus.activeList))
+                          AND NOT EXISTS (SELECT 1 FROM workflow WHERE workload_id = \(workloadID)
+                                          AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL)
+                        RETURNING 1
+                        """, logger: logger)).isEmpty
+            }
+        }
     }
 
     func setWake(_ at: Date?) async throws {
@@ -408,7 +453,9 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
 
     func addEvent(kind: String, message: String, data: JSONValue) async throws {
         let (logger, workloadID) = (self.logger, self.workloadID)
-        try await within { try await SharedStatements.addEvent($0, logger: logger, workloadID: workloadID, kind: kind, message: message, data: data) }
+        try await within {
+            try await SharedStatements.addEvent($0, logger: logger, workloadID: workloadID, kind: kind, message: message, data: data)
+        }
     }
 }
 

@@ -58,9 +58,12 @@ extension PostgresConnection {
 
 /// Statements used both by the store's requests and by the updater's queues.
 enum SharedStatements {
-    static func addEvent(_ connection: PostgresConnection, logger: Logger, workloadID: Int64,
-                         kind: String, message: String, data: JSONValue) async throws {
-        try await connection.execute("""
+    static func addEvent(
+        _ connection: PostgresConnection, logger: Logger, workloadID: Int64,
+        kind: String, message: String, data: JSONValue
+    ) async throws {
+        try await connection.execute(
+            """
             INSERT INTO workload_event (workload_id, kind, message, data)
             VALUES (\(workloadID), \(kind), \(message), \(data.isNull ? Optional<JSONValue>.none : data))
             """, logger: logger)
@@ -70,7 +73,8 @@ enum SharedStatements {
     static func insertItems(_ connection: PostgresConnection, logger: Logger, workloadID: Int64, items: [JSONValue]) async throws {
         for start in stride(from: 0, to: items.count, by: 5000) {
             let chunk = items[start..<min(start + 5000, items.count)].map(\.description)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO source_item (workload_id, payload)
                 SELECT \(workloadID), t.payload::jsonb FROM unnest(\(chunk)::text[]) WITH ORDINALITY AS t(payload, n) ORDER BY t.n
                 """, logger: logger)
@@ -80,7 +84,8 @@ enum SharedStatements {
     /// Unclaimed items of an aborted workload become Aborted workflows: nothing is dropped, and
     /// `retry --status Aborted` can still launch them.
     static func abortUnclaimed(_ connection: PostgresConnection, logger: Logger, workloadID: Int64) async throws -> Int {
-        let rows = try await connection.rows("""
+        let rows = try await connection.rows(
+            """
             WITH items AS (
                 UPDATE source_item SET consumed = now()
                 WHERE workload_id = \(workloadID) AND consumed IS NULL

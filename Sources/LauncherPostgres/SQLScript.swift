@@ -1,3 +1,5 @@
+import Foundation
+
 /// Splits a SQL script into statements at top-level semicolons, respecting 'strings',
 /// "identifiers", $tag$ dollar quotes $tag$, -- line comments and /* block comments */.
 /// (postgres-nio speaks only the extended protocol, which takes one statement at a time.)
@@ -17,8 +19,16 @@ enum SQLScript {
             if c == "/" && peek(1) == "*" {
                 var depth = 0
                 repeat {
-                    if chars[i] == "/" && peek(1) == "*" { depth += 1; i += 2; continue }
-                    if chars[i] == "*" && peek(1) == "/" { depth -= 1; i += 2; continue }
+                    if chars[i] == "/" && peek(1) == "*" {
+                        depth += 1
+                        i += 2
+                        continue
+                    }
+                    if chars[i] == "*" && peek(1) == "/" {
+                        depth -= 1
+                        i += 2
+                        continue
+                    }
                     i += 1
                 } while i < chars.count && depth > 0
                 current.append(" ")
@@ -30,7 +40,12 @@ enum SQLScript {
                 while i < chars.count {
                     current.append(chars[i])
                     if chars[i] == c {
-                        if peek(1) == c { i += 1; current.append(chars[i]) } else { break }
+                        if peek(1) == c {
+                            i += 1
+                            current.append(chars[i])
+                        } else {
+                            break
+                        }
                     }
                     i += 1
                 }
@@ -79,5 +94,3 @@ enum SQLScript {
         return String(chars[index...j])
     }
 }
-
-import Foundation

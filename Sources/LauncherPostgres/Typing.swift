@@ -15,8 +15,10 @@ extension WorkflowStatus: PostgresNonThrowingEncodable, PostgresDecodable {
         byteBuffer.writeString(rawValue)
     }
 
-    public init<JSONDecoder: PostgresJSONDecoder>(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
-                                                  context: PostgresDecodingContext<JSONDecoder>) throws {
+    public init<JSONDecoder: PostgresJSONDecoder>(
+        from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
+        context: PostgresDecodingContext<JSONDecoder>
+    ) throws {
         guard let text = buffer.readString(length: buffer.readableBytes), let status = WorkflowStatus(rawValue: text) else {
             throw PostgresDecodingError.Code.failure
         }
@@ -53,8 +55,10 @@ extension JSONValue: PostgresNonThrowingEncodable, PostgresDecodable {
         byteBuffer.writeString(description)
     }
 
-    public init<JSONDecoder: PostgresJSONDecoder>(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
-                                                  context: PostgresDecodingContext<JSONDecoder>) throws {
+    public init<JSONDecoder: PostgresJSONDecoder>(
+        from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
+        context: PostgresDecodingContext<JSONDecoder>
+    ) throws {
         if format == .binary && type == .jsonb {
             guard buffer.readInteger(as: UInt8.self) == 1 else { throw PostgresDecodingError.Code.failure }
         }

@@ -98,8 +98,10 @@ package struct BackendClient: Sendable {
     /// For URLs a request chose: the hosts the operator lets the launcher call.
     package let outbound: OutboundPolicy?
 
-    package init(service: String, timeout: TimeAmount, retry: RetryPolicy = .once, messageKeys: [String] = ["message"],
-         outbound: OutboundPolicy? = nil, headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }) {
+    package init(
+        service: String, timeout: TimeAmount, retry: RetryPolicy = .once, messageKeys: [String] = ["message"],
+        outbound: OutboundPolicy? = nil, headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }
+    ) {
         self.service = service
         self.outbound = outbound
         self.timeout = timeout
@@ -138,8 +140,10 @@ package struct BackendClient: Sendable {
             let response = try await BackendHTTP.client.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: BackendHTTP.maxReplyBytes)
             let code = response.status.code
-            BackendMetrics.record(service, (200..<400).contains(code) ? .ok : (400..<500).contains(code) && code != 408 && code != 429 ? .refused : .unavailable,
-                                  since: start)
+            BackendMetrics.record(
+                service,
+                (200..<400).contains(code) ? .ok : (400..<500).contains(code) && code != 408 && code != 429 ? .refused : .unavailable,
+                since: start)
             return Reply(status: code, body: bytes)
         } catch let error as BackendError {
             throw error
@@ -170,7 +174,8 @@ package struct BackendClient: Sendable {
             if retry.givesUp(after: attempt) { break }
             try await Task.sleep(for: .seconds(retry.delay(afterFailure: attempt)))
         }
-        throw BackendError.unavailable(service: service, reason: retry.attempts > 1 ? "\(lastProblem) (after \(retry.attempts) tries)" : lastProblem)
+        throw BackendError.unavailable(
+            service: service, reason: retry.attempts > 1 ? "\(lastProblem) (after \(retry.attempts) tries)" : lastProblem)
     }
 
     /// A successful call's reply as `T`. A reply that does not fit the service's API is
@@ -180,7 +185,8 @@ package struct BackendClient: Sendable {
         do {
             return try JSONValueDecoder.decode(type, from: reply)
         } catch {
-            throw BackendError.unavailable(service: service, reason: "\(service) sent an unexpected reply to \(method) \(url): \(JSONValueDecoder.describe(error))")
+            throw BackendError.unavailable(
+                service: service, reason: "\(service) sent an unexpected reply to \(method) \(url): \(JSONValueDecoder.describe(error))")
         }
     }
 

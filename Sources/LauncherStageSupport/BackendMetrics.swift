@@ -14,8 +14,10 @@ package enum BackendMetrics {
     }
 
     /// Times `call` and records its outcome (errors are unavailable unless `refused` says otherwise).
-    package static func measure<T>(_ service: String, refused: (any Error) -> Bool = { _ in false },
-                                   _ call: () async throws -> T) async throws -> T {
+    package static func measure<T>(
+        _ service: String, refused: (any Error) -> Bool = { _ in false },
+        _ call: () async throws -> T
+    ) async throws -> T {
         let start = ContinuousClock.now
         do {
             let value = try await call()

@@ -1,7 +1,8 @@
 import Foundation
 import LauncherCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a URL chosen by a request (a WES server, later a webhook) may point. The operator may
@@ -14,8 +15,10 @@ package struct OutboundPolicy: Sendable {
     let allow: [String]
     let deny: [String]
 
-    static let deniedNames: Set<String> = ["metadata", "metadata.google.internal", "metadata.goog", "instance-data",
-                                           "instance-data.ec2.internal"]
+    static let deniedNames: Set<String> = [
+        "metadata", "metadata.google.internal", "metadata.goog", "instance-data",
+        "instance-data.ec2.internal",
+    ]
     /// IPv4 ranges never reached: "this network", link-local (cloud metadata), Alibaba's metadata.
     static let deniedIPv4: [(base: UInt32, bits: Int)] = [(0x0000_0000, 8), (0xA9FE_0000, 16), (0x6464_64C8, 32)]
 
@@ -27,7 +30,8 @@ package struct OutboundPolicy: Sendable {
     /// Why `url` may not be called; nil when it may.
     package func problem(url: String) -> String? {
         guard let host = URLComponents(string: url)?.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
-              !host.isEmpty else { return "\(Constraint.excerpt(url)) has no host" }
+            !host.isEmpty
+        else { return "\(Constraint.excerpt(url)) has no host" }
         if !allow.isEmpty && !allow.contains(where: { Self.matches(host, $0) }) {
             return "\(host) is not among the hosts this launcher may call (WFL_OUTBOUND_ALLOW)"
         }
@@ -48,10 +52,12 @@ package struct OutboundPolicy: Sendable {
                 if rule.hasSuffix("."), address.hasPrefix(rule) { return "which WFL_OUTBOUND_DENY refuses" }
             }
         } else if address.lowercased().hasPrefix("fe8") || address.lowercased().hasPrefix("fe9")
-                    || address.lowercased().hasPrefix("fea") || address.lowercased().hasPrefix("feb") {
+            || address.lowercased().hasPrefix("fea") || address.lowercased().hasPrefix("feb")
+        {
             return "a link-local address"
         } else if let mapped = address.lowercased().split(separator: ":").last, address.lowercased().hasPrefix("::ffff:"),
-                  let v4 = Self.ipv4(String(mapped)), Self.deniedIPv4.contains(where: { Self.inRange(v4, $0.base, $0.bits) }) {
+            let v4 = Self.ipv4(String(mapped)), Self.deniedIPv4.contains(where: { Self.inRange(v4, $0.base, $0.bits) })
+        {
             return "a link-local or metadata address"
         }
         return nil

@@ -50,23 +50,31 @@ package struct Secrets: Sendable {
         let text: String?
         switch reference {
         case .named(let name):
-            text = Self.validName(name) ? settings[.secretsDir].flatMap { FileManager.default.contents(atPath: "\($0)/\(name)") }
-                .map { String(decoding: $0, as: UTF8.self) } : nil
+            text =
+                Self.validName(name)
+                ? settings[.secretsDir].flatMap { FileManager.default.contents(atPath: "\($0)/\(name)") }
+                    .map { String(decoding: $0, as: UTF8.self) } : nil
         case .variable(let name):
             text = settings.list(.secretVariables).contains(name) ? settings.values[name] : nil
         case .file(let path):
-            text = problem(.file(path), host: nil) == nil ? FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } : nil
+            text =
+                problem(.file(path), host: nil) == nil
+                ? FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } : nil
         }
         guard let value = text?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
-            throw BackendError.unavailable(service: "the launcher", reason: "the secret is not available: \(problem(reference, host: nil) ?? "it is empty")")
+            throw BackendError.unavailable(
+                service: "the launcher", reason: "the secret is not available: \(problem(reference, host: nil) ?? "it is empty")")
         }
         return value
     }
 
     private func allowedHosts(_ name: String) -> Set<String>? {
-        guard let folder = settings[.secretsDir], let data = FileManager.default.contents(atPath: "\(folder)/\(name).hosts") else { return nil }
-        return Set(String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
+        guard let folder = settings[.secretsDir], let data = FileManager.default.contents(atPath: "\(folder)/\(name).hosts") else {
+            return nil
+        }
+        return Set(
+            String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
     }
 
     static func validName(_ name: String) -> Bool {

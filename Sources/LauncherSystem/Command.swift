@@ -1,8 +1,9 @@
 import Foundation
 import Subprocess
 import SystemPackage
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a command to completion without blocking the concurrency pool, on swift-subprocess.
@@ -26,8 +27,10 @@ public enum Command {
         }
     }
 
-    public static func run(_ arguments: [String], environment: [String: String]? = nil,
-                           workingDirectory: String? = nil, timeout: Duration? = nil) async throws -> Result {
+    public static func run(
+        _ arguments: [String], environment: [String: String]? = nil,
+        workingDirectory: String? = nil, timeout: Duration? = nil
+    ) async throws -> Result {
         precondition(!arguments.isEmpty, "no command")
         let stem = "\(FileManager.default.temporaryDirectory.path)/wfl-\(getpid())-\(UUID().uuidString)"
         let (outPath, errPath) = ("\(stem).out", "\(stem).err")
@@ -42,9 +45,10 @@ public enum Command {
         options.processGroupID = 0  // a group of its own, so a timeout takes its children down too
         options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
         let executable: Executable = arguments[0].contains("/") ? .path(FilePath(arguments[0])) : .name(arguments[0])
-        let variables: Environment = environment.map { values in
-            .custom(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(rawValue: $0.key)!, $0.value) }))
-        } ?? .inherit
+        let variables: Environment =
+            environment.map { values in
+                .custom(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(rawValue: $0.key)!, $0.value) }))
+            } ?? .inherit
         let configuration = Configuration(
             executable: executable, arguments: Arguments(Array(arguments.dropFirst())), environment: variables,
             workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options)
@@ -53,8 +57,10 @@ public enum Command {
         do {
             outcome = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
                 group.addTask {
-                    try await Subprocess.run(configuration, output: .fileDescriptor(out, closeAfterSpawningProcess: true),
-                                             error: .fileDescriptor(err, closeAfterSpawningProcess: true)).terminationStatus
+                    try await Subprocess.run(
+                        configuration, output: .fileDescriptor(out, closeAfterSpawningProcess: true),
+                        error: .fileDescriptor(err, closeAfterSpawningProcess: true)
+                    ).terminationStatus
                 }
                 if let timeout {
                     group.addTask {

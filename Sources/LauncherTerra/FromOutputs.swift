@@ -38,7 +38,9 @@ struct DataRepoID: ConfigValue, Hashable {
 
     static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> DataRepoID {
         guard case .string(let text) = json, text.utf8.count <= 64, UUID(uuidString: text) != nil else {
-            throw path.invalid("expected an id (a UUID), got \(json.isNumber || json.stringValue != nil ? Constraint.excerpt(json.description, max: 64) : json.typeName)")
+            throw path.invalid(
+                "expected an id (a UUID), got \(json.isNumber || json.stringValue != nil ? Constraint.excerpt(json.description, max: 64) : json.typeName)"
+            )
         }
         return DataRepoID(id: text.lowercased())
     }

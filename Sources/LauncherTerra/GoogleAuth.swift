@@ -15,9 +15,13 @@ import NIOHTTP1
 /// development, `WFL_GOOGLE_TOKEN` gives a static token instead.
 actor GoogleAuth {
     static let shared = GoogleAuth()
-    static let scopes = "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile"
+    static let scopes =
+        "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile"
 
-    private struct Cached { let token: String; let expires: Date }
+    private struct Cached {
+        let token: String
+        let expires: Date
+    }
     private var cache: [String: Cached] = [:]
     private var inFlight: [String: Task<Cached, any Error>] = [:]
 
@@ -26,7 +30,10 @@ actor GoogleAuth {
     func token(settings: Settings) async throws -> String {
         if let token = settings[.googleToken] { return token }
         guard let path = settings[.googleCredentials] else {
-            throw Failure(description: "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (or WFL_GOOGLE_TOKEN for development)")
+            throw Failure(
+                description:
+                    "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (or WFL_GOOGLE_TOKEN for development)"
+            )
         }
         let tokenURLOverride = settings[.googleTokenURL]
         let key = "\(path)|\(tokenURLOverride ?? "")"
@@ -43,16 +50,19 @@ actor GoogleAuth {
 
     private static func fetch(keyFile: String, tokenURL override: String?) async throws -> Cached {
         guard let data = FileManager.default.contents(atPath: keyFile),
-              let key = try? JSONValueDecoder.decode(ServiceAccountKey.self, from: data) else {
+            let key = try? JSONValueDecoder.decode(ServiceAccountKey.self, from: data)
+        else {
             throw Failure(description: "\(keyFile) is not a service-account key file (client_email and private_key are required)")
         }
         let (email, pem) = (key.clientEmail, key.privateKey)
         let tokenURL = override ?? key.tokenURI ?? "https://oauth2.googleapis.com/token"
         let now = Int(Date().timeIntervalSince1970)
         let header = base64URL(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
-        let claims = base64URL(JSONValue.object([
-            "iss": .string(email), "scope": .string(scopes), "aud": .string(tokenURL), "iat": .int(Int64(now)), "exp": .int(Int64(now + 3600)),
-        ]).description)
+        let claims = base64URL(
+            JSONValue.object([
+                "iss": .string(email), "scope": .string(scopes), "aud": .string(tokenURL), "iat": .int(Int64(now)),
+                "exp": .int(Int64(now + 3600)),
+            ]).description)
         let signingInput = "\(header).\(claims)"
         let signature: Data
         do {

@@ -27,8 +27,10 @@ struct MethodConfigurationPointer: Sendable {
         } else if let configured = current.rootEntityType, tables.contains(configured) {
             root = configured
         } else {
-            throw LauncherError.invalid("executor.methodConfiguration", "snapshot \(snapshot) has tables \(tables.joined(separator: ", ")); "
-                                        + "set the method configuration's rootEntityType to one of them or use a snapshot with one table")
+            throw LauncherError.invalid(
+                "executor.methodConfiguration",
+                "snapshot \(snapshot) has tables \(tables.joined(separator: ", ")); "
+                    + "set the method configuration's rootEntityType to one of them or use a snapshot with one table")
         }
         var body = current.document
         body["namespace"] = .string(copy.namespace)

@@ -12,7 +12,7 @@ struct TDRSnapshotsSource: Source, ConfiguredStage {
         var snapshots: [DataRepoID] = []
 
         static let fields: [Field<Config>] = [
-            Field("snapshots", \.snapshots, .list(min: 1, max: 100_000, unique: true), required: true, "Snapshot ids (UUIDs)."),
+            Field("snapshots", \.snapshots, .list(min: 1, max: 100_000, unique: true), required: true, "Snapshot ids (UUIDs).")
         ]
     }
 

@@ -55,17 +55,20 @@ struct Firecloud: Sendable {
 
     /// Rawls' retry: a new submission of the original's failed and/or aborted workflows.
     func retry(_ id: String, retryType: String) async throws -> TerraSubmission {
-        try await firecloudAPI.decode(TerraSubmission.self, .POST, "\(firecloudBase)/submissions/\(Self.escape(id))/retry",
-                                      body: .json(["retryType": .string(retryType)]))
+        try await firecloudAPI.decode(
+            TerraSubmission.self, .POST, "\(firecloudBase)/submissions/\(Self.escape(id))/retry",
+            body: .json(["retryType": .string(retryType)]))
     }
 
     func setComment(_ id: String, _ comment: String) async throws {
-        _ = try await firecloudAPI.json(.PATCH, "\(firecloudBase)/submissions/\(Self.escape(id))", body: .json(["userComment": .string(comment)]))
+        _ = try await firecloudAPI.json(
+            .PATCH, "\(firecloudBase)/submissions/\(Self.escape(id))", body: .json(["userComment": .string(comment)]))
     }
 
     func outputs(submission: String, workflow: String) async throws -> TerraWorkflowOutputs {
         try await firecloudAPI.decode(
-            TerraWorkflowOutputs.self, .GET, "\(firecloudBase)/submissions/\(Self.escape(submission))/workflows/\(Self.escape(workflow))/outputs")
+            TerraWorkflowOutputs.self, .GET,
+            "\(firecloudBase)/submissions/\(Self.escape(submission))/workflows/\(Self.escape(workflow))/outputs")
     }
 
     // MARK: Entities
@@ -83,8 +86,9 @@ struct Firecloud: Sendable {
     /// The workspace's reference to a data-repository snapshot, created or (on 409) found.
     func snapshotReference(snapshotID: String, name: String) async throws -> TerraSnapshotReference {
         do {
-            return try await rawlsAPI.decode(TerraSnapshotReference.self, .POST, "\(rawlsBase)/snapshots/v2",
-                                             body: .json(["snapshotId": .string(snapshotID), "name": .string(name), "description": ""]))
+            return try await rawlsAPI.decode(
+                TerraSnapshotReference.self, .POST, "\(rawlsBase)/snapshots/v2",
+                body: .json(["snapshotId": .string(snapshotID), "name": .string(name), "description": ""]))
         } catch BackendError.refused(_, 409, _) {
             var offset = 0
             while offset < 100_000 {
@@ -113,8 +117,10 @@ struct DataRepo: Sendable {
     private static func escape(_ text: String) -> String { BackendClient.escape(text) }
 
     func dataset(_ id: String) async throws -> TDRDataset {
-        try await api.decode(TDRDataset.self, .GET,
-                             "\(base)/datasets/\(Self.escape(id))?include=ACCESS_INFORMATION&include=DATA_PROJECT&include=PROFILE&include=SCHEMA&include=STORAGE")
+        try await api.decode(
+            TDRDataset.self, .GET,
+            "\(base)/datasets/\(Self.escape(id))?include=ACCESS_INFORMATION&include=DATA_PROJECT&include=PROFILE&include=SCHEMA&include=STORAGE"
+        )
     }
 
     func snapshot(_ id: String) async throws -> TDRSnapshot {
@@ -123,8 +129,9 @@ struct DataRepo: Sendable {
 
     /// The snapshot with exactly this name, if any (names are unique in TDR).
     func snapshot(named name: String, dataset: String) async throws -> TDRSnapshot? {
-        let page = try await api.decode(TDRSnapshotPage.self, .GET,
-                                        "\(base)/snapshots?filter=\(Self.escape(name))&datasetIds=\(Self.escape(dataset))&limit=100")
+        let page = try await api.decode(
+            TDRSnapshotPage.self, .GET,
+            "\(base)/snapshots?filter=\(Self.escape(name))&datasetIds=\(Self.escape(dataset))&limit=100")
         return page.items?.first { $0.name == name }
     }
 
@@ -139,7 +146,9 @@ struct DataRepo: Sendable {
     }
 
     private func jobID(_ job: TDRJob) throws -> String {
-        guard let id = job.id else { throw BackendError.unavailable(service: api.service, reason: "the data repository returned no job id") }
+        guard let id = job.id else {
+            throw BackendError.unavailable(service: api.service, reason: "the data repository returned no job id")
+        }
         return id
     }
 
@@ -177,9 +186,10 @@ struct BigQuery: Sendable {
         var request: JSONObject = ["query": .string(sql), "useLegacySql": false, "timeoutMs": 30_000, "maxResults": 10_000]
         if !parameters.isEmpty {
             request["parameterMode"] = "NAMED"
-            request["queryParameters"] = .array(parameters.map { name, value in
-                ["name": .string(name), "parameterType": ["type": "STRING"], "parameterValue": ["value": .string(value)]]
-            })
+            request["queryParameters"] = .array(
+                parameters.map { name, value in
+                    ["name": .string(name), "parameterType": ["type": "STRING"], "parameterValue": ["value": .string(value)]]
+                })
         }
         var response = try await api.decode(BigQueryResponse.self, .POST, "\(base)/queries", body: .json(.object(request)))
         guard let jobID = response.jobReference?.jobId else {
@@ -192,9 +202,12 @@ struct BigQuery: Sendable {
             if response.jobComplete == false {
                 // Not finished within timeoutMs: ask again (getQueryResults waits server-side too).
                 waited += 1
-                guard waited <= 20 else { throw BackendError.unavailable(service: "BigQuery", reason: "BigQuery job \(jobID) did not complete") }
-                response = try await api.decode(BigQueryResponse.self, .GET,
-                                                "\(base)/queries/\(BackendClient.escape(jobID))?timeoutMs=30000&maxResults=10000\(location)")
+                guard waited <= 20 else {
+                    throw BackendError.unavailable(service: "BigQuery", reason: "BigQuery job \(jobID) did not complete")
+                }
+                response = try await api.decode(
+                    BigQueryResponse.self, .GET,
+                    "\(base)/queries/\(BackendClient.escape(jobID))?timeoutMs=30000&maxResults=10000\(location)")
                 continue
             }
             for row in response.rows ?? [] {

@@ -22,9 +22,10 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
         static let fields: [Field<Config>] = [
             Field("dataset", \.dataset, required: true, "The dataset id (a UUID)."),
             Field("table", \.table, .text(max: 256, nonBlank: true), required: true, "The table to ingest into."),
-            Field("fromOutputs", \.fromOutputs, .freeForm(), required: true,
-                  ifMissing: "fromOutputs must define a mapping from workflow outputs to columns in the table in the dataset",
-                  "column → output name, \"$literal\", a list of those, or a nested object."),
+            Field(
+                "fromOutputs", \.fromOutputs, .freeForm(), required: true,
+                ifMissing: "fromOutputs must define a mapping from workflow outputs to columns in the table in the dataset",
+                "column → output name, \"$literal\", a list of those, or a nested object."),
         ]
     }
 
@@ -36,15 +37,19 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
     var fromOutputs: JSONObject { config.fromOutputs }
 
     func validateRemotely(_ context: StageContext) async throws {
-        let columns = try await TerraDataRepoSource.tableColumns(DataRepo(services: TerraServices(context.environment)),
-                                                                 dataset: dataset, table: table, field: "sink")
+        let columns = try await TerraDataRepoSource.tableColumns(
+            DataRepo(services: TerraServices(context.environment)),
+            dataset: dataset, table: table, field: "sink")
         let extra = fromOutputs.keys.filter { columns[$0] == nil }.sorted()
         if !extra.isEmpty {
             throw LauncherError.invalid(
-                "sink.fromOutputs", "Found column names in fromOutputs that are not columns of the table in the dataset: "
+                "sink.fromOutputs",
+                "Found column names in fromOutputs that are not columns of the table in the dataset: "
                     + "\(extra.joined(separator: ", ")) (table \(table) has \(columns.keys.sorted().joined(separator: ", ")))",
-                ["dataset": .string(dataset), "table": .string(table), "missing": .array(extra.map(JSONValue.string)),
-                 "columns": .array(columns.keys.sorted().map(JSONValue.string))])
+                [
+                    "dataset": .string(dataset), "table": .string(table), "missing": .array(extra.map(JSONValue.string)),
+                    "columns": .array(columns.keys.sorted().map(JSONValue.string)),
+                ])
         }
     }
 
@@ -60,9 +65,10 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
         do {
             let job = try await ingest(rows, repo: repo, context: context, tag: workflows[0].uuid)
             // Each handle keeps its row, so a failed batch can be split without the outputs.
-            return Dictionary(uniqueKeysWithValues: zip(workflows, rows).map { workflow, row in
-                (workflow.uuid, .started(["job": .string(job), "rows": .int(Int64(rows.count)), "row": row]))
-            })
+            return Dictionary(
+                uniqueKeysWithValues: zip(workflows, rows).map { workflow, row in
+                    (workflow.uuid, .started(["job": .string(job), "rows": .int(Int64(rows.count)), "row": row]))
+                })
         } catch let refused as BackendError where refused.isRefused && workflows.count == 1 {
             return [workflows[0].uuid: .rejected("the data repository refused the ingest into \(table): \(refused)")]
         } catch {
@@ -71,10 +77,12 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
     }
 
     private func ingest(_ rows: [JSONValue], repo: DataRepo, context: StageContext, tag: UUID) async throws -> String {
-        try await repo.ingest(dataset: dataset, [
-            "format": "array", "records": .array(rows), "table": .string(table), "max_bad_records": 0,
-            "load_tag": .string("workflow-launcher:\(context.workloadUUID.uuidString.lowercased()):\(tag.uuidString.lowercased())"),
-        ])
+        try await repo.ingest(
+            dataset: dataset,
+            [
+                "format": "array", "records": .array(rows), "table": .string(table), "max_bad_records": 0,
+                "load_tag": .string("workflow-launcher:\(context.workloadUUID.uuidString.lowercased()):\(tag.uuidString.lowercased())"),
+            ])
     }
 
     func checkDeliveries(_ deliveries: [PendingDelivery], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
@@ -136,8 +144,10 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
         switch value {
         case .string(let path) where path.hasPrefix("gs://"):
             let name = path.split(separator: "/").last.map(String.init) ?? path
-            return ["description": .string(name), "mimeType": .string(mimeType(name)), "sourcePath": .string(path),
-                    "targetPath": .string("/\(workflow.uuidString.lowercased())/\(name)")]
+            return [
+                "description": .string(name), "mimeType": .string(mimeType(name)), "sourcePath": .string(path),
+                "targetPath": .string("/\(workflow.uuidString.lowercased())/\(name)"),
+            ]
         case .array(let values):
             return .array(values.map { fileReference($0, workflow: workflow) })
         default:
@@ -146,9 +156,11 @@ struct TerraDataRepoSink: Sink, ConfiguredStage {
     }
 
     static func mimeType(_ name: String) -> String {
-        let types = ["bam": "application/octet-stream", "cram": "application/octet-stream", "vcf": "text/plain", "gz": "application/gzip",
-                     "json": "application/json", "txt": "text/plain", "tsv": "text/tab-separated-values", "csv": "text/csv",
-                     "html": "text/html", "pdf": "application/pdf", "png": "image/png"]
+        let types = [
+            "bam": "application/octet-stream", "cram": "application/octet-stream", "vcf": "text/plain", "gz": "application/gzip",
+            "json": "application/json", "txt": "text/plain", "tsv": "text/tab-separated-values", "csv": "text/csv",
+            "html": "text/html", "pdf": "application/pdf", "png": "image/png",
+        ]
         return types[(name.split(separator: ".").last.map(String.init) ?? "").lowercased()] ?? "application/octet-stream"
     }
 }

@@ -19,7 +19,8 @@ import LauncherStageSupport
 struct TerraDataRepoSource: Source, ConfiguredStage {
     struct Config: StageConfig {
         static let stageName = "Terra DataRepo"
-        static let summary = "Watches a Terra Data Repository dataset table for new rows and snapshots them (at most 500 rows each); one item per snapshot."
+        static let summary =
+            "Watches a Terra Data Repository dataset table for new rows and snapshots them (at most 500 rows each); one item per snapshot."
 
         var dataset = DataRepoID(id: "")
         var table = ""
@@ -30,11 +31,13 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         static let fields: [Field<Config>] = [
             Field("dataset", \.dataset, required: true, "The dataset id (a UUID)."),
             Field("table", \.table, .text(max: 256, nonBlank: true), required: true, "The table to watch."),
-            Field("snapshotReaders", \.snapshotReaders,
-                  .list(.matching("[^@\\s]+@[^@\\s]+\\.[^@\\s]+", "is not an email address", max: 320), max: 1000), required: true,
-                  "Emails given read access to each snapshot."),
-            Field("pollingIntervalMinutes", \.pollingIntervalMinutes, .above(0, max: 43_200),
-                  "Minutes between looks for new rows (frequent snapshots lock the dataset)."),
+            Field(
+                "snapshotReaders", \.snapshotReaders,
+                .list(.matching("[^@\\s]+@[^@\\s]+\\.[^@\\s]+", "is not an email address", max: 320), max: 1000), required: true,
+                "Emails given read access to each snapshot."),
+            Field(
+                "pollingIntervalMinutes", \.pollingIntervalMinutes, .above(0, max: 43_200),
+                "Minutes between looks for new rows (frequent snapshots lock the dataset)."),
             Field("loadTag", \.loadTag, .text(max: 256), "Only rows whose load tag starts with this."),
         ]
     }
@@ -71,9 +74,11 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         let tables = description.schema?.tables ?? []
         guard let found = tables.first(where: { $0.name == table }) else {
             let names = tables.compactMap(\.name)
-            throw LauncherError.invalid("\(field).table", "Table not found: dataset \(description.name ?? "") has no table \"\(table)\"; "
-                                        + "it has \(names.joined(separator: ", "))",
-                                        ["table": .string(table), "tables": .array(names.map(JSONValue.string))])
+            throw LauncherError.invalid(
+                "\(field).table",
+                "Table not found: dataset \(description.name ?? "") has no table \"\(table)\"; "
+                    + "it has \(names.joined(separator: ", "))",
+                ["table": .string(table), "tables": .array(names.map(JSONValue.string))])
         }
         var columns: [String: String] = [:]
         for column in found.columns ?? [] {
@@ -93,7 +98,8 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
     static func location(_ description: TDRDataset) throws -> Location {
         let bq = description.accessInformation?.bigQuery
         guard let project = bq?.projectId, let name = bq?.datasetName else {
-            throw BackendError.unavailable(service: "the data repository", reason: "the dataset description has no accessInformation.bigQuery")
+            throw BackendError.unavailable(
+                service: "the data repository", reason: "the dataset description has no accessInformation.bigQuery")
         }
         return Location(dataProject: description.dataProject ?? project, project: project, dataset: name)
     }
@@ -109,7 +115,8 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
                 "SELECT table_id FROM `\(bigQuery.project).\(bigQuery.dataset).__TABLES__` WHERE table_id = @table",
                 parameters: [("table", "datarepo_row_metadata_\(table)")])
             if found.isEmpty {
-                throw LauncherError.invalid("source.table", "TDR row metadata table not found in BigQuery at \(bigQuery.metadataTable(table))")
+                throw LauncherError.invalid(
+                    "source.table", "TDR row metadata table not found in BigQuery at \(bigQuery.metadataTable(table))")
             }
         } catch let error as LauncherError {
             throw error
@@ -145,25 +152,31 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
             checkedUntil = json["checkedUntil"]?.stringValue.flatMap(TerraExecutor.parseTime)
             for (id, time) in json["recent"]?.objectValue ?? [:] { recent[id] = time.stringValue ?? "" }
             shards = (json["shards"]?.arrayValue ?? []).map { shard in
-                Shard(name: shard["name"]?.stringValue ?? "", rows: (shard["rows"]?.arrayValue ?? []).compactMap(\.stringValue),
-                      job: shard["job"]?.stringValue, attempts: Int(shard["attempts"]?.intValue ?? 0),
-                      retryAt: shard["retryAt"]?.stringValue.flatMap(TerraExecutor.parseTime), error: shard["error"]?.stringValue)
+                Shard(
+                    name: shard["name"]?.stringValue ?? "", rows: (shard["rows"]?.arrayValue ?? []).compactMap(\.stringValue),
+                    job: shard["job"]?.stringValue, attempts: Int(shard["attempts"]?.intValue ?? 0),
+                    retryAt: shard["retryAt"]?.stringValue.flatMap(TerraExecutor.parseTime), error: shard["error"]?.stringValue)
             }
             snapshots = Int(json["snapshots"]?.intValue ?? 0)
         }
 
         var json: JSONValue {
-            .object([
-                "lastQuery": Timestamp.json(lastQuery), "checkedUntil": Timestamp.json(checkedUntil),
-                "recent": .object(recent.mapValues(JSONValue.string)),
-                "shards": .array(shards.map { shard in
-                    JSONValue.object([
-                        "name": .string(shard.name), "rows": .array(shard.rows.map(JSONValue.string)), "job": JSONValue(shard.job),
-                        "attempts": JSONValue(shard.attempts), "retryAt": Timestamp.json(shard.retryAt), "error": JSONValue(shard.error),
-                    ].compacted)
-                }),
-                "snapshots": JSONValue(snapshots),
-            ].compacted)
+            .object(
+                [
+                    "lastQuery": Timestamp.json(lastQuery), "checkedUntil": Timestamp.json(checkedUntil),
+                    "recent": .object(recent.mapValues(JSONValue.string)),
+                    "shards": .array(
+                        shards.map { shard in
+                            JSONValue.object(
+                                [
+                                    "name": .string(shard.name), "rows": .array(shard.rows.map(JSONValue.string)),
+                                    "job": JSONValue(shard.job),
+                                    "attempts": JSONValue(shard.attempts), "retryAt": Timestamp.json(shard.retryAt),
+                                    "error": JSONValue(shard.error),
+                                ].compacted)
+                        }),
+                    "snapshots": JSONValue(snapshots),
+                ].compacted)
         }
     }
 
@@ -201,14 +214,16 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         if state.lastQuery.map({ now.timeIntervalSince($0) >= interval }) ?? true {
             let location = try Self.location(description)
             let from = (state.checkedUntil ?? now).addingTimeInterval(-Self.lookBack)
-            var sql = "SELECT datarepo_row_id, FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', ingest_time) FROM \(location.metadataTable(table)) "
+            var sql =
+                "SELECT datarepo_row_id, FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', ingest_time) FROM \(location.metadataTable(table)) "
                 + "WHERE ingest_time > TIMESTAMP(@from) AND ingest_time <= TIMESTAMP(@until)"
             var parameters = [("from", Timestamp.format(from)), ("until", Timestamp.format(now))]
             if let loadTag {
                 sql += " AND STARTS_WITH(load_tag, @loadTag)"
                 parameters.append(("loadTag", loadTag))
             }
-            let rows = try await BigQuery(services: services).query(project: location.dataProject, sql + " ORDER BY ingest_time", parameters: parameters)
+            let rows = try await BigQuery(services: services).query(
+                project: location.dataProject, sql + " ORDER BY ingest_time", parameters: parameters)
             let inShards = Set(state.shards.flatMap(\.rows))
             var fresh: [String] = []
             for row in rows where row.count >= 2 && state.recent[row[0]] == nil && !inShards.contains(row[0]) {
@@ -220,8 +235,10 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
             let stamp = Self.nameStamp(now)
             let datasetName = description.name ?? "dataset"
             for (index, start) in stride(from: 0, to: fresh.count, by: Self.shardSize).enumerated() {
-                state.shards.append(State.Shard(name: "\(datasetName)_\(table)_\(stamp)_\(index)",
-                                                rows: Array(fresh[start..<min(start + Self.shardSize, fresh.count)])))
+                state.shards.append(
+                    State.Shard(
+                        name: "\(datasetName)_\(table)_\(stamp)_\(index)",
+                        rows: Array(fresh[start..<min(start + Self.shardSize, fresh.count)])))
                 plannedNow = true
             }
             state.lastQuery = now
@@ -232,12 +249,15 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         if plannedNow || state.shards.contains(where: { $0.job == nil && $0.retryAt == nil }) { wake = now }
         if state.shards.contains(where: { $0.job != nil }) { wake = min(wake, now.addingTimeInterval(Self.jobCheckSeconds)) }
         for retryAt in state.shards.compactMap(\.retryAt) { wake = min(wake, retryAt) }
-        return SourcePoll(items: items, state: state.json, nextPoll: wake, problem: problems.isEmpty ? nil : problems.joined(separator: "; "))
+        return SourcePoll(
+            items: items, state: state.json, nextPoll: wake, problem: problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 
     /// One step of a shard; returns the snapshot id once the snapshot exists.
-    private func advance(_ shard: inout State.Shard, repo: DataRepo, description: TDRDataset, now: Date,
-                         problems: inout [String]) async throws -> String? {
+    private func advance(
+        _ shard: inout State.Shard, repo: DataRepo, description: TDRDataset, now: Date,
+        problems: inout [String]
+    ) async throws -> String? {
         if let job = shard.job {
             let status: String
             do {
@@ -259,8 +279,9 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
                 shard.attempts += 1
                 shard.error = message
                 shard.retryAt = now.addingTimeInterval(min(pollingIntervalMinutes * 60, 60 * pow(2, Double(shard.attempts - 1))))
-                problems.append("Snapshot creation job \(job) for \(shard.name) (\(shard.rows.count) rows) failed: \(message); "
-                                + "retrying at \(Timestamp.format(shard.retryAt!)) (attempt \(shard.attempts + 1))")
+                problems.append(
+                    "Snapshot creation job \(job) for \(shard.name) (\(shard.rows.count) rows) failed: \(message); "
+                        + "retrying at \(Timestamp.format(shard.retryAt!)) (attempt \(shard.attempts + 1))")
                 return nil
             }
         }
@@ -268,13 +289,19 @@ struct TerraDataRepoSource: Source, ConfiguredStage {
         if let id = try await repo.snapshot(named: shard.name, dataset: dataset)?.id { return id }
         let columns = try Self.columns(of: description, table: table, field: "source").keys.sorted()
         let request: JSONValue = [
-            "contents": [[
-                "datasetName": .string(description.name ?? ""), "mode": "byRowId",
-                "rowIdSpec": ["tables": [[
-                    "tableName": .string(table), "columns": .array((["datarepo_row_id"] + columns).map(JSONValue.string)),
-                    "rowIds": .array(shard.rows.map(JSONValue.string)),
-                ]]],
-            ]],
+            "contents": [
+                [
+                    "datasetName": .string(description.name ?? ""), "mode": "byRowId",
+                    "rowIdSpec": [
+                        "tables": [
+                            [
+                                "tableName": .string(table), "columns": .array((["datarepo_row_id"] + columns).map(JSONValue.string)),
+                                "rowIds": .array(shard.rows.map(JSONValue.string)),
+                            ]
+                        ]
+                    ],
+                ]
+            ],
             "description": .string(description.description ?? ""), "name": .string(shard.name),
             "profileId": JSONValue(description.defaultProfileId), "readers": .array(snapshotReaders.map(JSONValue.string)),
         ]

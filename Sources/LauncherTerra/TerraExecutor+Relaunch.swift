@@ -6,8 +6,10 @@ extension TerraExecutor {
     /// Retries of workflows from one original submission: Rawls' retry API when they are
     /// exactly its failed and/or aborted workflows (and no override needs a new request),
     /// otherwise one entity-level submission per workflow.
-    func relaunch(_ requests: [LaunchRequest], earlier: [TerraSubmission], pointer: MethodConfigurationPointer,
-                          context: StageContext) async -> [UUID: SubmitOutcome] {
+    func relaunch(
+        _ requests: [LaunchRequest], earlier: [TerraSubmission], pointer: MethodConfigurationPointer,
+        context: StageContext
+    ) async -> [UUID: SubmitOutcome] {
         let first = requests[0]
         let original = first.inputs["submission"]?.stringValue ?? ""
         let snapshotID = first.inputs["snapshotId"]?.stringValue ?? ""
@@ -35,7 +37,7 @@ extension TerraExecutor {
                 }
                 for entry in submission.workflows ?? [] {
                     guard let entity = entry.entity,
-                          let request = requests.first(where: { $0.inputs["entity"]?.stringValue == entity }), outcomes[request.uuid] == nil
+                        let request = requests.first(where: { $0.inputs["entity"]?.stringValue == entity }), outcomes[request.uuid] == nil
                     else { continue }
                     outcomes[request.uuid] = .launched(Self.launched(entry, submission: id, entity: entity, note: "found after a restart"))
                 }
@@ -56,8 +58,10 @@ extension TerraExecutor {
             }
             let comment = "Retry Workload: \(context.workloadUUID.uuidString.lowercased()) Snapshot ID: \(snapshotID)"
             if remaining.count == requests.count, remaining.allSatisfy({ $0.overrides.isEmpty }),
-               let retryType = try await Self.retryType(for: Set(remaining.compactMap { $0.inputs["entity"]?.stringValue }),
-                                                        original: original, firecloud: firecloud) {
+                let retryType = try await Self.retryType(
+                    for: Set(remaining.compactMap { $0.inputs["entity"]?.stringValue }),
+                    original: original, firecloud: firecloud)
+            {
                 let report = try await firecloud.retry(original, retryType: retryType)
                 guard let id = report.submissionId else {
                     throw BackendError.unavailable(service: "Rawls", reason: "Rawls' retry report has no submissionId")
@@ -68,7 +72,8 @@ extension TerraExecutor {
                 for request in remaining {
                     let entity = request.inputs["entity"]?.stringValue ?? ""
                     let entry = entries.first { $0.entity == entity } ?? TerraSubmission.Workflow(entityName: entity)
-                    outcomes[request.uuid] = .launched(Self.launched(entry, submission: id, entity: entity, note: "Rawls retry of \(original) (\(retryType))"))
+                    outcomes[request.uuid] = .launched(
+                        Self.launched(entry, submission: id, entity: entity, note: "Rawls retry of \(original) (\(retryType))"))
                 }
                 return outcomes
             }
@@ -89,7 +94,8 @@ extension TerraExecutor {
                         continue
                     }
                     let entry = report.workflows?.first ?? TerraSubmission.Workflow(entityName: entity)
-                    outcomes[request.uuid] = .launched(Self.launched(entry, submission: id, entity: entity, note: "entity-level resubmission"))
+                    outcomes[request.uuid] = .launched(
+                        Self.launched(entry, submission: id, entity: entity, note: "entity-level resubmission"))
                 } catch let refused as BackendError where refused.isRefused {
                     outcomes[request.uuid] = .failed(WorkflowError("Firecloud refused resubmitting entity \(entity): \(refused)"))
                 } catch {
@@ -97,7 +103,8 @@ extension TerraExecutor {
                 }
             }
         } catch {
-            let outcome: SubmitOutcome = (error as? BackendError)?.isRefused == true
+            let outcome: SubmitOutcome =
+                (error as? BackendError)?.isRefused == true
                 ? .failed(WorkflowError("cannot retry in workspace \(workspace): \(error)")) : .deferred("\(error)")
             for request in remaining where outcomes[request.uuid] == nil { outcomes[request.uuid] = outcome }
         }
@@ -125,8 +132,9 @@ extension TerraExecutor {
 
     static func launched(_ entry: TerraSubmission.Workflow, submission: String, entity: String, note: String) -> Launched {
         let status = entry.status.flatMap(Self.status) ?? .queued
-        return Launched(externalID: entry.workflowId, submission: submission,
-                        status: status.isFinal || status == .aborting ? .queued : status,
-                        details: ["entity": .string(entity), "terraSubmission": .string(submission), "launch": .string(note)])
+        return Launched(
+            externalID: entry.workflowId, submission: submission,
+            status: status.isFinal || status == .aborting ? .queued : status,
+            details: ["entity": .string(entity), "terraSubmission": .string(submission), "launch": .string(note)])
     }
 }

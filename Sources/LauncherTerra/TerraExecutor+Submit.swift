@@ -61,8 +61,9 @@ extension TerraExecutor {
             var submission: JSONObject = [
                 "methodConfigurationNamespace": .string(pointer.copy.namespace), "methodConfigurationName": .string(pointer.copy.name),
                 "useCallCache": true,
-                "userComment": .string("New submission Workload: \(context.workloadUUID.uuidString.lowercased()) Snapshot ID: \(snapshotID) "
-                                       + Self.launchMarker(request.uuid.uuidString)),
+                "userComment": .string(
+                    "New submission Workload: \(context.workloadUUID.uuidString.lowercased()) Snapshot ID: \(snapshotID) "
+                        + Self.launchMarker(request.uuid.uuidString)),
             ]
             if let factor = request.overrides["memoryRetryMultiplier"]?.doubleValue ?? config.memoryRetryMultiplier {
                 submission["memoryRetryMultiplier"] = .double(factor)
@@ -70,7 +71,8 @@ extension TerraExecutor {
             let report = try await pointer.firecloud.submit(submission)
             return expansion(report, snapshotID: snapshotID, reference: referenceName, rootEntityType: rootEntityType)
         } catch let refused as BackendError where refused.isRefused {
-            return .failed(WorkflowError("Firecloud refused the submission of snapshot \(snapshotID) in workspace \(workspace): \(refused)"))
+            return .failed(
+                WorkflowError("Firecloud refused the submission of snapshot \(snapshotID) in workspace \(workspace): \(refused)"))
         } catch let error as LauncherError {
             return .failed(WorkflowError(error.message))
         } catch {
@@ -95,7 +97,8 @@ extension TerraExecutor {
         }
         let entries = report.workflows ?? []
         guard !entries.isEmpty else {
-            return .failed(WorkflowError("submission \(submissionID) of snapshot \(snapshotID) has no workflows (the snapshot's table is empty?)"))
+            return .failed(
+                WorkflowError("submission \(submissionID) of snapshot \(snapshotID) has no workflows (the snapshot's table is empty?)"))
         }
         let workflows = entries.map { entry -> ExpandedWorkflow in
             let entity = entry.entity ?? ""
@@ -106,8 +109,9 @@ extension TerraExecutor {
             if let type { inputs["entityType"] = .string(type) }
             if let reference { inputs["reference"] = .string(reference) }
             // A workflow already final (found after a crash) is polled once more for its outputs or error.
-            return ExpandedWorkflow(externalID: workflowID, status: status.isFinal ? .running : status, inputs: inputs,
-                                    details: ["entity": .string(entity), "terraSubmission": .string(submissionID)])
+            return ExpandedWorkflow(
+                externalID: workflowID, status: status.isFinal ? .running : status, inputs: inputs,
+                details: ["entity": .string(entity), "terraSubmission": .string(submissionID)])
         }
         return .expanded(Expansion(submission: submissionID, workflows: workflows))
     }

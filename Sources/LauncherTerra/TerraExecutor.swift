@@ -38,16 +38,24 @@ struct TerraExecutor: Executor, ConfiguredStage {
 
         static let fields: [Field<Config>] = [
             Field("workspace", \.workspace, required: true, "The Terra workspace, \"namespace/name\"."),
-            Field("methodConfiguration", \.methodConfiguration, required: true, "The method configuration in the workspace, \"namespace/name\"."),
-            Field("methodConfigurationVersion", \.methodConfigurationVersion, .range(0...Int(Int32.max)),
-                  "The version you expect; create fails if Firecloud's differs. Recorded at create when omitted."),
-            Field("fromSource", \.fromSource, .text(max: 64, nonBlank: true), required: true,
-                  "How items become submissions; \"importSnapshot\" (the only one)."),
-            Field("memoryRetryMultiplier", \.memoryRetryMultiplier, .range(1.0...100.0),
-                  "Passed to Terra: retry tasks that ran out of memory with this factor more."),
-            Field("unknownTimeoutMinutes", \.unknownTimeoutMinutes, .above(0, max: 43_200), "Fail a workflow Terra reports as Unknown for this long."),
+            Field(
+                "methodConfiguration", \.methodConfiguration, required: true,
+                "The method configuration in the workspace, \"namespace/name\"."),
+            Field(
+                "methodConfigurationVersion", \.methodConfigurationVersion, .range(0...Int(Int32.max)),
+                "The version you expect; create fails if Firecloud's differs. Recorded at create when omitted."),
+            Field(
+                "fromSource", \.fromSource, .text(max: 64, nonBlank: true), required: true,
+                "How items become submissions; \"importSnapshot\" (the only one)."),
+            Field(
+                "memoryRetryMultiplier", \.memoryRetryMultiplier, .range(1.0...100.0),
+                "Passed to Terra: retry tasks that ran out of memory with this factor more."),
+            Field(
+                "unknownTimeoutMinutes", \.unknownTimeoutMinutes, .above(0, max: 43_200),
+                "Fail a workflow Terra reports as Unknown for this long."),
             Field("pollSeconds", \.pollSeconds, .seconds(allowZero: true, max: 86_400), "Seconds between status queries."),
-            Field("maxActive", \.maxActive, .count(), "Most workflows of this workload active at once (counted per snapshot when launching)."),
+            Field(
+                "maxActive", \.maxActive, .count(), "Most workflows of this workload active at once (counted per snapshot when launching)."),
             Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most snapshots submitted per update of the workload."),
         ]
 
@@ -64,7 +72,7 @@ struct TerraExecutor: Executor, ConfiguredStage {
     struct Overrides: ConfigStruct {
         var memoryRetryMultiplier: Double?
         static let fields: [Field<Overrides>] = [
-            Field("memoryRetryMultiplier", \.memoryRetryMultiplier, .range(1.0...100.0), "Memory retry factor for the new attempts."),
+            Field("memoryRetryMultiplier", \.memoryRetryMultiplier, .range(1.0...100.0), "Memory retry factor for the new attempts.")
         ]
     }
 
@@ -83,8 +91,9 @@ struct TerraExecutor: Executor, ConfiguredStage {
 
     /// This workload's own copy of the method configuration.
     func copyName(_ context: StageContext) -> NamespacedName {
-        NamespacedName(namespace: methodConfiguration.namespace,
-                       name: "\(methodConfiguration.name)_wfl_\(context.workloadUUID.uuidString.lowercased().prefix(8))")
+        NamespacedName(
+            namespace: methodConfiguration.namespace,
+            name: "\(methodConfiguration.name)_wfl_\(context.workloadUUID.uuidString.lowercased().prefix(8))")
     }
 
     // MARK: Create
@@ -100,8 +109,9 @@ struct TerraExecutor: Executor, ConfiguredStage {
         do {
             current = try await firecloud.methodConfiguration(methodConfiguration)
         } catch {
-            throw TerraServices.createError(error, field: "executor.methodConfiguration", what: "method configuration",
-                                        name: "\(methodConfiguration) in workspace \(workspace)")
+            throw TerraServices.createError(
+                error, field: "executor.methodConfiguration", what: "method configuration",
+                name: "\(methodConfiguration) in workspace \(workspace)")
         }
         let version = current.version
         if let expected = config.methodConfigurationVersion, expected != version {
@@ -124,8 +134,10 @@ struct TerraExecutor: Executor, ConfiguredStage {
     }
 
     func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
-        try Overrides.decode(overrides, at: path, context: .request, what: "the Terra executor's retry overrides (only memoryRetryMultiplier)")
-            .storedObject
+        try Overrides.decode(
+            overrides, at: path, context: .request, what: "the Terra executor's retry overrides (only memoryRetryMultiplier)"
+        )
+        .storedObject
     }
 
     // MARK: Terra vocabulary

@@ -44,14 +44,19 @@ struct TerraServices: Sendable {
         let resource = "\(what) \(name)"
         switch error {
         case BackendError.refused(let service, let status, _) where status == 401 || status == 403:
-            return .invalid(field, "Cannot access \(resource): \(service) answered HTTP \(status); "
-                            + "grant the launcher's service account access to it", ["upstreamStatus": .int(Int64(status))])
+            return .invalid(
+                field,
+                "Cannot access \(resource): \(service) answered HTTP \(status); "
+                    + "grant the launcher's service account access to it", ["upstreamStatus": .int(Int64(status))])
         case BackendError.refused(let service, 404, _):
-            return .invalid(field, "Cannot access \(resource): it does not exist, or the launcher's service account cannot see it "
-                            + "(\(service) answered HTTP 404)", ["upstreamStatus": 404])
+            return .invalid(
+                field,
+                "Cannot access \(resource): it does not exist, or the launcher's service account cannot see it "
+                    + "(\(service) answered HTTP 404)", ["upstreamStatus": 404])
         case BackendError.refused(let service, let status, _):
-            return .invalid(field, "Cannot access \(resource): \(service) refused the request (HTTP \(status))",
-                            ["upstreamStatus": .int(Int64(status))])
+            return .invalid(
+                field, "Cannot access \(resource): \(service) refused the request (HTTP \(status))",
+                ["upstreamStatus": .int(Int64(status))])
         case let error as LauncherError:
             return error
         default:

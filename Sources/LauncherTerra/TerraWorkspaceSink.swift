@@ -20,12 +20,16 @@ struct TerraWorkspaceSink: Sink, ConfiguredStage {
 
         static let fields: [Field<Config>] = [
             Field("workspace", \.workspace, required: true, "The Terra workspace, \"namespace/name\"."),
-            Field("entityType", \.entityType, .text(max: 256, nonBlank: true), required: true, "The entity type (table) to write; it must exist."),
-            Field("identifier", \.identifier, .text(max: 256, nonBlank: true), required: true,
-                  "The output (or, failing that, input) whose value names the entity."),
-            Field("fromOutputs", \.fromOutputs, .freeForm(), required: true,
-                  ifMissing: "fromOutputs must define a mapping from workflow outputs to the attributes of entityType",
-                  "attribute → output name, \"$literal\", a list of those, or a nested object; attributes must exist."),
+            Field(
+                "entityType", \.entityType, .text(max: 256, nonBlank: true), required: true,
+                "The entity type (table) to write; it must exist."),
+            Field(
+                "identifier", \.identifier, .text(max: 256, nonBlank: true), required: true,
+                "The output (or, failing that, input) whose value names the entity."),
+            Field(
+                "fromOutputs", \.fromOutputs, .freeForm(), required: true,
+                ifMissing: "fromOutputs must define a mapping from workflow outputs to the attributes of entityType",
+                "attribute → output name, \"$literal\", a list of those, or a nested object; attributes must exist."),
         ]
     }
 
@@ -47,18 +51,23 @@ struct TerraWorkspaceSink: Sink, ConfiguredStage {
             throw TerraServices.createError(error, field: "sink.workspace", what: "workspace", name: workspace.description)
         }
         guard let type = types[entityType] else {
-            throw LauncherError.invalid("sink.entityType", "The entityType was not found in workspace \(workspace): no \"\(entityType)\"; "
-                                        + "it has \(types.keys.sorted().joined(separator: ", "))",
-                                        ["entityType": .string(entityType), "types": .array(types.keys.sorted().map(JSONValue.string))])
+            throw LauncherError.invalid(
+                "sink.entityType",
+                "The entityType was not found in workspace \(workspace): no \"\(entityType)\"; "
+                    + "it has \(types.keys.sorted().joined(separator: ", "))",
+                ["entityType": .string(entityType), "types": .array(types.keys.sorted().map(JSONValue.string))])
         }
         let attributes = Set(type.attributeNames ?? []).union(["\(entityType)_id"])
         let extra = fromOutputs.keys.filter { !attributes.contains($0) }.sorted()
         if !extra.isEmpty {
             throw LauncherError.invalid(
-                "sink.fromOutputs", "Found additional attributes in fromOutputs that are not present in the entityType \(entityType): "
+                "sink.fromOutputs",
+                "Found additional attributes in fromOutputs that are not present in the entityType \(entityType): "
                     + "\(extra.joined(separator: ", ")); add them to the table first",
-                ["entityType": .string(entityType), "missing": .array(extra.map(JSONValue.string)),
-                 "attributes": .array(attributes.sorted().map(JSONValue.string))])
+                [
+                    "entityType": .string(entityType), "missing": .array(extra.map(JSONValue.string)),
+                    "attributes": .array(attributes.sorted().map(JSONValue.string)),
+                ])
         }
     }
 
@@ -67,7 +76,8 @@ struct TerraWorkspaceSink: Sink, ConfiguredStage {
         var entities: [(uuid: UUID, entity: JSONValue)] = []
         for workflow in workflows {
             guard let name = Self.entityName(workflow.outputs[identifier]) ?? Self.entityName(workflow.inputs[identifier]) else {
-                outcomes[workflow.uuid] = .rejected("Entity name not found: sink.identifier \"\(identifier)\" is not in the workflow's outputs or inputs")
+                outcomes[workflow.uuid] = .rejected(
+                    "Entity name not found: sink.identifier \"\(identifier)\" is not in the workflow's outputs or inputs")
                 continue
             }
             entities.append((workflow.uuid, entity(named: name, outputs: workflow.outputs)))

@@ -8,14 +8,17 @@ import ServiceLifecycle
 import UnixSignals
 
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"),
-            help: "PostgreSQL URL (default: $WFL_DATABASE_URL, else the embedded database in $WFL_HOME).")
+    @Option(
+        name: .customLong("database-url"),
+        help: "PostgreSQL URL (default: $WFL_DATABASE_URL, else the embedded database in $WFL_HOME).")
     var databaseURL: String?
 
     @Flag(name: .long, help: "Print JSON instead of tables.")
     var json = false
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: $WFL_LOG_LEVEL or warning).")
+    @Option(
+        name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: $WFL_LOG_LEVEL or warning)."
+    )
     var logLevel: String?
 
     @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line (default: $WFL_LOG_FORMAT or text).")
@@ -30,8 +33,9 @@ private struct LaunchService: Service {
 
     func run() async throws {
         let launcher = try await Launcher.make(connection, updaterOptions: updaterOptions)
-        let group = ServiceGroup(configuration: .init(
-            services: try await services(launcher).map { .init(service: $0) }, logger: connection.logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: try await services(launcher).map { .init(service: $0) }, logger: connection.logger))
         try await group.run()
     }
 }
@@ -79,9 +83,11 @@ struct Launcher: Sendable {
             throw error
         }
         let deadline = Settings.process.seconds(.databaseTimeout, default: 30, range: 1...600)
-        return Connection(database: Database(configuration: endpoint.clientConfiguration(), deadline: .milliseconds(Int64(deadline * 1000)),
-                                             logger: logger), lease: lease,
-                          endpoint: endpoint, home: home, logger: logger, policy: policy)
+        return Connection(
+            database: Database(
+                configuration: endpoint.clientConfiguration(), deadline: .milliseconds(Int64(deadline * 1000)),
+                logger: logger), lease: lease,
+            endpoint: endpoint, home: home, logger: logger, policy: policy)
     }
 
     /// Connects (starting the embedded database when no URL is given), checks or applies the
@@ -137,15 +143,19 @@ struct Launcher: Sendable {
         case .check:
             let pending = try await migrator.migrate(dryRun: true)
             if !pending.isEmpty {
-                throw LauncherError(.unavailable, "the database at \(connection.description) needs migrations (\(pending.joined(separator: ", "))); run `wfl migrate`")
+                throw LauncherError(
+                    .unavailable,
+                    "the database at \(connection.description) needs migrations (\(pending.joined(separator: ", "))); run `wfl migrate`")
             }
         case .none:
             break
         }
-        let parts = LauncherParts(store: PostgresStore(database: database, logger: logger), registry: .builtin,
-                                  environment: LauncherEnvironment(home: connection.home), options: updaterOptions, logger: logger)
-        return Launcher(service: parts.service, updater: parts.updater, migrator: migrator, logger: logger,
-                        databaseDescription: connection.description)
+        let parts = LauncherParts(
+            store: PostgresStore(database: database, logger: logger), registry: .builtin,
+            environment: LauncherEnvironment(home: connection.home), options: updaterOptions, logger: logger)
+        return Launcher(
+            service: parts.service, updater: parts.updater, migrator: migrator, logger: logger,
+            databaseDescription: connection.description)
     }
 
     static func bootstrapLogging(_ level: String?, format: String? = nil, default defaultLevel: Logger.Level) throws -> Logger {
@@ -153,7 +163,8 @@ struct Launcher: Sendable {
         var resolved = defaultLevel
         if let text, !text.isEmpty {
             guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
-                throw LauncherError.invalid("--log-level", "unknown level \"\(text)\"; use trace, debug, info, notice, warning, error or critical")
+                throw LauncherError.invalid(
+                    "--log-level", "unknown level \"\(text)\"; use trace, debug, info, notice, warning, error or critical")
             }
             resolved = parsed
         }

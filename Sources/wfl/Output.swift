@@ -12,8 +12,9 @@ enum Output {
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }
         print(line(header))
         for row in rows { print(line(row)) }
@@ -57,21 +58,35 @@ enum Output {
     }
 
     static func workloads(_ views: [WorkloadService.WorkloadView]) {
-        if views.isEmpty { print("No workloads."); return }
-        table(["UUID", "PROJECT", "STATE", "EXECUTOR", "CREATED", "WORKFLOWS"], views.map { view in
-            [view.record.uuid.uuidString.lowercased(), view.record.project, view.record.state,
-             view.record.executorConfig["name"]?.stringValue ?? "?", time(view.record.created), counts(view.counts)]
-        })
+        if views.isEmpty {
+            print("No workloads.")
+            return
+        }
+        table(
+            ["UUID", "PROJECT", "STATE", "EXECUTOR", "CREATED", "WORKFLOWS"],
+            views.map { view in
+                [
+                    view.record.uuid.uuidString.lowercased(), view.record.project, view.record.state,
+                    view.record.executorConfig["name"]?.stringValue ?? "?", time(view.record.created), counts(view.counts),
+                ]
+            })
     }
 
     static func workflows(_ workflows: [WorkflowRecord]) {
-        if workflows.isEmpty { print("No workflows."); return }
-        table(["UUID", "STATUS", "ATTEMPT", "EXTERNAL ID", "UPDATED", "ERROR"], workflows.map { w in
-            var error = w.error.map { ($0.kind == .infrastructure ? "[infrastructure] " : "") + $0.message } ?? w.deliveryError ?? ""
-            if error.count > 80 { error = String(error.prefix(77)) + "..." }
-            return [w.uuid.uuidString.lowercased(), w.status.rawValue, String(w.attempt), w.externalID ?? "-",
-                    time(w.updated), error.replacingOccurrences(of: "\n", with: " ")]
-        })
+        if workflows.isEmpty {
+            print("No workflows.")
+            return
+        }
+        table(
+            ["UUID", "STATUS", "ATTEMPT", "EXTERNAL ID", "UPDATED", "ERROR"],
+            workflows.map { w in
+                var error = w.error.map { ($0.kind == .infrastructure ? "[infrastructure] " : "") + $0.message } ?? w.deliveryError ?? ""
+                if error.count > 80 { error = String(error.prefix(77)) + "..." }
+                return [
+                    w.uuid.uuidString.lowercased(), w.status.rawValue, String(w.attempt), w.externalID ?? "-",
+                    time(w.updated), error.replacingOccurrences(of: "\n", with: " "),
+                ]
+            })
     }
 
     static func nextPage(_ cursor: String?) {

@@ -19,18 +19,24 @@ struct Reply {
 func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, TestLauncher) async throws -> Void) async throws {
     try await TestLauncher.with { launcher in
         // A live server on loopback, trusting loopback as the authenticating proxy in front.
-        let app = Application(router: APIRoutes(service: launcher.service, trustedProxies: ["127.0.0.1", "::1"],
-                                                 metrics: { "wfl_test_metric 1\n" }).router())
+        let app = Application(
+            router: APIRoutes(
+                service: launcher.service, trustedProxies: ["127.0.0.1", "::1"],
+                metrics: { "wfl_test_metric 1\n" }
+            ).router())
         try await app.test(.live) { client in try await body(client, launcher) }
     }
 }
 
 extension TestClientProtocol {
-    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: JSONValue? = nil, raw: String? = nil,
-              headers: HTTPFields = [:]) async throws -> Reply {
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, _ body: JSONValue? = nil, raw: String? = nil,
+        headers: HTTPFields = [:]
+    ) async throws -> Reply {
         let text = raw ?? body?.description
-        let response = try await executeRequest(uri: uri, method: method, headers: headers,
-                                                body: text.map { ByteBuffer(string: $0) })
+        let response = try await executeRequest(
+            uri: uri, method: method, headers: headers,
+            body: text.map { ByteBuffer(string: $0) })
         let bodyText = String(buffer: response.body)
         let json = bodyText.isEmpty ? JSONValue.null : ((try? JSONValue.parse(bodyText)) ?? .string(bodyText))
         return Reply(status: response.status, json: json, headers: response.headers)
@@ -44,9 +50,10 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
 @Suite struct APILifecycleTests {
     @Test func createStartRunListRetryThroughHTTP() async throws {
         try await withAPI { client, launcher in
-            let created = try await client.call(.post, "/api/v1/create",
-                                                request(6, executor: ["name": "Mock", "failWhen": ["n": 5]]),
-                                                headers: [HTTPField.Name("X-Forwarded-Email")!: "ada@example.org"])
+            let created = try await client.call(
+                .post, "/api/v1/create",
+                request(6, executor: ["name": "Mock", "failWhen": ["n": 5]]),
+                headers: [HTTPField.Name("X-Forwarded-Email")!: "ada@example.org"])
             #expect(created.status == .ok)
             let uuid = try #require(created.json["uuid"]?.stringValue)
             #expect(created.json["creator"] == "ada@example.org")
@@ -121,8 +128,11 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
             #expect(health.status == .ok && health.json["database"] == "reachable")
             let stages = try await client.call(.get, "/api/v1/stages")
             let names = stages.json.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
-            #expect(Set(names) == ["Items", "TDR Snapshots", "Terra DataRepo", "Mock", "Local", "SLURM", "Container", "WES", "Terra",
-                                   "Directory", "None", "Terra Workspace"])
+            #expect(
+                Set(names) == [
+                    "Items", "TDR Snapshots", "Terra DataRepo", "Mock", "Local", "SLURM", "Container", "WES", "Terra",
+                    "Directory", "None", "Terra Workspace",
+                ])
             #expect(names.filter { $0 == "Terra DataRepo" }.count == 2, "a source and a sink share the name, as in WFL")
             #expect(stages.json.arrayValue?.first { $0["name"] == "Local" }?["fields"]?.arrayValue?.first?["name"] == "command")
             let metrics = try await client.call(.get, "/metrics")
@@ -133,8 +143,10 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
 
 @Suite struct APIErrorTests {
     /// Every 4xx has a JSON body with a message; `field` names the bad input.
-    func expectError(_ reply: Reply, _ status: HTTPResponse.Status, field: String? = nil, contains text: String? = nil,
-                     sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectError(
+        _ reply: Reply, _ status: HTTPResponse.Status, field: String? = nil, contains text: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(reply.status == status, "\(reply.json)", sourceLocation: sourceLocation)
         #expect(reply.json["message"]?.stringValue?.isEmpty == false, "no message in \(reply.json)", sourceLocation: sourceLocation)
         if let field { #expect(reply.json["details"]?["field"] == .string(field), "\(reply.json)", sourceLocation: sourceLocation) }
@@ -163,7 +175,10 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
                 (nil, mutated { $0["labels"] = "team:x" }, "labels", "expected an array"),
                 (nil, mutated { $0["watchers"] = [["pager", "x"]] }, "watchers[0]", "unknown watcher type"),
                 (nil, mutated { $0["source"] = ["name": "Files"] }, "source.name", "known sources: Items"),
-                (nil, mutated { $0["executor"] = ["name": "Cromwell"] }, "executor.name", "known executors: Container, Local, Mock, SLURM, Terra, WES"),
+                (
+                    nil, mutated { $0["executor"] = ["name": "Cromwell"] }, "executor.name",
+                    "known executors: Container, Local, Mock, SLURM, Terra, WES"
+                ),
                 (nil, mutated { $0["sink"] = nil }, "sink", "required"),
                 (nil, mutated { $0["executor"] = ["name": "Mock", "delaySeconds": "5"] }, "executor.delaySeconds", "expected a number"),
                 (nil, mutated { $0["executor"] = ["name": "Mock", "skipValidation": true] }, "executor.skipValidation", "unknown field"),
@@ -211,18 +226,21 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
             let retry = "/api/v1/workload/\(uuid)/retry"
             expectError(try await client.call(.post, retry, [:]), .badRequest, contains: "at least one filter")
             expectError(try await client.call(.post, retry, ["status": "Running"]), .badRequest, field: "status")
-            expectError(try await client.call(.post, retry, ["status": "Failed"]), .badRequest,
-                        contains: "No workflows to retry for workload and requested workflow filters.")
+            expectError(
+                try await client.call(.post, retry, ["status": "Failed"]), .badRequest,
+                contains: "No workflows to retry for workload and requested workflow filters.")
             expectError(try await client.call(.post, retry, ["status": 3]), .badRequest, field: "status")
             expectError(try await client.call(.post, retry, ["uuids": "abc"]), .badRequest, field: "uuids")
             expectError(try await client.call(.post, retry, raw: "{"), .badRequest, contains: "not valid JSON")
             expectError(try await client.call(.get, "/api/v1/workload/\(uuid)/workflows?status=Done"), .badRequest, field: "status")
-            expectError(try await client.call(.get, "/api/v1/workload/\(uuid)/workflows?includeRetried=maybe"), .badRequest,
-                        field: "includeRetried")
+            expectError(
+                try await client.call(.get, "/api/v1/workload/\(uuid)/workflows?includeRetried=maybe"), .badRequest,
+                field: "includeRetried")
             // Stopping before start, as WFL.
             let unstarted = try await client.call(.post, "/api/v1/create", request(1))
-            expectError(try await client.call(.post, "/api/v1/stop", ["uuid": unstarted.json["uuid"]!]), .badRequest,
-                        contains: "Cannot stop workload before it's been started.")
+            expectError(
+                try await client.call(.post, "/api/v1/stop", ["uuid": unstarted.json["uuid"]!]), .badRequest,
+                contains: "Cannot stop workload before it's been started.")
         }
     }
 }

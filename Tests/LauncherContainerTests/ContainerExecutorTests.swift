@@ -3,23 +3,27 @@ import LauncherCore
 import LauncherTestSupport
 import Logging
 import Testing
+
 @testable import LauncherStages
 
 @Suite struct ContainerExecutorTests {
     @Test func aWorkflowWhoseContainerExistsIsNotStartedTwice() async throws {
         try Podman.check()
         let home = try TestFiles.temporaryFolder("ctr")
-        let context = StageContext(workloadUUID: UUID(), project: "t", logger: Logger(label: "t"), environment: LauncherEnvironment(home: home))
+        let context = StageContext(
+            workloadUUID: UUID(), project: "t", logger: Logger(label: "t"), environment: LauncherEnvironment(home: home))
         let executor = try StageRegistry.builtin.makeExecutor(["name": "Container", "image": .string(Podman.image), "command": "sleep 5"])
         let request = LaunchRequest(uuid: UUID(), inputs: [:], attempt: 1, overrides: [:], submission: nil, mayExist: false)
         guard case .launched? = try await executor.submit([request], context: context)[request.uuid] else {
-            Issue.record("not launched"); return
+            Issue.record("not launched")
+            return
         }
         // The launcher crashed before recording that: the next attempt says mayExist.
         var again = request
         again.mayExist = true
         guard case .launched(let found)? = try await executor.submit([again], context: context)[request.uuid] else {
-            Issue.record("not found"); return
+            Issue.record("not found")
+            return
         }
         #expect(found.externalID == "wfl-\(request.uuid.uuidString.lowercased())")
         let containers = try await Podman.containers(workload: context.workloadUUID.uuidString.lowercased())

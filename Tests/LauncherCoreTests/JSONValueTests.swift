@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import LauncherCore
 
 @Suite struct JSONValueTests {
@@ -33,7 +34,8 @@ import Testing
     @Test func escapesAndUnicodeParse() throws {
         #expect(try JSONValue.parse(#""a\u00e9\ud83d\ude00\n\/""#) == .string("aé😀\n/"))
         #expect(try JSONValue.parse("\"é😀\"") == .string("é😀"))
-        #expect(try JSONValue.parse("[1e3, -0.5, 9223372036854775807, 12345678901234567890]")
+        #expect(
+            try JSONValue.parse("[1e3, -0.5, 9223372036854775807, 12345678901234567890]")
                 == [1000.0, -0.5, .int(Int64.max), 12345678901234567890.0])
         #expect(JSONValue.int(30) == JSONValue.double(30))
         #expect(Set<JSONValue>([.int(2), .double(2)]).count == 1)

@@ -9,8 +9,9 @@ import Testing
         try await TestLauncher.with { launcher in
             let marker = launcher.home.appendingPathComponent("started.log").path
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(5),
-                                     executor: ["name": "Local", "command": .string("echo $$ >> \(marker); exec sleep 60"), "maxParallel": 2]),
+                TestLauncher.request(
+                    source: TestLauncher.items(5),
+                    executor: ["name": "Local", "command": .string("echo $$ >> \(marker); exec sleep 60"), "maxParallel": 2]),
                 creator: "me", start: true)
             let uuid = view.record.uuid
             try await launcher.updateUntil(uuid, "two running") { $0.counts[.running] == 2 }

@@ -1,9 +1,10 @@
 import Foundation
 import LauncherCore
-@testable import LauncherPostgres
-import PostgresNIO
 import LauncherTestSupport
+import PostgresNIO
 import Testing
+
+@testable import LauncherPostgres
 
 /// Each test has a time limit: a claim that never consumes must fail the test, not hang it.
 @Suite(.timeLimit(.minutes(3))) struct ConcurrencyTests {
@@ -13,8 +14,9 @@ import Testing
             var uuids: [UUID] = []
             for _ in 0..<3 {
                 let view = try await launcher.service.create(
-                    TestLauncher.request(source: TestLauncher.items(20),
-                                         executor: ["name": "Local", "command": .string("echo \"$WFL_WORKLOAD_UUID {{n}}\" >> \(log)"), "maxParallel": 8]),
+                    TestLauncher.request(
+                        source: TestLauncher.items(20),
+                        executor: ["name": "Local", "command": .string("echo \"$WFL_WORKLOAD_UUID {{n}}\" >> \(log)"), "maxParallel": 8]),
                     creator: "me", start: true)
                 uuids.append(view.record.uuid)
             }
@@ -94,7 +96,8 @@ import Testing
                 for _ in 0..<8 {
                     group.addTask {
                         try await launcher.database.client.withConnection { connection in
-                            let queues = PostgresWorkloadQueues(connection: connection, workloadID: id, logger: launcher.logger, deadline: .seconds(30))
+                            let queues = PostgresWorkloadQueues(
+                                connection: connection, workloadID: id, logger: launcher.logger, deadline: .seconds(30))
                             var mine: [UUID] = []
                             while true {
                                 let batch = try await queues.claimItems(limit: 37, submission: UUID().uuidString)

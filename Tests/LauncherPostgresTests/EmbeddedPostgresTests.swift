@@ -1,8 +1,8 @@
 import Foundation
 import LauncherCore
 import LauncherPostgres
-import PostgresNIO
 import LauncherTestSupport
+import PostgresNIO
 import Testing
 
 @Suite struct EmbeddedPostgresTests {

@@ -13,12 +13,12 @@ import Testing
                 creator: "me", start: true)
             let healthy = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]), creator: "me", start: true)
-            _ = try await launcher.updater.update(workloadID: broken.record.id)   // launched: Running
+            _ = try await launcher.updater.update(workloadID: broken.record.id)  // launched: Running
             TestStages.backends.setDown(key, true)
             try await launcher.database.execute("UPDATE workload SET wake_at = now()")
             let pass = await launcher.updater.runPass()
             #expect(pass.failed == 1)
-            #expect(pass.finished == 1)   // the healthy workload finished in the same pass
+            #expect(pass.finished == 1)  // the healthy workload finished in the same pass
 
             let during = try await launcher.service.workload(broken.record.uuid)
             #expect(during.counts == [.running: 3], "an unanswered status query changed workflows")
@@ -27,8 +27,9 @@ import Testing
             #expect(during.json["lastError"]?["consecutive"] == 1)
             #expect(try await launcher.service.events(broken.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "error" })
             // The failing workload backs off instead of being retried every pass.
-            #expect(try await launcher.database.scalar(
-                "SELECT count(*) FROM workload WHERE id = \(broken.record.id) AND wake_at > last_error_at") == 1)
+            #expect(
+                try await launcher.database.scalar(
+                    "SELECT count(*) FROM workload WHERE id = \(broken.record.id) AND wake_at > last_error_at") == 1)
             #expect(try await launcher.service.workload(healthy.record.uuid).record.state == "Finished")
 
             TestStages.backends.setDown(key, false)
@@ -59,8 +60,9 @@ import Testing
         let options = UpdaterOptions(concurrency: 2, batchSize: 100, tickBudget: .seconds(5), maxDeliveryAttempts: 1)
         try await TestLauncher.with(registry: TestStages.registry, options: options) { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: ["name": "Items", "items": [["reject": true], ["n": 1], ["retry": true], ["n": 2]]],
-                                     executor: ["name": "Mock"], sink: ["name": "Picky"]),
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["reject": true], ["n": 1], ["retry": true], ["n": 2]]],
+                    executor: ["name": "Mock"], sink: ["name": "Picky"]),
                 creator: "me", start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid)
             #expect(done.counts == [.succeeded: 4])
@@ -70,7 +72,10 @@ import Testing
             #expect(setAside.contains { $0.deliveryError == "identifier missing from outputs and inputs" })
             #expect(setAside.allSatisfy { $0.json["delivered"] == false })
             #expect(workflows.filter { $0.json["delivered"] == true }.count == 2)
-            #expect(try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "delivery-set-aside" })
+            #expect(
+                try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains {
+                    $0.kind == "delivery-set-aside"
+                })
         }
     }
 
@@ -101,7 +106,8 @@ import Testing
         try await TestLauncher.with(options: options) { launcher in
             let out = launcher.home.appendingPathComponent("out")
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"], sink: ["name": "Directory", "path": .string(out.path)]),
+                TestLauncher.request(
+                    source: TestLauncher.items(3), executor: ["name": "Mock"], sink: ["name": "Directory", "path": .string(out.path)]),
                 creator: "me", start: true)
             // A file where the folder should be: every delivery fails.
             try "in the way".write(to: out, atomically: true, encoding: .utf8)
@@ -128,7 +134,8 @@ import Testing
             #expect(files.filter { $0.hasSuffix(".json") }.count == 3 && !files.contains(stale.lastPathComponent), "\(files)")
             // Nothing left to redeliver: a 400 that says so.
             await #expect(throws: LauncherError.self) { _ = try await launcher.service.redeliver(view.record.uuid, request: [:]) }
-            #expect(try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "redelivered" })
+            #expect(
+                try await launcher.service.events(view.record.uuid, cursor: nil, limit: 100).items.contains { $0.kind == "redelivered" })
         }
     }
 }

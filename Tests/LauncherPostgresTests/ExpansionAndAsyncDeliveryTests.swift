@@ -8,8 +8,9 @@ import Testing
     @Test func anItemExpandsIntoSeveralWorkflowsWhoseIdsArriveLater() async throws {
         try await TestLauncher.with(registry: TestStages.registry) { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: ["name": "Items", "items": [["rows": 3], ["rows": 2], ["rows": 0]]],
-                                     executor: ["name": "Expanding"]),
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["rows": 3], ["rows": 2], ["rows": 0]]],
+                    executor: ["name": "Expanding"]),
                 creator: "t", start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             let launched = try await launcher.allWorkflows(view.record.uuid)

@@ -76,7 +76,8 @@ import Testing
             let bad: [JSONValue] = [
                 TestLauncher.request(source: ["name": "Items", "items": [["a": 1], "x"]], executor: ["name": "Mock"]),
                 TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Local", "command": "echo {{missing}}"]),
-                TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Mock"], sink: ["name": "Directory", "path": "/proc/forbidden"]),
+                TestLauncher.request(
+                    source: TestLauncher.items(2), executor: ["name": "Mock"], sink: ["name": "Directory", "path": "/proc/forbidden"]),
                 ["project": "p", "source": TestLauncher.items(1), "executor": ["name": "Mock"], "sink": ["name": "None"], "extra": 1],
             ]
             for request in bad {
@@ -120,7 +121,8 @@ import Testing
             var seen: [UUID] = []
             var cursor: String?
             repeat {
-                let page = try await launcher.service.workflows(uuid, status: nil, submission: nil, includeRetried: false, cursor: cursor, limit: 10)
+                let page = try await launcher.service.workflows(
+                    uuid, status: nil, submission: nil, includeRetried: false, cursor: cursor, limit: 10)
                 seen += page.items.map(\.uuid)
                 cursor = page.nextCursor
             } while cursor != nil
@@ -131,7 +133,8 @@ import Testing
                 try await launcher.service.workflows(uuid, status: "Done", submission: nil, includeRetried: false, cursor: nil, limit: nil)
             }
             let submission = try #require(succeeded.first?.submission)
-            let bySubmission = try await launcher.service.workflows(uuid, status: nil, submission: submission, includeRetried: false, cursor: nil, limit: 100)
+            let bySubmission = try await launcher.service.workflows(
+                uuid, status: nil, submission: submission, includeRetried: false, cursor: nil, limit: 100)
             #expect(!bySubmission.items.isEmpty && bySubmission.items.allSatisfy { $0.submission == submission })
         }
     }
@@ -141,8 +144,8 @@ import Testing
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock", "delaySeconds": 3600]),
                 creator: "me", start: true)
-            _ = await launcher.updater.runPass()   // launches
-            _ = await launcher.updater.runPass()   // polls: nothing can change for an hour
+            _ = await launcher.updater.runPass()  // launches
+            _ = await launcher.updater.runPass()  // polls: nothing can change for an hour
             #expect(try await launcher.service.workload(view.record.uuid).counts == [.running: 1])
             let pass = await launcher.updater.runPass()
             #expect(pass.due == 0)

@@ -11,7 +11,9 @@ import Testing
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["sample": "a", "code": 0], ["sample": "b", "code": 4]]],
-                    executor: ["name": "Local", "command": #"echo "{\"len\": ${#sample}}" > "$WFL_OUTPUTS"; echo oops >&2; exit {{code}}"#],
+                    executor: [
+                        "name": "Local", "command": #"echo "{\"len\": ${#sample}}" > "$WFL_OUTPUTS"; echo oops >&2; exit {{code}}"#,
+                    ],
                     sink: ["name": "Directory", "path": .string(out.path)]),
                 creator: "me", start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid)
@@ -33,7 +35,8 @@ import Testing
             // Each command records how many siblings run at the same moment.
             let command = "echo start >> \(log); sleep 0.4; echo end >> \(log)"
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(6), executor: ["name": "Local", "command": .string(command), "maxParallel": 2]),
+                TestLauncher.request(
+                    source: TestLauncher.items(6), executor: ["name": "Local", "command": .string(command), "maxParallel": 2]),
                 creator: "me", start: true)
             _ = try await launcher.runUntilFinished(view.record.uuid, pause: .milliseconds(20))
             var running = 0, peak = 0
@@ -50,8 +53,9 @@ import Testing
         try await TestLauncher.with { launcher in
             let log = launcher.home.appendingPathComponent("runs.log").path
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(4),
-                                     executor: ["name": "Local", "command": .string("echo {{n}} >> \(log); sleep 1"), "maxParallel": 4]),
+                TestLauncher.request(
+                    source: TestLauncher.items(4),
+                    executor: ["name": "Local", "command": .string("echo {{n}} >> \(log); sleep 1"), "maxParallel": 4]),
                 creator: "me", start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             #expect(try await launcher.service.workload(view.record.uuid).counts[.submitted] == 4)

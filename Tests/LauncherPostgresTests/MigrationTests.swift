@@ -1,8 +1,9 @@
 import Foundation
 import LauncherCore
-@testable import LauncherPostgres
 import LauncherTestSupport
 import Testing
+
+@testable import LauncherPostgres
 
 @Suite struct MigrationTests {
     @Test func appliesInOrderRecordsAndRerunsAsANoOp() async throws {
@@ -22,8 +23,9 @@ import Testing
         let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("schema")
         let files = try FileManager.default.contentsOfDirectory(atPath: schema.path).filter { $0.hasSuffix(".sql") }.sorted()
-        #expect(try Migrator.bundled().map { "\($0.name).sql" } == files,
-                "add every schema/*.sql file to the migrations list in Package.swift")
+        #expect(
+            try Migrator.bundled().map { "\($0.name).sql" } == files,
+            "add every schema/*.sql file to the migrations list in Package.swift")
     }
 
     @Test func anEditedMigrationIsRefused() async throws {

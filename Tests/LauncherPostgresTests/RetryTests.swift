@@ -8,8 +8,9 @@ import Testing
     /// 10 items, those with odd=true fail; run to the end.
     func finishedWorkload(_ launcher: TestLauncher) async throws -> UUID {
         let view = try await launcher.service.create(
-            TestLauncher.request(source: TestLauncher.items(10) { ["n": .int(Int64($0)), "odd": .bool($0 % 2 == 1)] },
-                                 executor: ["name": "Mock", "failWhen": ["odd": true]]),
+            TestLauncher.request(
+                source: TestLauncher.items(10) { ["n": .int(Int64($0)), "odd": .bool($0 % 2 == 1)] },
+                executor: ["name": "Mock", "failWhen": ["odd": true]]),
             creator: "me", start: true)
         let done = try await launcher.runUntilFinished(view.record.uuid)
         #expect(done.counts == [.succeeded: 5, .failed: 5])
@@ -62,7 +63,9 @@ import Testing
             #expect(one.count == 1 && one[0].retryOf == succeeded[0].uuid && one[0].inputs == succeeded[0].inputs)
 
             // Retrying the same original again is refused, naming it.
-            let again = await launcherError { _ = try await launcher.service.retry(uuid, request: ["uuids": [.string(succeeded[0].uuid.uuidString)]]) }
+            let again = await launcherError {
+                _ = try await launcher.service.retry(uuid, request: ["uuids": [.string(succeeded[0].uuid.uuidString)]])
+            }
             #expect(again?.details["field"] == "uuids[0]")
             #expect(again?.message.contains("already retried") == true)
 
@@ -87,7 +90,9 @@ import Testing
             let nothing = await launcherError { _ = try await launcher.service.retry(uuid, request: ["status": "Aborted"]) }
             #expect(nothing?.message == "No workflows to retry for workload and requested workflow filters.")
 
-            let stranger = await launcherError { _ = try await launcher.service.retry(uuid, request: ["uuids": [.string(UUID().uuidString)]]) }
+            let stranger = await launcherError {
+                _ = try await launcher.service.retry(uuid, request: ["uuids": [.string(UUID().uuidString)]])
+            }
             #expect(stranger?.details["field"] == "uuids[0]")
 
             let notAUUID = await launcherError { _ = try await launcher.service.retry(uuid, request: ["uuids": ["nope"]]) }
@@ -96,7 +101,9 @@ import Testing
             let unknownField = await launcherError { _ = try await launcher.service.retry(uuid, request: ["state": "Failed"]) }
             #expect(unknownField?.details["field"] == "state")
 
-            let overrides = await launcherError { _ = try await launcher.service.retry(uuid, request: ["status": "Failed", "overrides": ["memory": "4G"]]) }
+            let overrides = await launcherError {
+                _ = try await launcher.service.retry(uuid, request: ["status": "Failed", "overrides": ["memory": "4G"]])
+            }
             #expect(overrides?.details["field"] == "overrides.memory")
             #expect(overrides?.message.contains("takes no retry overrides") == true)
 

@@ -14,7 +14,8 @@ import Testing
     @Test func numbersRoundTripThroughStoredRowsTheBackendAndTheSink() async throws {
         try await TestLauncher.with { launcher in
             let out = launcher.home.appendingPathComponent("delivered")
-            let request = try JSONValue.parse("""
+            let request = try JSONValue.parse(
+                """
                 {"project": "numbers", "source": {"name": "Items", "items": [\(Self.numbers)]},
                  "executor": {"name": "Local", "command": "cp \\"$WFL_INPUTS\\" \\"$WFL_OUTPUTS\\""},
                  "sink": {"name": "Directory", "path": "\(out.path)"}}
@@ -26,9 +27,13 @@ import Testing
             #expect(try await launcher.runUntilFinished(view.record.uuid).counts == [.succeeded: 1])
             let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
             // What the backend was given: the executor's inputs.json.
-            let inputs = try String(contentsOfFile: "\(launcher.home.path)/work/\(view.record.uuid.uuidString.lowercased())/\(workflow.uuid.uuidString.lowercased())/inputs.json", encoding: .utf8)
+            let inputs = try String(
+                contentsOfFile:
+                    "\(launcher.home.path)/work/\(view.record.uuid.uuidString.lowercased())/\(workflow.uuid.uuidString.lowercased())/inputs.json",
+                encoding: .utf8)
             // The outputs as read back, and the delivered file.
-            let delivered = try String(contentsOf: out.appendingPathComponent("\(workflow.uuid.uuidString.lowercased()).json"), encoding: .utf8)
+            let delivered = try String(
+                contentsOf: out.appendingPathComponent("\(workflow.uuid.uuidString.lowercased()).json"), encoding: .utf8)
             for text in [inputs, JSONValue.object(workflow.outputs ?? [:]).description, delivered] {
                 let value = try JSONValue.parse(text)
                 let numbers = value["outputs"] ?? value
@@ -48,7 +53,8 @@ import Testing
     @Test func workloadsStoredInThePreviousFormatStillLoadAndRun() async throws {
         try await TestLauncher.with { launcher in
             let out = launcher.home.appendingPathComponent("old-format")
-            try await launcher.database.execute("""
+            try await launcher.database.execute(
+                """
                 INSERT INTO workload (uuid, project, creator, labels, source_type, source_config, executor_type, executor_config,
                                       sink_type, sink_config, version, started, updated, wake_at)
                 VALUES ('6f0e6a59-6a5e-4c2b-9c1e-3f4b1d2a7c01', 'old', 'someone', '{project:old}',
@@ -56,7 +62,8 @@ import Testing
                         'Local', '{"name": "Local", "command": "echo \\"{\\\\\\"n\\\\\\": $n}\\" > \\"$WFL_OUTPUTS\\"", "maxParallel": 2, "timeout": 30}',
                         'Directory', '{"name": "Directory", "path": "\(out.path)"}', '0.1.0', now(), now(), now())
                 """)
-            try await launcher.database.execute("""
+            try await launcher.database.execute(
+                """
                 INSERT INTO source_item (workload_id, payload)
                 SELECT id, p::jsonb FROM workload, unnest(ARRAY['{"n": 1}', '{"n": 2}']) AS p
                 WHERE uuid = '6f0e6a59-6a5e-4c2b-9c1e-3f4b1d2a7c01'
@@ -71,19 +78,47 @@ import Testing
             #expect(view.record.executorConfig["maxParallel"] == 2)
             // Each of the previous writers' formats decodes.
             let previous: [(kind: StageKind, config: JSONValue)] = [
-                (.executor, ["name": "SLURM", "command": "true", "memory": "4G", "time": "1-12:00:00", "array": 1000, "cpus": 4,
-                             "lostAfterSeconds": 60.5, "commandTimeoutSeconds": 30, "pollSeconds": 2]),
+                (
+                    .executor,
+                    [
+                        "name": "SLURM", "command": "true", "memory": "4G", "time": "1-12:00:00", "array": 1000, "cpus": 4,
+                        "lostAfterSeconds": 60.5, "commandTimeoutSeconds": 30, "pollSeconds": 2,
+                    ]
+                ),
                 (.executor, ["name": "Mock", "delaySeconds": 0.25, "failWhen": ["x": 1]]),
-                (.executor, ["name": "Container", "image": "localhost/tiny", "command": "true", "network": "none", "maxParallel": 4,
-                             "pull": "missing", "memory": "20m", "cpus": 1.5]),
-                (.executor, ["name": "WES", "url": "http://127.0.0.1:1/ga4gh/wes/v1", "workflowUrl": "x.cwl", "workflowType": "CWL",
-                             "workflowTypeVersion": "v1.2", "requestTimeoutSeconds": 5]),
-                (.executor, ["name": "Terra", "workspace": "ns/ws", "methodConfiguration": "ns/mc", "fromSource": "importSnapshot",
-                             "methodConfigurationVersion": 7]),
+                (
+                    .executor,
+                    [
+                        "name": "Container", "image": "localhost/tiny", "command": "true", "network": "none", "maxParallel": 4,
+                        "pull": "missing", "memory": "20m", "cpus": 1.5,
+                    ]
+                ),
+                (
+                    .executor,
+                    [
+                        "name": "WES", "url": "http://127.0.0.1:1/ga4gh/wes/v1", "workflowUrl": "x.cwl", "workflowType": "CWL",
+                        "workflowTypeVersion": "v1.2", "requestTimeoutSeconds": 5,
+                    ]
+                ),
+                (
+                    .executor,
+                    [
+                        "name": "Terra", "workspace": "ns/ws", "methodConfiguration": "ns/mc", "fromSource": "importSnapshot",
+                        "methodConfigurationVersion": 7,
+                    ]
+                ),
                 (.source, ["name": "TDR Snapshots", "snapshots": ["0b3f4b1d-2a7c-4c2b-9c1e-6f0e6a596a5e"]]),
-                (.source, ["name": "Terra DataRepo", "dataset": "0b3f4b1d-2a7c-4c2b-9c1e-6f0e6a596a5e", "table": "t",
-                           "snapshotReaders": ["a@b.org"], "pollingIntervalMinutes": 20]),
-                (.sink, ["name": "Terra Workspace", "workspace": "ns/ws", "entityType": "e", "identifier": "id", "fromOutputs": ["a": "b"]]),
+                (
+                    .source,
+                    [
+                        "name": "Terra DataRepo", "dataset": "0b3f4b1d-2a7c-4c2b-9c1e-6f0e6a596a5e", "table": "t",
+                        "snapshotReaders": ["a@b.org"], "pollingIntervalMinutes": 20,
+                    ]
+                ),
+                (
+                    .sink,
+                    ["name": "Terra Workspace", "workspace": "ns/ws", "entityType": "e", "identifier": "id", "fromOutputs": ["a": "b"]]
+                ),
                 (.sink, ["name": "None"]),
             ]
             let registry = launcher.registry

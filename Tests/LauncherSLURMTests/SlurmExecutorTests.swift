@@ -3,6 +3,7 @@ import LauncherCore
 import LauncherTestSupport
 import Logging
 import Testing
+
 @testable import LauncherStages
 
 /// The executor alone, against the cluster: what it does when SLURM has no record of a job.
@@ -12,7 +13,7 @@ import Testing
     }
 
     func executor(_ cluster: SlurmCluster, _ fields: JSONObject = [:]) throws -> SlurmExecutor {
-        var config: JSONObject = ["name": "SLURM", "command": "true", "slurmConf": .string(cluster.conf), "lostAfterSeconds": 1]
+        var config: JSONObject = ["name": "SLURM", "command": "true", "slurmConf": .string(cluster.conf), "lostAfterSeconds": 5]
         config.merge(fields) { _, new in new }
         return try #require(try StageRegistry.builtin.makeExecutor(.object(config)) as? SlurmExecutor)
     }
@@ -22,13 +23,14 @@ import Testing
         try cluster.check()
         let executor = try executor(cluster)
         let context = context(try TestFiles.temporaryFolder("slurm"))
-        var workflow = ActiveWorkflow(uuid: UUID(), status: .running, externalID: "987654321", submission: nil, attempt: 1,
-                                      overrides: [:], details: [:], submitted: Date())
+        var workflow = ActiveWorkflow(
+            uuid: UUID(), status: .running, externalID: "987654321", submission: nil, attempt: 1,
+            overrides: [:], details: [:], submitted: Date())
         let first = try await executor.poll([workflow], context: context).updates
         #expect(first.count == 1 && first[0].status == .running, "only remembers when it went missing")
         workflow.details = first[0].details
         #expect(try await executor.poll([workflow], context: context).updates.isEmpty)
-        try await Task.sleep(for: .milliseconds(1100))
+        try await Task.sleep(for: .milliseconds(5100))
         let lost = try await executor.poll([workflow], context: context).updates
         #expect(lost.first?.status == .failed)
         #expect(lost.first?.error?.kind == .infrastructure)
@@ -47,8 +49,9 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try "0\n".write(to: folder.appendingPathComponent("exit"), atomically: true, encoding: .utf8)
         try #"{"x": 1}"#.write(to: folder.appendingPathComponent("outputs.json"), atomically: true, encoding: .utf8)
-        let workflow = ActiveWorkflow(uuid: uuid, status: .running, externalID: "987654322", submission: nil, attempt: 1,
-                                      overrides: [:], details: [:], submitted: Date())
+        let workflow = ActiveWorkflow(
+            uuid: uuid, status: .running, externalID: "987654322", submission: nil, attempt: 1,
+            overrides: [:], details: [:], submitted: Date())
         let update = try #require(try await executor.poll([workflow], context: context).updates.first)
         #expect(update.status == .succeeded)
         #expect(update.outputs == ["x": 1])

@@ -4,6 +4,7 @@ import LauncherSystem
 import LauncherTestSupport
 import Logging
 import Testing
+
 @testable import LauncherStages
 
 /// The Local executor against real processes, without a database: submit, then poll the way
@@ -14,8 +15,9 @@ import Testing
 
     init() throws {
         home = try TestFiles.temporaryFolder("local")
-        context = StageContext(workloadUUID: UUID(), project: "t", logger: Logger(label: "test"),
-                               environment: LauncherEnvironment(home: home))
+        context = StageContext(
+            workloadUUID: UUID(), project: "t", logger: Logger(label: "test"),
+            environment: LauncherEnvironment(home: home))
     }
 
     func executor(_ config: JSONObject) throws -> LocalExecutor {
@@ -24,16 +26,19 @@ import Testing
         return try #require(try StageRegistry.builtin.makeExecutor(.object(config)) as? LocalExecutor)
     }
 
-    func launch(_ executor: LocalExecutor, _ inputs: JSONObject, uuid: UUID = UUID(), mayExist: Bool = false,
-                overrides: JSONObject = [:]) async throws -> ActiveWorkflow {
+    func launch(
+        _ executor: LocalExecutor, _ inputs: JSONObject, uuid: UUID = UUID(), mayExist: Bool = false,
+        overrides: JSONObject = [:]
+    ) async throws -> ActiveWorkflow {
         let outcomes = try await executor.submit(
             [LaunchRequest(uuid: uuid, inputs: inputs, attempt: 1, overrides: overrides, submission: nil, mayExist: mayExist)],
             context: context)
         guard case .launched(let launched)? = outcomes[uuid] else {
             throw TestFailure("not launched: \(String(describing: outcomes[uuid]))")
         }
-        return ActiveWorkflow(uuid: uuid, status: launched.status, externalID: launched.externalID, submission: nil,
-                              attempt: 1, overrides: overrides, details: launched.details, submitted: Date())
+        return ActiveWorkflow(
+            uuid: uuid, status: launched.status, externalID: launched.externalID, submission: nil,
+            attempt: 1, overrides: overrides, details: launched.details, submitted: Date())
     }
 
     func waitFinal(_ executor: LocalExecutor, _ workflow: ActiveWorkflow, timeout: Double = 30) async throws -> WorkflowUpdate {
@@ -56,7 +61,8 @@ import Testing
 
     @Test func successReadsOutputsAndGivesInputsAsVariablesFileAndTemplate() async throws {
         let executor = try executor([
-            "command": #"printf '{"greeting": "%s", "fromEnv": "%s", "fromFile": %s}' {{name}} "$name" "$(cat "$WFL_INPUTS" | tr -d '\n ')" > "$WFL_OUTPUTS""#,
+            "command":
+                #"printf '{"greeting": "%s", "fromEnv": "%s", "fromFile": %s}' {{name}} "$name" "$(cat "$WFL_INPUTS" | tr -d '\n ')" > "$WFL_OUTPUTS""#
         ])
         let workflow = try await launch(executor, ["name": "it's me", "n": 3])
         let update = try await waitFinal(executor, workflow)
@@ -105,7 +111,9 @@ import Testing
         let childFile = folder(workflow.uuid).appendingPathComponent("child.pid")
         var child: Int32?
         for _ in 0..<100 where child == nil {
-            child = (try? String(contentsOf: childFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            child = (try? String(contentsOf: childFile, encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         let pid = try #require(child)
@@ -151,7 +159,8 @@ import Testing
         try ProcessTools.spawnDetached(script: script)
         _ = try await waitFinal(executor, workflow)
         try await Task.sleep(for: .milliseconds(300))
-        let log = try String(contentsOf: folder(workflow.uuid).deletingLastPathComponent().appendingPathComponent("runs.log"), encoding: .utf8)
+        let log = try String(
+            contentsOf: folder(workflow.uuid).deletingLastPathComponent().appendingPathComponent("runs.log"), encoding: .utf8)
         #expect(log == "run\n")
     }
 
@@ -161,7 +170,9 @@ import Testing
         let files = folder(workflow.uuid)
         var pid: Int32?
         for _ in 0..<100 where pid == nil {
-            pid = (try? String(contentsOf: files.appendingPathComponent("pid"), encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            pid = (try? String(contentsOf: files.appendingPathComponent("pid"), encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         // Kill everything, the wrapper too (as a reboot would): no exit file is ever written.
@@ -181,7 +192,8 @@ import Testing
         let executor = try executor(["command": "echo {{sample}} {{ lane }}"])
         #expect(executor.checkInputs(["sample": "a"]) == "has no field \"lane\", which executor.command uses as {{lane}}")
         #expect(executor.checkInputs(["sample": "a", "lane": 1]) == nil)
-        #expect(CommandScript(template: "echo {{x}}", environment: [:]).render(["x": "$(rm -rf /); 'q'"]) == #"echo '$(rm -rf /); '\''q'\'''"#)
+        #expect(
+            CommandScript(template: "echo {{x}}", environment: [:]).render(["x": "$(rm -rf /); 'q'"]) == #"echo '$(rm -rf /); '\''q'\'''"#)
         #expect(throws: LauncherError.self) { try self.executor(["command": "echo {{bad field}}"]) }
         #expect(throws: LauncherError.self) { try self.executor(["command": "x", "maxParallel": 0]) }
         #expect(throws: LauncherError.self) { try self.executor(["command": "x", "timeout": -1]) }

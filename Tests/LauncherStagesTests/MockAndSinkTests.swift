@@ -3,11 +3,13 @@ import LauncherCore
 import LauncherTestSupport
 import Logging
 import Testing
+
 @testable import LauncherStages
 
 @Suite struct MockExecutorTests {
-    let context = StageContext(workloadUUID: UUID(), project: "t", logger: Logger(label: "t"),
-                               environment: LauncherEnvironment(home: URL(fileURLWithPath: "/tmp")))
+    let context = StageContext(
+        workloadUUID: UUID(), project: "t", logger: Logger(label: "t"),
+        environment: LauncherEnvironment(home: URL(fileURLWithPath: "/tmp")))
 
     func request(_ inputs: JSONObject) -> LaunchRequest {
         LaunchRequest(uuid: UUID(), inputs: inputs, attempt: 1, overrides: [:], submission: nil, mayExist: false)
@@ -19,7 +21,8 @@ import Testing
         let bad = request(["sample": "bad", "lane": 2.0, "extra": true])
         let outcomes = try await mock.submit([good, bad], context: context)
         guard case .launched(let g)? = outcomes[good.uuid], case .launched(let b)? = outcomes[bad.uuid] else {
-            Issue.record("not launched"); return
+            Issue.record("not launched")
+            return
         }
         #expect(g.status == .succeeded && g.outputs == good.inputs)
         #expect(b.status == .failed && b.error?.message.contains("failWhen") == true)
@@ -28,11 +31,15 @@ import Testing
     @Test func delayedMockRunsThenFinishesAndSaysWhenToLookAgain() async throws {
         let mock = try StageRegistry.builtin.makeExecutor(["name": "Mock", "delaySeconds": 60])
         let r = request(["x": 1])
-        guard case .launched(let l)? = try await mock.submit([r], context: context)[r.uuid] else { Issue.record("no launch"); return }
+        guard case .launched(let l)? = try await mock.submit([r], context: context)[r.uuid] else {
+            Issue.record("no launch")
+            return
+        }
         #expect(l.status == .running)
         let now = Date()
-        let early = ActiveWorkflow(uuid: r.uuid, status: .running, externalID: nil, submission: nil, attempt: 1,
-                                   overrides: [:], details: l.details, submitted: now)
+        let early = ActiveWorkflow(
+            uuid: r.uuid, status: .running, externalID: nil, submission: nil, attempt: 1,
+            overrides: [:], details: l.details, submitted: now)
         let notYet = try await mock.poll([early], context: context)
         #expect(notYet.updates.isEmpty)
         #expect(abs((notYet.nextPoll ?? .distantPast).timeIntervalSince(now.addingTimeInterval(60))) < 1)
@@ -44,10 +51,12 @@ import Testing
     }
 
     @Test func badConfigIsRejectedNamingTheField() {
-        for (config, field) in [(["name": "Mock", "delaySeconds": -1], "executor.delaySeconds"),
-                                (["name": "Mock", "delaySeconds": "soon"], "executor.delaySeconds"),
-                                (["name": "Mock", "failWhen": [1]], "executor.failWhen"),
-                                (["name": "Mock", "delay": 1], "executor.delay")] as [(JSONValue, String)] {
+        for (config, field) in [
+            (["name": "Mock", "delaySeconds": -1], "executor.delaySeconds"),
+            (["name": "Mock", "delaySeconds": "soon"], "executor.delaySeconds"),
+            (["name": "Mock", "failWhen": [1]], "executor.failWhen"),
+            (["name": "Mock", "delay": 1], "executor.delay"),
+        ] as [(JSONValue, String)] {
             do {
                 _ = try StageRegistry.builtin.makeExecutor(config)
                 Issue.record("accepted \(config)")
@@ -62,12 +71,14 @@ import Testing
     @Test func writesOneCompleteJSONFilePerWorkflowAndOverwritesOnRedelivery() async throws {
         let folder = try TestFiles.temporaryFolder("sink").appendingPathComponent("out")
         let sink = try StageRegistry.builtin.makeSink(["name": "Directory", "path": .string(folder.path)])
-        let context = StageContext(workloadUUID: UUID(), project: "t", logger: Logger(label: "t"),
-                                   environment: LauncherEnvironment(home: folder))
+        let context = StageContext(
+            workloadUUID: UUID(), project: "t", logger: Logger(label: "t"),
+            environment: LauncherEnvironment(home: folder))
         try await sink.validateRemotely(context)
-        let workflow = DeliverableWorkflow(uuid: UUID(), status: .succeeded, attempt: 2, externalID: "job-1", submission: "s",
-                                           inputs: ["a": 1], outputs: ["b": "x"], details: ["exitCode": 0], created: Date(),
-                                           submitted: Date(), finished: Date())
+        let workflow = DeliverableWorkflow(
+            uuid: UUID(), status: .succeeded, attempt: 2, externalID: "job-1", submission: "s",
+            inputs: ["a": 1], outputs: ["b": "x"], details: ["exitCode": 0], created: Date(),
+            submitted: Date(), finished: Date())
         #expect(try await sink.deliver([workflow], context: context) == [workflow.uuid: .delivered])
         #expect(try await sink.deliver([workflow], context: context) == [workflow.uuid: .delivered])
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)

@@ -8,8 +8,10 @@ let workspace = "broad-wfl/test workspace"
 let methodConfiguration = "broad-wfl/variant-calling"
 
 func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
-    var config: JSONObject = ["name": "Terra", "workspace": .string(workspace), "methodConfiguration": .string(methodConfiguration),
-                              "fromSource": "importSnapshot", "pollSeconds": 0]
+    var config: JSONObject = [
+        "name": "Terra", "workspace": .string(workspace), "methodConfiguration": .string(methodConfiguration),
+        "fromSource": "importSnapshot", "pollSeconds": 0,
+    ]
     for (key, value) in change { config[key] = value }
     return .object(config.compacted)
 }
@@ -18,8 +20,10 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
 /// field, says what is wrong in WFL's words, never repeats the upstream body, and nothing is
 /// written.
 @Suite struct TerraCreateTests {
-    func expectInvalid(_ launcher: TestLauncher, _ request: JSONValue, field: String, _ text: String,
-                       sourceLocation: SourceLocation = #_sourceLocation) async {
+    func expectInvalid(
+        _ launcher: TestLauncher, _ request: JSONValue, field: String, _ text: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
         do {
             _ = try await launcher.service.create(request, creator: "t", start: false)
             Issue.record("created although \(field) is wrong", sourceLocation: sourceLocation)
@@ -27,8 +31,9 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
             #expect(error.kind == .badRequest, "\(error)", sourceLocation: sourceLocation)
             #expect(error.details["field"]?.stringValue == field, "\(error) \(error.details)", sourceLocation: sourceLocation)
             #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation)
-            #expect(!error.message.contains("internal-id-7731") && !error.details.description.contains("internal-id-7731"),
-                    "the upstream body leaked: \(error)", sourceLocation: sourceLocation)
+            #expect(
+                !error.message.contains("internal-id-7731") && !error.details.description.contains("internal-id-7731"),
+                "the upstream body leaked: \(error)", sourceLocation: sourceLocation)
         } catch {
             Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
         }
@@ -43,21 +48,31 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
                 func request(_ change: JSONObject) -> JSONValue { TestLauncher.request(source: source, executor: terraExecutor(change)) }
                 await expectInvalid(launcher, request(["workspace": "no-slash"]), field: "executor.workspace", "is not \"namespace/name\"")
                 await expectInvalid(launcher, request(["workspace": "a/b/c"]), field: "executor.workspace", "is not \"namespace/name\"")
-                await expectInvalid(launcher, request(["methodConfiguration": "bad!/name"]), field: "executor.methodConfiguration", "namespace/name")
-                await expectInvalid(launcher, request(["fromSource": "importWorkspace"]), field: "executor.fromSource", "Unsupported coercion")
+                await expectInvalid(
+                    launcher, request(["methodConfiguration": "bad!/name"]), field: "executor.methodConfiguration", "namespace/name")
+                await expectInvalid(
+                    launcher, request(["fromSource": "importWorkspace"]), field: "executor.fromSource", "Unsupported coercion")
                 await expectInvalid(launcher, request(["fromSource": nil]), field: "executor.fromSource", "required")
-                await expectInvalid(launcher, request(["memoryRetryMultiplier": 0.5]), field: "executor.memoryRetryMultiplier", "must be at least 1")
-                await expectInvalid(launcher, request(["unknownTimeoutMinutes": 0]), field: "executor.unknownTimeoutMinutes", "must be greater than 0")
-                await expectInvalid(launcher, request(["skipValidation": true]), field: "executor.skipValidation", "unknown field for the Terra executor")
-                await expectInvalid(launcher, request(["workspace": "broad-wfl/missing"]), field: "executor.workspace",
-                                    "Cannot access workspace broad-wfl/missing: it does not exist")
-                await expectInvalid(launcher, request(["methodConfiguration": "broad-wfl/missing"]), field: "executor.methodConfiguration",
-                                    "Cannot access method configuration broad-wfl/missing in workspace \(workspace)")
-                await expectInvalid(launcher, request(["methodConfigurationVersion": 6]), field: "executor.methodConfigurationVersion",
-                                    "is at version 7, not 6")
+                await expectInvalid(
+                    launcher, request(["memoryRetryMultiplier": 0.5]), field: "executor.memoryRetryMultiplier", "must be at least 1")
+                await expectInvalid(
+                    launcher, request(["unknownTimeoutMinutes": 0]), field: "executor.unknownTimeoutMinutes", "must be greater than 0")
+                await expectInvalid(
+                    launcher, request(["skipValidation": true]), field: "executor.skipValidation", "unknown field for the Terra executor")
+                await expectInvalid(
+                    launcher, request(["workspace": "broad-wfl/missing"]), field: "executor.workspace",
+                    "Cannot access workspace broad-wfl/missing: it does not exist")
+                await expectInvalid(
+                    launcher, request(["methodConfiguration": "broad-wfl/missing"]), field: "executor.methodConfiguration",
+                    "Cannot access method configuration broad-wfl/missing in workspace \(workspace)")
+                await expectInvalid(
+                    launcher, request(["methodConfigurationVersion": 6]), field: "executor.methodConfigurationVersion",
+                    "is at version 7, not 6")
 
                 fake.fail(.init("GET", "/fc/api/workspaces/broad-wfl/test workspace", status: 403, times: 1))
-                await expectInvalid(launcher, request([:]), field: "executor.workspace", "Cannot access workspace \(workspace): Firecloud answered HTTP 403")
+                await expectInvalid(
+                    launcher, request([:]), field: "executor.workspace", "Cannot access workspace \(workspace): Firecloud answered HTTP 403"
+                )
                 fake.fail(.init("GET", "/fc/api/workspaces/broad-wfl/test workspace", status: 401, times: 1))
                 await expectInvalid(launcher, request([:]), field: "executor.workspace", "grant the launcher's service account access")
 
@@ -67,7 +82,9 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
                     _ = try await launcher.service.create(request([:]), creator: "t", start: false)
                     Issue.record("created while Firecloud answers 500")
                 } catch let error as LauncherError {
-                    #expect(error.kind == .unavailable && error.message.contains("HTTP 500") && error.message.contains("after 3 tries"), "\(error)")
+                    #expect(
+                        error.kind == .unavailable && error.message.contains("HTTP 500") && error.message.contains("after 3 tries"),
+                        "\(error)")
                 }
                 #expect(try await launcher.service.workloads(project: nil, cursor: nil, limit: nil).items.isEmpty, "nothing half-written")
 
@@ -87,29 +104,38 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
             try await TestLauncher.with(settings: fake.settings) { launcher in
                 func request(_ source: JSONValue) -> JSONValue { TestLauncher.request(source: source, executor: terraExecutor()) }
                 let missing = UUID().uuidString.lowercased()
-                await expectInvalid(launcher, request(["name": "TDR Snapshots", "snapshots": []]), field: "source.snapshots", "must not be empty")
-                await expectInvalid(launcher, request(["name": "TDR Snapshots", "snapshots": ["not-a-uuid"]]), field: "source.snapshots[0]", "a UUID")
-                await expectInvalid(launcher, request(["name": "TDR Snapshots", "snapshots": [.string(missing)]]), field: "source.snapshots[0]",
-                                    "Cannot access snapshot \(missing)")
+                await expectInvalid(
+                    launcher, request(["name": "TDR Snapshots", "snapshots": []]), field: "source.snapshots", "must not be empty")
+                await expectInvalid(
+                    launcher, request(["name": "TDR Snapshots", "snapshots": ["not-a-uuid"]]), field: "source.snapshots[0]", "a UUID")
+                await expectInvalid(
+                    launcher, request(["name": "TDR Snapshots", "snapshots": [.string(missing)]]), field: "source.snapshots[0]",
+                    "Cannot access snapshot \(missing)")
                 func tdr(_ change: JSONObject) -> JSONValue {
-                    var config: JSONObject = ["name": "Terra DataRepo", "dataset": .string(dataset), "table": "sample",
-                                              "snapshotReaders": ["reader@example.org"]]
+                    var config: JSONObject = [
+                        "name": "Terra DataRepo", "dataset": .string(dataset), "table": "sample",
+                        "snapshotReaders": ["reader@example.org"],
+                    ]
                     for (key, value) in change { config[key] = value }
                     return .object(config.compacted)
                 }
-                await expectInvalid(launcher, request(tdr(["dataset": .string(missing)])), field: "source.dataset", "Cannot access dataset \(missing)")
+                await expectInvalid(
+                    launcher, request(tdr(["dataset": .string(missing)])), field: "source.dataset", "Cannot access dataset \(missing)")
                 await expectInvalid(launcher, request(tdr(["dataset": "genomes"])), field: "source.dataset", "a UUID")
                 await expectInvalid(launcher, request(tdr(["table": "flowcell"])), field: "source.table", "Table not found")
                 await expectInvalid(launcher, request(tdr(["snapshotReaders": nil])), field: "source.snapshotReaders", "required")
                 await expectInvalid(launcher, request(tdr(["snapshotReaders": ["nobody"]])), field: "source.snapshotReaders[0]", "email")
-                await expectInvalid(launcher, request(tdr(["pollingIntervalMinutes": 0])), field: "source.pollingIntervalMinutes", "must be greater than 0")
+                await expectInvalid(
+                    launcher, request(tdr(["pollingIntervalMinutes": 0])), field: "source.pollingIntervalMinutes", "must be greater than 0")
                 fake.fail(.init("POST", "/bq/", status: 403, times: 1))
-                await expectInvalid(launcher, request(tdr([:])), field: "source.dataset", "Cannot access the BigQuery dataset of dataset \(dataset)")
+                await expectInvalid(
+                    launcher, request(tdr([:])), field: "source.dataset", "Cannot access the BigQuery dataset of dataset \(dataset)")
 
                 let noMetadata = fake.addDataset(name: "unindexed", table: "sample", columns: ["sample_id": "string"])
                 fake.removeRowMetadata(noMetadata)
-                await expectInvalid(launcher, request(tdr(["dataset": .string(noMetadata)])), field: "source.table",
-                                    "TDR row metadata table not found in BigQuery at `tdr-data-project.datarepo_unindexed.datarepo_row_metadata_sample`")
+                await expectInvalid(
+                    launcher, request(tdr(["dataset": .string(noMetadata)])), field: "source.table",
+                    "TDR row metadata table not found in BigQuery at `tdr-data-project.datarepo_unindexed.datarepo_row_metadata_sample`")
                 let created = try await launcher.service.create(request(tdr(["loadTag": "batch-7"])), creator: "t", start: false)
                 #expect(created.record.sourceConfig["pollingIntervalMinutes"] == 20, "WFL's default interval")
             }
@@ -123,36 +149,49 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
             let snapshot = fake.addSnapshot(name: "snap", table: "sample", rows: 1)
             try await TestLauncher.with(settings: fake.settings) { launcher in
                 func request(_ sink: JSONValue) -> JSONValue {
-                    TestLauncher.request(source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(), sink: sink)
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(), sink: sink)
                 }
                 func workspaceSink(_ change: JSONObject) -> JSONValue {
-                    var config: JSONObject = ["name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample",
-                                              "identifier": "sample_id", "fromOutputs": ["cram": "cram", "sample_id": "sample_id"]]
+                    var config: JSONObject = [
+                        "name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample",
+                        "identifier": "sample_id", "fromOutputs": ["cram": "cram", "sample_id": "sample_id"],
+                    ]
                     for (key, value) in change { config[key] = value }
                     return .object(config.compacted)
                 }
-                await expectInvalid(launcher, request(workspaceSink(["entityType": "flowcell"])), field: "sink.entityType",
-                                    "The entityType was not found in workspace")
-                await expectInvalid(launcher, request(workspaceSink(["fromOutputs": ["cram": "cram", "qc": "qc"]])), field: "sink.fromOutputs",
-                                    "Found additional attributes in fromOutputs that are not present in the entityType sample: qc")
-                await expectInvalid(launcher, request(workspaceSink(["fromOutputs": "cram"])), field: "sink.fromOutputs", "expected an object")
-                await expectInvalid(launcher, request(workspaceSink(["fromOutputs": nil])), field: "sink.fromOutputs",
-                                    "fromOutputs must define a mapping from workflow outputs to the attributes of entityType")
+                await expectInvalid(
+                    launcher, request(workspaceSink(["entityType": "flowcell"])), field: "sink.entityType",
+                    "The entityType was not found in workspace")
+                await expectInvalid(
+                    launcher, request(workspaceSink(["fromOutputs": ["cram": "cram", "qc": "qc"]])), field: "sink.fromOutputs",
+                    "Found additional attributes in fromOutputs that are not present in the entityType sample: qc")
+                await expectInvalid(
+                    launcher, request(workspaceSink(["fromOutputs": "cram"])), field: "sink.fromOutputs", "expected an object")
+                await expectInvalid(
+                    launcher, request(workspaceSink(["fromOutputs": nil])), field: "sink.fromOutputs",
+                    "fromOutputs must define a mapping from workflow outputs to the attributes of entityType")
                 await expectInvalid(launcher, request(workspaceSink(["identifier": nil])), field: "sink.identifier", "required")
-                await expectInvalid(launcher, request(workspaceSink(["workspace": "broad-wfl/elsewhere"])), field: "sink.workspace",
-                                    "Cannot access workspace broad-wfl/elsewhere")
+                await expectInvalid(
+                    launcher, request(workspaceSink(["workspace": "broad-wfl/elsewhere"])), field: "sink.workspace",
+                    "Cannot access workspace broad-wfl/elsewhere")
 
                 func repoSink(_ change: JSONObject) -> JSONValue {
-                    var config: JSONObject = ["name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
-                                              "fromOutputs": ["cram": "cram", "sample_id": "sample_id"]]
+                    var config: JSONObject = [
+                        "name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
+                        "fromOutputs": ["cram": "cram", "sample_id": "sample_id"],
+                    ]
                     for (key, value) in change { config[key] = value }
                     return .object(config.compacted)
                 }
                 await expectInvalid(launcher, request(repoSink(["table": "nope"])), field: "sink.table", "Table not found")
-                await expectInvalid(launcher, request(repoSink(["fromOutputs": ["cram": "cram", "bam": "bam"]])), field: "sink.fromOutputs",
-                                    "Found column names in fromOutputs that are not columns of the table in the dataset: bam")
+                await expectInvalid(
+                    launcher, request(repoSink(["fromOutputs": ["cram": "cram", "bam": "bam"]])), field: "sink.fromOutputs",
+                    "Found column names in fromOutputs that are not columns of the table in the dataset: bam")
                 fake.fail(.init("GET", "/tdr/api/repository/v1/datasets", status: 403, times: 1))
-                await expectInvalid(launcher, request(repoSink([:])), field: "sink.dataset", "Cannot access dataset \(dataset): the data repository answered HTTP 403")
+                await expectInvalid(
+                    launcher, request(repoSink([:])), field: "sink.dataset",
+                    "Cannot access dataset \(dataset): the data repository answered HTTP 403")
 
                 #expect(try await launcher.service.workloads(project: nil, cursor: nil, limit: nil).items.isEmpty, "nothing half-written")
                 _ = try await launcher.service.create(request(workspaceSink([:])), creator: "t", start: false)
@@ -169,8 +208,10 @@ func terraExecutor(_ change: JSONObject = [:]) -> JSONValue {
             try await TestLauncher.with(settings: settings) { launcher in
                 let snapshot = fake.addSnapshot(name: "snap", table: "sample", rows: 1)
                 do {
-                    _ = try await launcher.service.create(TestLauncher.request(
-                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()), creator: "t", start: false)
+                    _ = try await launcher.service.create(
+                        TestLauncher.request(
+                            source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                        creator: "t", start: false)
                     Issue.record("created without credentials")
                 } catch let error as LauncherError {
                     #expect(error.kind == .unavailable && error.message.contains("GOOGLE_APPLICATION_CREDENTIALS"), "\(error)")

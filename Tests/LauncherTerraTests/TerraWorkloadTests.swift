@@ -11,14 +11,18 @@ import Testing
             fake.addWorkspace(workspace, methodConfiguration: methodConfiguration, version: 3)
             let first = fake.addSnapshot(name: "cohort_a", table: "sample", rows: 2)
             let second = fake.addSnapshot(name: "cohort_b", table: "sample", rows: 3)
-            let dataset = fake.addDataset(name: "outputs", table: "result",
-                                          columns: ["sample_id": "string", "cram": "fileref", "score": "integer", "pipeline": "string"])
+            let dataset = fake.addDataset(
+                name: "outputs", table: "result",
+                columns: ["sample_id": "string", "cram": "fileref", "score": "integer", "pipeline": "string"])
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(first.id), .string(second.id)]],
-                    executor: terraExecutor(["memoryRetryMultiplier": 1.5]),
-                    sink: ["name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
-                           "fromOutputs": ["sample_id": "sample_id", "cram": "cram", "score": "score", "pipeline": "$wfl-v1"]]),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(first.id), .string(second.id)]],
+                        executor: terraExecutor(["memoryRetryMultiplier": 1.5]),
+                        sink: [
+                            "name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
+                            "fromOutputs": ["sample_id": "sample_id", "cram": "cram", "score": "score", "pipeline": "$wfl-v1"],
+                        ]),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 let done = try await launcher.runUntilFinished(uuid)
@@ -37,7 +41,8 @@ import Testing
                 }
                 #expect(Set(submissions.flatMap(\.entities)) == Set(first.rows + second.rows))
                 let original = try #require(fake.methodConfiguration(workspace, methodConfiguration))
-                #expect(original["methodConfigVersion"] == 3 && original["dataReferenceName"] == nil, "the shared configuration is untouched")
+                #expect(
+                    original["methodConfigVersion"] == 3 && original["dataReferenceName"] == nil, "the shared configuration is untouched")
                 let ours = try #require(fake.methodConfiguration(workspace, "broad-wfl/\(copy)"))
                 #expect(ours["rootEntityType"] == "sample" && ours["dataReferenceName"] != nil)
 
@@ -64,25 +69,33 @@ import Testing
                 }
                 #expect(fake.calls("POST", matching: "/ingest").count < 5, "succeeded workflows are ingested in batches")
                 // The token is fetched once and reused for every call.
-                #expect(fake.tokenRequests == 1 && fake.authorizedCalls > 20, "\(fake.tokenRequests) tokens for \(fake.authorizedCalls) calls")
+                #expect(
+                    fake.tokenRequests == 1 && fake.authorizedCalls > 20, "\(fake.tokenRequests) tokens for \(fake.authorizedCalls) calls")
             }
         }
     }
 
     @Test func terraDataRepoThroughTerraIntoTheWorkspace() async throws {
         try await FakeTerra.with { fake in
-            fake.addWorkspace(workspace, methodConfiguration: methodConfiguration,
-                              entityTypes: ["sample": ["cram", "score", "metrics", "pipeline"]])
+            fake.addWorkspace(
+                workspace, methodConfiguration: methodConfiguration,
+                entityTypes: ["sample": ["cram", "score", "metrics", "pipeline"]])
             let dataset = fake.addDataset(name: "genomes", table: "sample", columns: ["sample_id": "string", "reads": "fileref"])
             let earlier = fake.ingestRows(dataset: dataset, table: "sample", count: 3, at: Date().addingTimeInterval(-60))
             fake.ingestRows(dataset: dataset, table: "sample", count: 2, loadTag: "other-load", at: Date().addingTimeInterval(-60))
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "Terra DataRepo", "dataset": .string(dataset), "table": "sample", "snapshotReaders": ["readers@example.org"],
-                             "pollingIntervalMinutes": 0.01, "loadTag": "load-"],
-                    executor: terraExecutor(),
-                    sink: ["name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample", "identifier": "sample_id",
-                           "fromOutputs": ["cram": "cram", "score": "score", "metrics": ["metrics"], "pipeline": "$wfl"]]),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: [
+                            "name": "Terra DataRepo", "dataset": .string(dataset), "table": "sample",
+                            "snapshotReaders": ["readers@example.org"],
+                            "pollingIntervalMinutes": 0.01, "loadTag": "load-",
+                        ],
+                        executor: terraExecutor(),
+                        sink: [
+                            "name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample", "identifier": "sample_id",
+                            "fromOutputs": ["cram": "cram", "score": "score", "metrics": ["metrics"], "pipeline": "$wfl"],
+                        ]),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, "the first rows delivered") { $0.counts[.succeeded] == 3 }
@@ -90,7 +103,8 @@ import Testing
 
                 // Rows that arrive later make a second snapshot; rows already taken are not taken again.
                 let later = fake.ingestRows(dataset: dataset, table: "sample", count: 2, loadTag: "load-2")
-                try await launcher.updateUntil(uuid, "the later rows delivered") { _ in fake.entities(workspace, type: "sample").count == 5 }
+                try await launcher.updateUntil(uuid, "the later rows delivered") { _ in fake.entities(workspace, type: "sample").count == 5
+                }
                 _ = try await launcher.service.stop(uuid)
                 let done = try await launcher.runUntilFinished(uuid)
                 #expect(done.counts == [.succeeded: 5])
@@ -110,7 +124,9 @@ import Testing
                     #expect(attributes["pipeline"] == "wfl" && attributes["score"] == 42)
                 }
                 let upserts = fake.calls("POST", matching: "batchUpsert")
-                #expect(upserts.count <= 3 && upserts.map { $0.body.arrayValue?.count ?? 0 }.reduce(0, +) == 5, "entities are upserted in batches")
+                #expect(
+                    upserts.count <= 3 && upserts.map { $0.body.arrayValue?.count ?? 0 }.reduce(0, +) == 5,
+                    "entities are upserted in batches")
                 // BigQuery's pages were all read (two rows a page here), after waiting for the job.
                 #expect(fake.calls("GET", matching: "pageToken=").count >= 1)
             }
@@ -124,10 +140,13 @@ import Testing
             fake.failNextSnapshotJobs(1)
             fake.setPageSize(300)
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "Terra DataRepo", "dataset": .string(dataset), "table": "sample", "snapshotReaders": ["r@example.org"],
-                             "pollingIntervalMinutes": 0.01],
-                    executor: ["name": "Mock"]),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: [
+                            "name": "Terra DataRepo", "dataset": .string(dataset), "table": "sample", "snapshotReaders": ["r@example.org"],
+                            "pollingIntervalMinutes": 0.01,
+                        ],
+                        executor: ["name": "Mock"]),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, timeout: .seconds(90), "three snapshots launched") { $0.counts[.succeeded] == 3 }
@@ -139,7 +158,9 @@ import Testing
 
                 let events = try await launcher.service.events(uuid, cursor: nil, limit: 100).items
                 let problem = try #require(events.first { $0.kind == "error" }?.message)
-                #expect(problem.contains("Snapshot creation job") && problem.contains("failed: the dataset is locked by another operation"), "\(problem)")
+                #expect(
+                    problem.contains("Snapshot creation job") && problem.contains("failed: the dataset is locked by another operation"),
+                    "\(problem)")
                 // More polls find nothing new: the overlap window does not take rows twice.
                 try await Task.sleep(for: .seconds(1))
                 _ = try await launcher.updater.update(workloadID: view.record.id, wait: .seconds(5))
@@ -156,11 +177,13 @@ import Testing
             let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 4)
             let failing = Set(snapshot.rows.prefix(2))
             fake.setOutcome { entity, attempt in
-                failing.contains(entity) && attempt == 1 ? FakeTerra.Outcome("Failed", messages: ["CallingVariants: exit code 3"]) : .succeeded
+                failing.contains(entity) && attempt == 1
+                    ? FakeTerra.Outcome("Failed", messages: ["CallingVariants: exit code 3"]) : .succeeded
             }
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 var done = try await launcher.runUntilFinished(uuid)
@@ -170,14 +193,16 @@ import Testing
                 let originalSubmission = try #require(failed.first?.submission)
 
                 // Exactly the failed workflows of a submission: Rawls' retry API, one call.
-                let retried = try await launcher.service.retry(uuid, request: ["status": "Failed", "submission": .string(originalSubmission)])
+                let retried = try await launcher.service.retry(
+                    uuid, request: ["status": "Failed", "submission": .string(originalSubmission)])
                 #expect(retried.count == 2)
                 done = try await launcher.runUntilFinished(uuid)
                 #expect(done.counts == [.succeeded: 4], "retried workflows are replaced by their retries: \(done.counts)")
                 let retryCalls = fake.calls("POST", matching: "/retry")
                 #expect(retryCalls.count == 1 && retryCalls.first?.body["retryType"] == "Failed")
                 let rawlsRetry = try #require(fake.submissions().last)
-                #expect(Set(rawlsRetry.entities) == failing && rawlsRetry.comment.contains("Retry Workload: \(uuid.uuidString.lowercased())"))
+                #expect(
+                    Set(rawlsRetry.entities) == failing && rawlsRetry.comment.contains("Retry Workload: \(uuid.uuidString.lowercased())"))
                 for workflow in try await launcher.allWorkflows(uuid) where workflow.retryOf != nil {
                     #expect(workflow.status == .succeeded && workflow.submission == rawlsRetry.id && workflow.attempt == 2)
                 }
@@ -185,8 +210,12 @@ import Testing
                 // One succeeded workflow, with more memory: resubmitted by entity.
                 let succeeded = try #require(try await launcher.allWorkflows(uuid, status: "Succeeded").first { $0.attempt == 1 })
                 let before = fake.submissions().count
-                _ = try await launcher.service.retry(uuid, request: ["uuids": [.string(succeeded.uuid.uuidString)],
-                                                                     "overrides": ["memoryRetryMultiplier": 2]])
+                _ = try await launcher.service.retry(
+                    uuid,
+                    request: [
+                        "uuids": [.string(succeeded.uuid.uuidString)],
+                        "overrides": ["memoryRetryMultiplier": 2],
+                    ])
                 done = try await launcher.runUntilFinished(uuid)
                 #expect(done.counts == [.succeeded: 4])
                 let entityLevel = fake.submissions().dropFirst(before)
@@ -209,8 +238,9 @@ import Testing
             let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 3)
             fake.setHoldRunning(true)
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, "three running") { $0.counts[.running] == 3 }
@@ -229,8 +259,10 @@ import Testing
             let (stuck, missing) = (snapshot.rows[0], snapshot.rows[1])
             fake.setOutcome { entity, _ in entity == stuck ? FakeTerra.Outcome("Unknown") : .succeeded }
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(["unknownTimeoutMinutes": 0.02])),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]],
+                        executor: terraExecutor(["unknownTimeoutMinutes": 0.02])),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, "three workflows") { $0.counts.values.reduce(0, +) == 3 }
@@ -239,9 +271,12 @@ import Testing
                 #expect(done.counts == [.succeeded: 1, .failed: 2])
                 let workflows = try await launcher.allWorkflows(uuid)
                 let unknown = try #require(workflows.first { $0.inputs["entity"]?.stringValue == stuck })
-                #expect(unknown.error?.kind == .infrastructure && unknown.error?.message.contains("as Unknown since") == true, "\(String(describing: unknown.error))")
+                #expect(
+                    unknown.error?.kind == .infrastructure && unknown.error?.message.contains("as Unknown since") == true,
+                    "\(String(describing: unknown.error))")
                 let lost = try #require(workflows.first { $0.inputs["entity"]?.stringValue == missing })
-                #expect(lost.error?.kind == .infrastructure && lost.error?.message.contains("has no workflow for entity \(missing)") == true)
+                #expect(
+                    lost.error?.kind == .infrastructure && lost.error?.message.contains("has no workflow for entity \(missing)") == true)
             }
         }
     }
@@ -251,8 +286,9 @@ import Testing
             fake.addWorkspace(workspace, methodConfiguration: methodConfiguration)
             let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 2)
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
                     creator: "t", start: true)
                 let uuid = view.record.uuid
                 fake.fail(.init("POST", "/submissions", status: 503, times: 2))  // retried within the call
@@ -279,16 +315,21 @@ import Testing
             let anonymous = snapshot.rows[0]
             fake.omitSampleID(for: [anonymous])
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(),
-                    sink: ["name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample", "identifier": "sample_id",
-                           "fromOutputs": ["cram": "cram"]]),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(),
+                        sink: [
+                            "name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample", "identifier": "sample_id",
+                            "fromOutputs": ["cram": "cram"],
+                        ]),
                     creator: "t", start: true)
                 let done = try await launcher.runUntilFinished(view.record.uuid)
                 #expect(done.counts == [.succeeded: 3])
                 let workflows = try await launcher.allWorkflows(view.record.uuid)
                 let setAside = try #require(workflows.first { $0.inputs["entity"]?.stringValue == anonymous })
-                #expect(setAside.deliveryError == "Entity name not found: sink.identifier \"sample_id\" is not in the workflow's outputs or inputs")
+                #expect(
+                    setAside.deliveryError
+                        == "Entity name not found: sink.identifier \"sample_id\" is not in the workflow's outputs or inputs")
                 #expect(Set(fake.entities(workspace, type: "sample").keys) == Set(snapshot.rows.dropFirst()))
             }
         }
@@ -302,10 +343,13 @@ import Testing
             fake.rejectRows(withValue: bad)
             let options = UpdaterOptions(concurrency: 4, batchSize: 100, tickBudget: .seconds(5), maxDeliveryAttempts: 2)
             try await TestLauncher.with(options: options, settings: fake.settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(),
-                    sink: ["name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
-                           "fromOutputs": ["sample_id": "sample_id", "cram": "cram"]]),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor(),
+                        sink: [
+                            "name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
+                            "fromOutputs": ["sample_id": "sample_id", "cram": "cram"],
+                        ]),
                     creator: "t", start: true)
                 let done = try await launcher.runUntilFinished(view.record.uuid)
                 #expect(done.counts == [.succeeded: 3])
@@ -325,10 +369,13 @@ import Testing
             fake.setTokenLifetime(200)  // under the five-minute margin
             let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 1)
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                _ = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                _ = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
                     creator: "t", start: false)
-                #expect(fake.tokenRequests == fake.authorizedCalls && fake.tokenRequests == 3, "\(fake.tokenRequests) for \(fake.authorizedCalls)")
+                #expect(
+                    fake.tokenRequests == fake.authorizedCalls && fake.tokenRequests == 3,
+                    "\(fake.tokenRequests) for \(fake.authorizedCalls)")
             }
         }
     }
@@ -339,10 +386,13 @@ import Testing
             let shared = fake.addSnapshot(name: "shared", table: "sample", rows: 2)
             let own = fake.addSnapshot(name: "own", table: "sample", rows: 3)
             try await TestLauncher.with(settings: fake.settings) { launcher in
-                let a = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(shared.id)]], executor: terraExecutor()), creator: "t", start: true)
-                let b = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(own.id), .string(shared.id)]], executor: terraExecutor()),
+                let a = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(shared.id)]], executor: terraExecutor()), creator: "t",
+                    start: true)
+                let b = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(own.id), .string(shared.id)]], executor: terraExecutor()),
                     creator: "t", start: true)
                 // Both workloads update at once, as two updaters would.
                 async let first = launcher.runUntilFinished(a.record.uuid)
@@ -352,7 +402,9 @@ import Testing
                 for (view, snapshots) in [(a, [shared]), (b, [own, shared])] {
                     let workflows = try await launcher.allWorkflows(view.record.uuid)
                     for snapshot in snapshots {
-                        let entities = workflows.filter { $0.inputs["snapshotId"]?.stringValue == snapshot.id }.compactMap { $0.inputs["entity"]?.stringValue }
+                        let entities = workflows.filter { $0.inputs["snapshotId"]?.stringValue == snapshot.id }.compactMap {
+                            $0.inputs["entity"]?.stringValue
+                        }
                         #expect(Set(entities) == Set(snapshot.rows), "each submission ran the rows of its own snapshot")
                     }
                 }
@@ -371,8 +423,9 @@ import Testing
             settings["WFL_GOOGLE_TOKEN"] = fake.issueToken()
             settings["GOOGLE_APPLICATION_CREDENTIALS"] = "/nonexistent/key.json"
             try await TestLauncher.with(settings: settings) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
                     creator: "t", start: true)
                 #expect(try await launcher.runUntilFinished(view.record.uuid).counts == [.succeeded: 1])
                 #expect(fake.tokenRequests == 0 && fake.authorizedCalls > 5)

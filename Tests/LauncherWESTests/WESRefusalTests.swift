@@ -13,8 +13,16 @@ import Testing
 final class Headers: @unchecked Sendable {
     private let lock = NSLock()
     private var values: [String] = []
-    func add(_ value: String) { lock.lock(); values.append(value); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return values }
+    func add(_ value: String) {
+        lock.lock()
+        values.append(value)
+        lock.unlock()
+    }
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
 }
 
 @Suite struct WESRefusalTests {
@@ -23,13 +31,17 @@ final class Headers: @unchecked Sendable {
         let router = Router()
         router.get("ga4gh/wes/v1/service-info") { request, _ in
             headers.add(request.headers[.authorization] ?? "")
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"workflow_type_versions": {"CWL": {"workflow_type_version": ["v1.2"]}}}"#)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(string: #"{"workflow_type_versions": {"CWL": {"workflow_type_version": ["v1.2"]}}}"#)))
         }
         router.post("ga4gh/wes/v1/runs") { request, _ in
             headers.add(request.headers[.authorization] ?? "")
-            return Response(status: .forbidden, headers: [.contentType: "application/json"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"msg": "user lacks permission on project genomics-prod", "status_code": 403}"#)))
+            return Response(
+                status: .forbidden, headers: [.contentType: "application/json"],
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(string: #"{"msg": "user lacks permission on project genomics-prod", "status_code": 403}"#)))
         }
         let port = Int.random(in: 30_000..<60_000)
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
@@ -40,17 +52,21 @@ final class Headers: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(500))
             // The operator lets configurations name this variable as a token.
             try await TestLauncher.with(settings: ["WFL_SECRET_VARIABLES": "WFL_TEST_WES_TOKEN"]) { launcher in
-                let view = try await launcher.service.create(TestLauncher.request(
-                    source: TestLauncher.items(1),
-                    executor: ["name": "WES", "url": .string("http://127.0.0.1:\(port)"), "workflowUrl": "https://example.org/wf.cwl",
-                               "workflowType": "CWL", "workflowTypeVersion": "v1.2", "tokenEnv": "WFL_TEST_WES_TOKEN"]),
+                let view = try await launcher.service.create(
+                    TestLauncher.request(
+                        source: TestLauncher.items(1),
+                        executor: [
+                            "name": "WES", "url": .string("http://127.0.0.1:\(port)"), "workflowUrl": "https://example.org/wf.cwl",
+                            "workflowType": "CWL", "workflowTypeVersion": "v1.2", "tokenEnv": "WFL_TEST_WES_TOKEN",
+                        ]),
                     creator: "t", start: true)
                 #expect(view.record.executorConfig["tokenEnv"] == "WFL_TEST_WES_TOKEN")
                 #expect(!view.json.description.contains("s3cret"), "the token itself is never stored")
                 let done = try await launcher.runUntilFinished(view.record.uuid)
                 #expect(done.counts == [.failed: 1])
                 let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
-                #expect(workflow.error?.message == "the WES server refused the run (HTTP 403): user lacks permission on project genomics-prod")
+                #expect(
+                    workflow.error?.message == "the WES server refused the run (HTTP 403): user lacks permission on project genomics-prod")
                 #expect(workflow.error?.kind == .workflow)
             }
         }
@@ -58,8 +74,10 @@ final class Headers: @unchecked Sendable {
     }
 
     @Test func configurationErrorsNameTheField() {
-        let base: JSONObject = ["name": "WES", "url": "http://wes.example.org", "workflowUrl": "https://x/wf.cwl",
-                                "workflowType": "CWL", "workflowTypeVersion": "v1.2"]
+        let base: JSONObject = [
+            "name": "WES", "url": "http://wes.example.org", "workflowUrl": "https://x/wf.cwl",
+            "workflowType": "CWL", "workflowTypeVersion": "v1.2",
+        ]
         let cases: [(JSONObject, String)] = [
             (["url": "ftp://x"], "executor.url"),
             (["url": nil], "executor.url"),

@@ -7,8 +7,10 @@ import NIOCore
 import Testing
 
 func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
-    var config: JSONObject = ["name": "WES", "url": .string(WESServer.url), "workflowUrl": .string("file://\(WESServer.tool(tool))"),
-                              "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5]
+    var config: JSONObject = [
+        "name": "WES", "url": .string(WESServer.url), "workflowUrl": .string("file://\(WESServer.tool(tool))"),
+        "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5,
+    ]
     config.merge(fields) { _, new in new }
     return .object(config)
 }
@@ -19,17 +21,19 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         try WESServer.check()
         try await TestLauncher.with { launcher in
             let out = launcher.home.appendingPathComponent("out")
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: ["name": "Items", "items": [["name": "ada"], ["name": "grace"]]],
-                executor: wesExecutor("greet.cwl", ["tags": ["study": "wes-test"]]),
-                sink: ["name": "Directory", "path": .string(out.path)]), creator: "t", start: true)
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["name": "ada"], ["name": "grace"]]],
+                    executor: wesExecutor("greet.cwl", ["tags": ["study": "wes-test"]]),
+                    sink: ["name": "Directory", "path": .string(out.path)]), creator: "t", start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
             #expect(done.counts == [.succeeded: 2])
             for workflow in try await launcher.allWorkflows(view.record.uuid) {
                 let path = try #require(workflow.outputs?["greeting"]?["path"]?.stringValue)
                 let greeting = try String(contentsOfFile: path, encoding: .utf8)
                 #expect(greeting == "hello \(workflow.inputs["name"]?.stringValue ?? "")\n")
-                let delivered = try JSONValue.parse(Data(contentsOf: out.appendingPathComponent("\(workflow.uuid.uuidString.lowercased()).json")))
+                let delivered = try JSONValue.parse(
+                    Data(contentsOf: out.appendingPathComponent("\(workflow.uuid.uuidString.lowercased()).json")))
                 #expect(delivered["outputs"]?["greeting"]?["path"]?.stringValue == path)
                 // The run carries the launcher's tags (its idempotency key) and the configured ones.
                 let run = try await WESServer.run(try #require(workflow.externalID))
@@ -45,7 +49,8 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
     @Test func numbersReachTheServerAndComeBackAsWritten() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in
-            let request = try JSONValue.parse("""
+            let request = try JSONValue.parse(
+                """
                 {"project": "numbers", "source": {"name": "Items", "items": [{"float": 3.0, "big": 9223372036854775808}]},
                  "executor": \(wesExecutor("echo-numbers.cwl")), "sink": {"name": "None"}}
                 """)
@@ -66,10 +71,13 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
     @Test func anAttachedFolderKeepsItsRelativePaths() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: ["name": "Items", "items": [["name": "ada"]]],
-                executor: ["name": "WES", "url": .string(WESServer.url), "workflowAttachment": .string(WESServer.tool("pipeline")),
-                           "workflowUrl": "main.cwl", "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5]),
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["name": "ada"]]],
+                    executor: [
+                        "name": "WES", "url": .string(WESServer.url), "workflowAttachment": .string(WESServer.tool("pipeline")),
+                        "workflowUrl": "main.cwl", "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5,
+                    ]),
                 creator: "t", start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
             let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
@@ -82,10 +90,14 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
     @Test func aToolThatExitsNonZeroFailsWithItsExitCodeAndStderr() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: ["name": "Items", "items": [["name": "nobody", "code": 3]]], executor: wesExecutor("greet.cwl")),
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["name": "nobody", "code": 3]]], executor: wesExecutor("greet.cwl")),
                 creator: "t", start: true)
-            #expect(try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [.failed: 1])
+            #expect(
+                try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [
+                    .failed: 1
+                ])
             let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
             #expect(workflow.error?.kind == .workflow)
             #expect(workflow.error?.message.hasPrefix("EXECUTOR_ERROR: exit code") == true, "\(workflow.error?.message ?? "")")
@@ -97,8 +109,9 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
     @Test func cancelOfARunningRun() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: ["name": "Items", "items": [["seconds": 120]]], executor: wesExecutor("sleep.cwl")), creator: "t", start: true)
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["seconds": 120]]], executor: wesExecutor("sleep.cwl")), creator: "t", start: true)
             try await launcher.updateUntil(view.record.uuid, timeout: .seconds(60), "the run to start") { $0.counts[.running] == 1 }
             let run = try #require(try await launcher.allWorkflows(view.record.uuid).first?.externalID)
             _ = try await launcher.service.abort(view.record.uuid)
@@ -113,12 +126,16 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         try await TestLauncher.with { launcher in
             for (fields, field, text) in [
                 (["workflowType": "WDL"], "executor.workflowType", "does not run WDL workflows; it supports CWL"),
-                (["workflowTypeVersion": "v9.9"], "executor.workflowTypeVersion", "does not support CWL v9.9; it supports v1.0, v1.1, v1.2"),
+                (
+                    ["workflowTypeVersion": "v9.9"], "executor.workflowTypeVersion",
+                    "does not support CWL v9.9; it supports v1.0, v1.1, v1.2"
+                ),
                 (["url": "http://127.0.0.1:1"], "executor.url", "cannot read service-info"),
             ] as [(JSONObject, String, String)] {
                 do {
-                    _ = try await launcher.service.create(TestLauncher.request(source: TestLauncher.items(1), executor: wesExecutor("greet.cwl", fields)),
-                                                          creator: "t", start: true)
+                    _ = try await launcher.service.create(
+                        TestLauncher.request(source: TestLauncher.items(1), executor: wesExecutor("greet.cwl", fields)),
+                        creator: "t", start: true)
                     Issue.record("accepted \(fields)")
                 } catch let error as LauncherError {
                     #expect(error.details["field"]?.stringValue == field)
@@ -132,8 +149,9 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
     @Test func theServerStoppedMidRunAndRestartedCausesNoFalseFailures() async throws {
         try WESServer.check()
         try await TestLauncher.with { launcher in
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: ["name": "Items", "items": [["seconds": 4], ["seconds": 5]]], executor: wesExecutor("sleep.cwl")),
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["seconds": 4], ["seconds": 5]]], executor: wesExecutor("sleep.cwl")),
                 creator: "t", start: true)
             try await launcher.updateUntil(view.record.uuid, timeout: .seconds(60), "the runs to start") { $0.counts[.running] == 2 }
             try await WESServer.stop()
@@ -142,8 +160,9 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
                 guard case .failed = outcome else { throw TestFailure("the update did not fail while the server was down: \(outcome)") }
                 let during = try await launcher.service.workload(view.record.uuid)
                 #expect(during.counts == [.running: 2], "a server outage changed workflows")
-                #expect(during.record.lastError?.contains("Connection refused") == true || during.record.lastError?.contains("connect") == true,
-                        "\(during.record.lastError ?? "no error")")
+                #expect(
+                    during.record.lastError?.contains("Connection refused") == true || during.record.lastError?.contains("connect") == true,
+                    "\(during.record.lastError ?? "no error")")
                 try await Task.sleep(for: .seconds(6))  // the runs finish while the server is down
             } catch {
                 try await WESServer.start()
@@ -160,14 +179,21 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         try WESServer.check()
         try await TestLauncher.with { launcher in
             let marker = launcher.home.appendingPathComponent("reference.fa").path
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: ["name": "Items", "items": [["reference": .string(marker)]]], executor: wesExecutor("needs-file.cwl")),
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["reference": .string(marker)]]], executor: wesExecutor("needs-file.cwl")),
                 creator: "t", start: true)
-            #expect(try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [.failed: 1])
+            #expect(
+                try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [
+                    .failed: 1
+                ])
             FileManager.default.createFile(atPath: marker, contents: Data(">chr1\n".utf8))
             let retried = try await launcher.service.retry(view.record.uuid, request: ["status": "Failed"])
             #expect(retried.count == 1)
-            #expect(try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [.succeeded: 1])
+            #expect(
+                try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [
+                    .succeeded: 1
+                ])
             let runs = Set(try await launcher.allWorkflows(view.record.uuid, includeRetried: true).compactMap(\.externalID))
             #expect(runs.count == 2, "the retry is a new run")
         }
@@ -178,8 +204,9 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         let options = UpdaterOptions(concurrency: 2, batchSize: 100, tickBudget: .seconds(5), maxLaunchAttempts: 2)
         try await TestLauncher.with(options: options) { launcher in
             // A relative workflow URL without an attachment makes wes-service fail with HTTP 500.
-            let view = try await launcher.service.create(TestLauncher.request(
-                source: TestLauncher.items(1), executor: wesExecutor("greet.cwl", ["workflowUrl": "not-attached.cwl"])),
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: TestLauncher.items(1), executor: wesExecutor("greet.cwl", ["workflowUrl": "not-attached.cwl"])),
                 creator: "t", start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             let waiting = try #require(try await launcher.allWorkflows(view.record.uuid).first)

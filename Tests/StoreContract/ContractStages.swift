@@ -155,22 +155,26 @@ struct ContractExecutor: Executor, ConfiguredStage {
             case "fail":
                 outcomes[request.uuid] = .failed(WorkflowError("refused by the backend"))
             case "succeed":
-                outcomes[request.uuid] = .launched(Launched(externalID: externalID, status: .succeeded,
-                                                            outputs: ["result": inputs["n"] ?? .null]))
+                outcomes[request.uuid] = .launched(
+                    Launched(
+                        externalID: externalID, status: .succeeded,
+                        outputs: ["result": inputs["n"] ?? .null]))
             case "expand":
                 let rows = Int(inputs["rows"]?.intValue ?? 0)
-                outcomes[request.uuid] = .expanded(Expansion(
-                    submission: "exp-\(request.uuid.uuidString.prefix(8).lowercased())",
-                    workflows: (0..<rows).map { row in
-                        ExpandedWorkflow(status: .queued, inputs: ["row": .int(Int64(row))], details: ["entity": .string("e\(row)")])
-                    }))
+                outcomes[request.uuid] = .expanded(
+                    Expansion(
+                        submission: "exp-\(request.uuid.uuidString.prefix(8).lowercased())",
+                        workflows: (0..<rows).map { row in
+                            ExpandedWorkflow(status: .queued, inputs: ["row": .int(Int64(row))], details: ["entity": .string("e\(row)")])
+                        }))
             default:
                 if let times = inputs["deferTimes"]?.intValue, counts[request.uuid, default: 0] <= times {
                     outcomes[request.uuid] = .deferred("backend busy")
                 } else {
-                    outcomes[request.uuid] = .launched(Launched(
-                        externalID: externalID, status: .running,
-                        details: ["finish": inputs["finish"] ?? "succeed", "launchedAs": .int(Int64(request.attempt))]))
+                    outcomes[request.uuid] = .launched(
+                        Launched(
+                            externalID: externalID, status: .running,
+                            details: ["finish": inputs["finish"] ?? "succeed", "launchedAs": .int(Int64(request.attempt))]))
                 }
             }
         }
@@ -185,8 +189,10 @@ struct ContractExecutor: Executor, ConfiguredStage {
                 updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .aborted))
             } else if workflow.externalID == nil {
                 // An expanded workflow: the backend assigns its id on a later poll.
-                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .running,
-                                              externalID: "wf-\(workflow.uuid.uuidString.prefix(8).lowercased())"))
+                updates.append(
+                    WorkflowUpdate(
+                        uuid: workflow.uuid, status: .running,
+                        externalID: "wf-\(workflow.uuid.uuidString.prefix(8).lowercased())"))
             } else {
                 switch workflow.details["finish"]?.stringValue {
                 case "stay":
@@ -194,8 +200,10 @@ struct ContractExecutor: Executor, ConfiguredStage {
                 case "fail":
                     updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed, error: WorkflowError("the workflow failed")))
                 default:
-                    updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .succeeded,
-                                                  outputs: ["out": JSONValue(workflow.externalID)]))
+                    updates.append(
+                        WorkflowUpdate(
+                            uuid: workflow.uuid, status: .succeeded,
+                            outputs: ["out": JSONValue(workflow.externalID)]))
                 }
             }
         }
@@ -245,7 +253,8 @@ struct ContractSink: Sink, ConfiguredStage {
             var outcomes: [UUID: DeliveryOutcome] = [:]
             for delivery in deliveries {
                 let checks = (delivery.handle["checks"]?.intValue ?? 0) + 1
-                outcomes[delivery.uuid] = checks >= 2 ? .delivered : .started(["job": delivery.handle["job"] ?? .null, "checks": .int(checks)])
+                outcomes[delivery.uuid] =
+                    checks >= 2 ? .delivered : .started(["job": delivery.handle["job"] ?? .null, "checks": .int(checks)])
             }
             return outcomes
         }

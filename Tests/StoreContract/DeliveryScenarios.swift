@@ -15,6 +15,7 @@ extension Scenarios {
             .item(0, ["launch": "succeed"]), .item(1, ["launch": "succeed", "deliver": "reject"]),
             .item(2, ["launch": "succeed", "deliver": "retry"]), .item(3, ["launch": "succeed", "deliver": "slow"]),
         ])
+        let beforeFirst = Date()
         let first = try await h.tick(w, with: parts)
         #expect(first.launched == 4 && first.delivered == 1 && first.setAside == 1 && !first.finished)
         let ok = try await h.workflow(w, n: 0), rejected = try await h.workflow(w, n: 1)
@@ -28,11 +29,15 @@ extension Scenarios {
         try await h.queues(w) { queues async throws in
             let flight = try await queues.inFlight()
             #expect(flight.pending == 0 && flight.active == 0 && flight.delivering == 1)
-            #expect(near(flight.nextBackoffDue, Date().addingTimeInterval(slow.delay(afterFailure: 1))), "\(String(describing: flight.nextBackoffDue))")
+            #expect(
+                between(
+                    flight.nextBackoffDue, beforeFirst.addingTimeInterval(slow.delay(afterFailure: 1)),
+                    Date().addingTimeInterval(slow.delay(afterFailure: 1))),
+                "\(String(describing: flight.nextBackoffDue))")
             let underWay = try await queues.deliveriesUnderWay(limit: 10)
             #expect(underWay.map(\.uuid) == [slowOne.uuid])
             #expect(underWay.first?.handle["checks"] == 0 && underWay.first?.handle["job"]?.stringValue?.hasPrefix("job-") == true)
-            #expect(near(underWay.first?.started, Date()))
+            #expect(between(underWay.first?.started, beforeFirst, Date()))
             #expect(try await queues.deliverable(limit: 10).isEmpty, "one backs off, one is under way")
             return ()
         }
@@ -51,10 +56,15 @@ extension Scenarios {
 
         // Each further failure waits longer; the last attempt sets it aside, error kept.
         try await h.queues(w) { queues async throws in
+            let beforeAgain = Date()
             let again = try await queues.recordDeliveries([retrying.uuid: .retry("still down")], retry: slow)
             #expect(again.retrying == 1 && again.setAside == 0 && again.lastError == "still down")
             let flight = try await queues.inFlight()
-            #expect(near(flight.nextBackoffDue, Date().addingTimeInterval(slow.delay(afterFailure: 2))), "\(String(describing: flight.nextBackoffDue))")
+            #expect(
+                between(
+                    flight.nextBackoffDue, beforeAgain.addingTimeInterval(slow.delay(afterFailure: 2)),
+                    Date().addingTimeInterval(slow.delay(afterFailure: 2))),
+                "\(String(describing: flight.nextBackoffDue))")
             let last = try await queues.recordDeliveries([retrying.uuid: .retry("still down")], retry: slow)
             #expect(last.setAside == 1 && last.retrying == 0)
             #expect(try await queues.recordDeliveries([retrying.uuid: .retry("late")], retry: slow).setAside == 0)

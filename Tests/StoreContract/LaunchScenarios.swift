@@ -11,6 +11,7 @@ extension Scenarios {
         let slow = RetryPolicy(attempts: 3, initialDelay: 60, multiplier: 2, maxDelay: 1000)
         let slowParts = h.parts(options: Harness.options(launchRetry: slow))
         let w = try await h.create(items: [.item(0, ["launch": "defer"]), .item(1)])
+        let beforeFirst = Date()
         let first = try await h.tick(w, with: slowParts)
         #expect(first.claimed == 2 && first.launched == 1 && first.deferred == 1 && first.launchFailed == 0)
         let deferred = try await h.workflow(w, n: 0)
@@ -19,7 +20,11 @@ extension Scenarios {
         #expect(try await h.counts(w) == [.pending: 1, .running: 1])
         let flight = try await h.queues(w) { try await $0.inFlight() }
         #expect(flight.pending == 1 && flight.active == 1)
-        #expect(near(flight.nextBackoffDue, Date().addingTimeInterval(slow.delay(afterFailure: 1))), "\(String(describing: flight.nextBackoffDue))")
+        #expect(
+            between(
+                flight.nextBackoffDue, beforeFirst.addingTimeInterval(slow.delay(afterFailure: 1)),
+                Date().addingTimeInterval(slow.delay(afterFailure: 1))),
+            "\(String(describing: flight.nextBackoffDue))")
         #expect(try await h.queues(w) { try await $0.launchable(limit: 10) }.isEmpty, "a deferred launch waits out its backoff")
         #expect(try await h.events(w).contains { $0.kind == "launch-deferred" && $0.message == "1 launch(es) failed and will be retried" })
 
@@ -29,11 +34,16 @@ extension Scenarios {
 
         // Each further failure waits longer; the last attempt gives up.
         try await h.queues(w) { queues async throws in
+            let beforeAgain = Date()
             #expect(try await queues.markLaunchAttempt([deferred.uuid]) == [deferred.uuid], "attempt 2")
             let again = try await queues.recordLaunches([deferred.uuid: .deferred("still busy")], retry: slow)
             #expect(again.deferred == 1 && again.gaveUp == 0 && again.lastError == "still busy")
             let waiting = try await queues.inFlight()
-            #expect(near(waiting.nextBackoffDue, Date().addingTimeInterval(slow.delay(afterFailure: 2))), "\(String(describing: waiting.nextBackoffDue))")
+            #expect(
+                between(
+                    waiting.nextBackoffDue, beforeAgain.addingTimeInterval(slow.delay(afterFailure: 2)),
+                    Date().addingTimeInterval(slow.delay(afterFailure: 2))),
+                "\(String(describing: waiting.nextBackoffDue))")
             #expect(try await queues.markLaunchAttempt([deferred.uuid]) == [deferred.uuid], "attempt 3")
             let last = try await queues.recordLaunches([deferred.uuid: .deferred("still busy")], retry: slow)
             #expect(last.gaveUp == 1 && last.deferred == 0 && last.failed == 0)
@@ -70,9 +80,11 @@ extension Scenarios {
         h.backend.setLaunchDown(true)
         let x = try await h.create(items: [.item(0), .item(1)])
         #expect(try await h.tick(x, with: quickParts).deferred == 2)
-        #expect(try await h.workflows(x).allSatisfy {
-            $0.status == .pending && $0.error == .infrastructure("launch attempt 1 failed, will retry: connection refused (contract backend is down)")
-        })
+        #expect(
+            try await h.workflows(x).allSatisfy {
+                $0.status == .pending
+                    && $0.error == .infrastructure("launch attempt 1 failed, will retry: connection refused (contract backend is down)")
+            })
         h.backend.setLaunchDown(false)
         try await h.runUntilFinished(x)
         #expect(try await h.counts(x) == [.succeeded: 2])
@@ -82,7 +94,9 @@ extension Scenarios {
     /// An expanded launch replaces its Pending placeholder by the workflows it became, in the
     /// placeholder's submission and attempt, and they run like any other.
     static func expansionReplacesItsPlaceholder(_ h: Harness) async throws {
-        let w = try await h.create(items: [.item(0, ["launch": "expand", "rows": 3]), .item(1, ["launch": "expand", "rows": 0]), .item(2)])
+        let w = try await h.create(items: [
+            .item(0, ["launch": "expand", "rows": 3]), .item(1, ["launch": "expand", "rows": 0]), .item(2),
+        ])
         let report = try await h.tick(w)
         #expect(report.claimed == 3)
         try await h.contract.checking(.launchTallyCountsExpansionsWithLaunches) { () async throws in
@@ -110,7 +124,10 @@ extension Scenarios {
         #expect(flight.pending == 0 && flight.active == 4)
 
         try await h.tick(w)
-        #expect(try await h.workflows(w).filter { $0.inputs["row"] != nil }.allSatisfy { $0.status == .running && $0.externalID?.hasPrefix("wf-") == true })
+        #expect(
+            try await h.workflows(w).filter { $0.inputs["row"] != nil }.allSatisfy {
+                $0.status == .running && $0.externalID?.hasPrefix("wf-") == true
+            })
         let done = try await h.runUntilFinished(w)
         #expect(done.finished != nil)
         #expect(try await h.counts(w) == [.succeeded: 4])

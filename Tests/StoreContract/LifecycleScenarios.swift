@@ -16,8 +16,9 @@ extension Scenarios {
 
         #expect(a.id < b.id && b.id < c.id && c.id < d.id, "workload ids ascend in creation order")
         #expect(a.state == "Created" && a.started == nil && a.stopped == nil && a.finished == nil)
-        #expect(b.state == "Running" && near(b.started, before))
-        #expect(near(a.created, before) && a.errorCount == 0 && a.lastError == nil && a.quarantinedAt == nil)
+        let after = Date()
+        #expect(b.state == "Running" && between(b.started, before, after))
+        #expect(between(a.created, before, after) && a.errorCount == 0 && a.lastError == nil && a.quarantinedAt == nil)
 
         let stored = try #require(try await store.workload(uuid: a.uuid))
         #expect(stored.id == a.id && stored.project == "alpha" && stored.creator == "contract")
@@ -79,7 +80,9 @@ extension Scenarios {
     /// The chain end to end: items are claimed into Pending workflows, launched, polled to a
     /// final status, succeeded ones delivered, and the workload finishes once nothing is left.
     static func claimLaunchPollDeliverFinish(_ h: Harness) async throws {
-        let w = try await h.create(items: [.item(0), .item(1, ["finish": "fail"]), .item(2, ["launch": "succeed"]), .item(3, ["launch": "fail"])])
+        let w = try await h.create(items: [
+            .item(0), .item(1, ["finish": "fail"]), .item(2, ["launch": "succeed"]), .item(3, ["launch": "fail"]),
+        ])
         let first = try await h.tick(w)
         #expect(first.claimed == 4)
         #expect(first.launched == 3, "launched outcomes, whatever status they launched in")
@@ -92,8 +95,9 @@ extension Scenarios {
         #expect(launched.count == 4)
         #expect(launched.map(\.id) == launched.map(\.id).sorted())
         #expect(launched.map { $0.inputs["n"] } == [0, 1, 2, 3], "claimed in item order")
-        #expect(Set(launched.compactMap(\.submission)).count == 1 && launched.allSatisfy { $0.submission != nil },
-                "one claim, one submission")
+        #expect(
+            Set(launched.compactMap(\.submission)).count == 1 && launched.allSatisfy { $0.submission != nil },
+            "one claim, one submission")
         #expect(launched.allSatisfy { $0.attempt == 1 && $0.retryOf == nil && $0.retriedBy == nil })
         let w0 = try await h.workflow(w, n: 0), w1 = try await h.workflow(w, n: 1)
         let w2 = try await h.workflow(w, n: 2), w3 = try await h.workflow(w, n: 3)
@@ -166,35 +170,50 @@ extension Scenarios {
             let (u0, u1, u2) = (claimed[0].uuid, claimed[1].uuid, rest[0].uuid)
             #expect(try await queues.markLaunchAttempt([u0, u1, UUID()]) == [u0, u1])
             #expect(try await queues.markLaunchAttempt([]) == [])
-            let tally = try await queues.recordLaunches([
-                u0: .launched(Launched(externalID: "x-0", submission: "backend-sub", details: ["a": 1])),
-                u1: .failed(WorkflowError("no such partition")),
-                u2: .launched(Launched(externalID: "", status: .succeeded, outputs: ["o": 2])),
-            ], retry: .launches)
+            let tally = try await queues.recordLaunches(
+                [
+                    u0: .launched(Launched(externalID: "x-0", submission: "backend-sub", details: ["a": 1])),
+                    u1: .failed(WorkflowError("no such partition")),
+                    u2: .launched(Launched(externalID: "", status: .succeeded, outputs: ["o": 2])),
+                ], retry: .launches)
             #expect(tally.launched == 2 && tally.failed == 1 && tally.deferred == 0 && tally.gaveUp == 0)
             #expect(tally.lastError == "no such partition")
 
             // Outcomes for workflows no longer Pending change nothing.
             #expect(try await queues.markLaunchAttempt([u0, u1, u2]).isEmpty)
-            let stale = try await queues.recordLaunches([
-                u0: .failed(WorkflowError("late")), u1: .launched(Launched(externalID: "x-1")), u2: .deferred("late"),
-            ], retry: .launches)
+            let stale = try await queues.recordLaunches(
+                [
+                    u0: .failed(WorkflowError("late")), u1: .launched(Launched(externalID: "x-1")), u2: .deferred("late"),
+                ], retry: .launches)
             #expect(stale.launched == 0 && stale.failed == 0 && stale.deferred == 0 && stale.gaveUp == 0)
 
             // Executor updates apply only when the status is still the one read.
             #expect(try await queues.apply([]) == [:])
             #expect(try await queues.apply([(previous: .pending, update: WorkflowUpdate(uuid: u0, status: .failed))]) == [:])
-            #expect(try await queues.apply([(previous: .running, update: WorkflowUpdate(uuid: u0, status: .succeeded))]) == [:],
-                    "launched as Submitted, not Running")
-            let sameStatus = try await queues.apply([(previous: .submitted, update: WorkflowUpdate(
-                uuid: u0, status: .submitted, externalID: "x-0b", details: ["k": 1]))])
+            #expect(
+                try await queues.apply([(previous: .running, update: WorkflowUpdate(uuid: u0, status: .succeeded))]) == [:],
+                "launched as Submitted, not Running")
+            let sameStatus = try await queues.apply([
+                (
+                    previous: .submitted,
+                    update: WorkflowUpdate(
+                        uuid: u0, status: .submitted, externalID: "x-0b", details: ["k": 1])
+                )
+            ])
             #expect(sameStatus == [:], "a change of details only is applied but counts as no status change")
-            #expect(try await queues.apply([
-                (previous: .submitted, update: WorkflowUpdate(uuid: u0, status: .running)),
-                (previous: .submitted, update: WorkflowUpdate(uuid: u1, status: .running)),
-            ]) == [.running: 1])
-            #expect(try await queues.apply([(previous: .running, update: WorkflowUpdate(
-                uuid: u0, status: .succeeded, outputs: ["o": 0], details: ["a": 2]))]) == [.succeeded: 1])
+            #expect(
+                try await queues.apply([
+                    (previous: .submitted, update: WorkflowUpdate(uuid: u0, status: .running)),
+                    (previous: .submitted, update: WorkflowUpdate(uuid: u1, status: .running)),
+                ]) == [.running: 1])
+            #expect(
+                try await queues.apply([
+                    (
+                        previous: .running,
+                        update: WorkflowUpdate(
+                            uuid: u0, status: .succeeded, outputs: ["o": 0], details: ["a": 2])
+                    )
+                ]) == [.succeeded: 1])
             #expect(try await queues.apply([(previous: .running, update: WorkflowUpdate(uuid: u0, status: .failed))]) == [:])
             flight = try await queues.inFlight()
             #expect(flight.pending == 0 && flight.active == 0)
@@ -214,8 +233,9 @@ extension Scenarios {
 
         try await h.queues(w) { queues async throws in
             #expect(try await queues.deliverable(limit: 10).map(\.uuid) == [w0.uuid, w2.uuid])
-            #expect(try await queues.finishIfDone(sourceDone: true, ignoreUnconsumedItems: false) == false,
-                    "succeeded workflows wait for their delivery")
+            #expect(
+                try await queues.finishIfDone(sourceDone: true, ignoreUnconsumedItems: false) == false,
+                "succeeded workflows wait for their delivery")
             let delivered = try await queues.recordDeliveries([w0.uuid: .delivered], retry: .deliveries)
             #expect(delivered.delivered == 1)
             let again = try await queues.recordDeliveries([w0.uuid: .delivered, UUID(): .delivered], retry: .deliveries)

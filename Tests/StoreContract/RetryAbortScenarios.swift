@@ -8,8 +8,10 @@ extension Scenarios {
     /// reopened; nothing matching changes nothing.
     static func retrySemantics(_ h: Harness) async throws {
         let store = h.store
-        let w = try await h.create(items: [.item(0, ["finish": "fail"]), .item(1, ["finish": "fail"]), .item(2, ["launch": "fail"]),
-                                           .item(3), .item(4), .item(5)])
+        let w = try await h.create(items: [
+            .item(0, ["finish": "fail"]), .item(1, ["finish": "fail"]), .item(2, ["launch": "fail"]),
+            .item(3), .item(4), .item(5),
+        ])
         try await h.runUntilFinished(w)
         #expect(try await h.counts(w) == [.succeeded: 3, .failed: 3])
         let originals = try await h.workflows(w)
@@ -22,11 +24,12 @@ extension Scenarios {
         #expect(created.map(\.id) == created.map(\.id).sorted() && created.allSatisfy { $0.id > maxID })
         #expect(created.compactMap(\.retryOf) == failedBefore.map(\.uuid), "one new attempt per original, in the originals' order")
         #expect(created.map(\.inputs) == failedBefore.map(\.inputs))
-        #expect(created.allSatisfy {
-            $0.status == .pending && $0.attempt == 2 && $0.retriedBy == nil && $0.overrides == ["memory": "8G"]
-                && $0.externalID == nil && $0.submitted == nil && $0.finished == nil && $0.error == nil && $0.outputs == nil
-                && $0.consumed == nil && $0.deliveryError == nil
-        })
+        #expect(
+            created.allSatisfy {
+                $0.status == .pending && $0.attempt == 2 && $0.retriedBy == nil && $0.overrides == ["memory": "8G"]
+                    && $0.externalID == nil && $0.submitted == nil && $0.finished == nil && $0.error == nil && $0.outputs == nil
+                    && $0.consumed == nil && $0.deliveryError == nil
+            })
         let submission = try #require(created.first?.submission)
         #expect(submission.hasPrefix("retry-") && created.allSatisfy { $0.submission == submission })
 
@@ -59,10 +62,13 @@ extension Scenarios {
         // Nothing final and newest matches: nothing is written.
         let eventCount = try await h.events(w).count
         #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed]), overrides: [:]).isEmpty)
-        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], includeRetried: true), overrides: [:]).isEmpty,
-                "a retried attempt is never retried again")
-        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.pending]), overrides: [:]).isEmpty,
-                "only final workflows are retried")
+        #expect(
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], includeRetried: true), overrides: [:])
+                .isEmpty,
+            "a retried attempt is never retried again")
+        #expect(
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.pending]), overrides: [:]).isEmpty,
+            "only final workflows are retried")
         #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [created[0].uuid]), overrides: [:]).isEmpty)
         #expect(try await h.events(w).count == eventCount)
         #expect(try await h.workflows(w, WorkflowFilter(includeRetried: true)).count == 9)
@@ -95,8 +101,11 @@ extension Scenarios {
         // By submission (the retry's own), and filters combine.
         let third = try await store.retry(workloadID: w.id, filter: WorkflowFilter(submission: one[0].submission), overrides: [:])
         #expect(third.count == 1 && third[0].attempt == 3 && third[0].retryOf == one[0].uuid)
-        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], submission: two[0].submission),
-                                      overrides: [:]).isEmpty, "status and submission must both match")
+        #expect(
+            try await store.retry(
+                workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], submission: two[0].submission),
+                overrides: [:]
+            ).isEmpty, "status and submission must both match")
         try await h.runUntilFinished(w)
         #expect(try await h.counts(w) == [.succeeded: 3, .failed: 3])
         #expect(try await h.workflows(w).count == 6)
@@ -109,15 +118,19 @@ extension Scenarios {
     static func abortUnclaimedAndPending(_ h: Harness) async throws {
         let store = h.store
         let parts = h.parts(options: Harness.options(launchRetry: RetryPolicy(attempts: 5, initialDelay: 600, maxDelay: 600)))
-        let w = try await h.create(items: [.item(0, ["launch": "fail"]), .item(1, ["finish": "stay"]), .item(2, ["launch": "defer"]),
-                                           .item(3), .item(4)],
-                                   executor: ["maxActive": 2])
+        let w = try await h.create(
+            items: [
+                .item(0, ["launch": "fail"]), .item(1, ["finish": "stay"]), .item(2, ["launch": "defer"]),
+                .item(3), .item(4),
+            ],
+            executor: ["maxActive": 2])
         let first = try await h.tick(w, with: parts)
         #expect(first.claimed == 3, "maxActive keeps the last two items unclaimed")
         let running = try await h.workflow(w, n: 1), pending = try await h.workflow(w, n: 2)
         #expect(running.status == .running && pending.status == .pending)
         let failed = try await h.workflow(w, n: 0)
-        let unlaunched = try #require(try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [failed.uuid]), overrides: [:]).first)
+        let unlaunched = try #require(
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [failed.uuid]), overrides: [:]).first)
 
         let marked = try await store.markAborted(workloadID: w.id)
         #expect(marked.aborted != nil && marked.stopped != nil && marked.finished == nil && marked.state == "Aborting")
@@ -177,7 +190,8 @@ extension Scenarios {
         #expect(try await h.counts(w) == [.pending: 6])
 
         // Through the service: the abort completes at once when the lock is free.
-        let s = try await h.create(items: [.item(0, ["finish": "stay"]), .item(1, ["finish": "stay"]), .item(2)], executor: ["maxActive": 2])
+        let s = try await h.create(
+            items: [.item(0, ["finish": "stay"]), .item(1, ["finish": "stay"]), .item(2)], executor: ["maxActive": 2])
         try await h.tick(s)
         #expect(try await h.counts(s) == [.running: 2])
         let view = try await h.service.abort(s.uuid)

@@ -122,8 +122,9 @@ final class Harness: Sendable {
     init(store: any LauncherStore, contract: StoreContract) {
         self.store = store
         self.contract = contract
-        parts = LauncherParts(store: store, registry: backend.registry(), environment: environment, options: Self.options,
-                              logger: logger)
+        parts = LauncherParts(
+            store: store, registry: backend.registry(), environment: environment, options: Self.options,
+            logger: logger)
     }
 
     var service: WorkloadService { parts.service }
@@ -135,7 +136,8 @@ final class Harness: Sendable {
     }
 
     static func options(launchRetry: RetryPolicy? = nil, deliveryRetry: RetryPolicy? = nil, batchSize: Int = 100) -> UpdaterOptions {
-        var options = UpdaterOptions(concurrency: 2, batchSize: batchSize, tickBudget: .seconds(5))
+        // A generous tick budget: a tick cut short by a loaded machine would change what the scenarios see.
+        var options = UpdaterOptions(concurrency: 2, batchSize: batchSize, tickBudget: .seconds(120))
         if let launchRetry { options.launchRetry = launchRetry }
         if let deliveryRetry { options.deliveryRetry = deliveryRetry }
         return options
@@ -143,20 +145,28 @@ final class Harness: Sendable {
 
     // MARK: Requests
 
-    static func request(project: String = "contract", items: [JSONObject]? = nil, source: JSONObject? = nil,
-                        executor: JSONObject = [:], labels: [String] = []) -> JSONValue {
+    static func request(
+        project: String = "contract", items: [JSONObject]? = nil, source: JSONObject? = nil,
+        executor: JSONObject = [:], labels: [String] = []
+    ) -> JSONValue {
         var executorConfig = executor
         executorConfig["name"] = "ContractExecutor"
         let sourceConfig: JSONObject = source ?? ["name": "ContractItems", "items": .array((items ?? []).map(JSONValue.object))]
-        return ["project": .string(project), "labels": .array(labels.map(JSONValue.string)), "source": .object(sourceConfig),
-                "executor": .object(executorConfig), "sink": ["name": "ContractSink"]]
+        return [
+            "project": .string(project), "labels": .array(labels.map(JSONValue.string)), "source": .object(sourceConfig),
+            "executor": .object(executorConfig), "sink": ["name": "ContractSink"],
+        ]
     }
 
     /// Creates a workload through the service (as `wfl create`/`exec` do).
-    func create(project: String = "contract", items: [JSONObject] = [], source: JSONObject? = nil, executor: JSONObject = [:],
-                labels: [String] = [], start: Bool = true) async throws -> WorkloadRecord {
-        try await service.create(Self.request(project: project, items: items, source: source, executor: executor, labels: labels),
-                                 creator: "contract", start: start).record
+    func create(
+        project: String = "contract", items: [JSONObject] = [], source: JSONObject? = nil, executor: JSONObject = [:],
+        labels: [String] = [], start: Bool = true
+    ) async throws -> WorkloadRecord {
+        try await service.create(
+            Self.request(project: project, items: items, source: source, executor: executor, labels: labels),
+            creator: "contract", start: start
+        ).record
     }
 
     // MARK: Updates
@@ -186,7 +196,9 @@ final class Harness: Sendable {
     }
 
     /// The workload's queues, holding its lock.
-    func queues<T: Sendable>(_ workload: WorkloadRecord, _ body: @escaping @Sendable (any WorkloadQueues) async throws -> T) async throws -> T {
+    func queues<T: Sendable>(_ workload: WorkloadRecord, _ body: @escaping @Sendable (any WorkloadQueues) async throws -> T) async throws
+        -> T
+    {
         guard let result = try await store.withWorkloadLock(workloadID: workload.id, wait: .seconds(10), body) else {
             throw ContractFailure("the workload's lock was not free")
         }
@@ -204,7 +216,9 @@ final class Harness: Sendable {
     }
 
     /// Every workflow matching `filter`, all pages, in id order.
-    func workflows(_ workload: WorkloadRecord, _ filter: WorkflowFilter = WorkflowFilter(), pageSize: Int = 1000) async throws -> [WorkflowRecord] {
+    func workflows(_ workload: WorkloadRecord, _ filter: WorkflowFilter = WorkflowFilter(), pageSize: Int = 1000) async throws
+        -> [WorkflowRecord]
+    {
         var result: [WorkflowRecord] = []
         var after: Int64?
         while true {
@@ -235,10 +249,11 @@ final class Harness: Sendable {
     }
 }
 
-/// `date` is within `seconds` of `expected` (clocks: the store's and this process's).
-func near(_ date: Date?, _ expected: Date, within seconds: TimeInterval = 5) -> Bool {
+/// `date` falls between two times this process read around the operation that set it, give or
+/// take `slack` seconds for the store's clock; a loaded machine cannot make it flaky.
+func between(_ date: Date?, _ earliest: Date, _ latest: Date, slack: TimeInterval = 2) -> Bool {
     guard let date else { return false }
-    return abs(date.timeIntervalSince(expected)) <= seconds
+    return date >= earliest.addingTimeInterval(-slack) && date <= latest.addingTimeInterval(slack)
 }
 
 extension JSONObject {

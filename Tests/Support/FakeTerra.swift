@@ -5,8 +5,8 @@ import HTTPTypes
 import Hummingbird
 import LauncherCore
 import Logging
-import ServiceLifecycle
 import NIOCore
+import ServiceLifecycle
 
 /// An in-process stand-in for the Terra services the launcher calls — Firecloud, Rawls, the
 /// Terra Data Repository, BigQuery and Google's token endpoint — on 127.0.0.1. It implements
@@ -28,9 +28,11 @@ public final class FakeTerra: @unchecked Sendable {
 
     /// Settings that point the Terra stages at this fake, with a service-account key it accepts.
     public var settings: [String: String] {
-        ["WFL_FIRECLOUD_URL": "\(url)/fc", "WFL_RAWLS_URL": "\(url)/rawls", "WFL_TDR_URL": "\(url)/tdr",
-         "WFL_BIGQUERY_URL": "\(url)/bq", "WFL_GOOGLE_TOKEN_URL": "\(url)/token",
-         "GOOGLE_APPLICATION_CREDENTIALS": keyFile, "WFL_GOOGLE_TOKEN": "", "WFL_TERRA_TIMEOUT_SECONDS": "2"]
+        [
+            "WFL_FIRECLOUD_URL": "\(url)/fc", "WFL_RAWLS_URL": "\(url)/rawls", "WFL_TDR_URL": "\(url)/tdr",
+            "WFL_BIGQUERY_URL": "\(url)/bq", "WFL_GOOGLE_TOKEN_URL": "\(url)/token",
+            "GOOGLE_APPLICATION_CREDENTIALS": keyFile, "WFL_GOOGLE_TOKEN": "", "WFL_TERRA_TIMEOUT_SECONDS": "2",
+        ]
     }
 
     // MARK: Model
@@ -63,7 +65,9 @@ public final class FakeTerra: @unchecked Sendable {
         var workflows: [Workflow]
         var aborted = false
         var status: String {
-            if workflows.allSatisfy({ ["Succeeded", "Failed", "Aborted", "Unknown"].contains($0.status) }) { return aborted ? "Aborted" : "Done" }
+            if workflows.allSatisfy({ ["Succeeded", "Failed", "Aborted", "Unknown"].contains($0.status) }) {
+                return aborted ? "Aborted" : "Done"
+            }
             return aborted ? "Aborting" : "Submitted"
         }
     }
@@ -150,8 +154,10 @@ public final class FakeTerra: @unchecked Sendable {
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let keyFile = folder.appendingPathComponent("service-account.json").path
         let fake = FakeTerra(keyFile: keyFile, privateKey: key)
-        let document: JSONValue = ["type": "service_account", "client_email": "wfl-test@fake-project.iam.gserviceaccount.com",
-                                   "private_key": .string(key.pemRepresentation), "token_uri": "https://oauth2.googleapis.com/token"]
+        let document: JSONValue = [
+            "type": "service_account", "client_email": "wfl-test@fake-project.iam.gserviceaccount.com",
+            "private_key": .string(key.pemRepresentation), "token_uri": "https://oauth2.googleapis.com/token",
+        ]
         try Data(document.description.utf8).write(to: URL(fileURLWithPath: keyFile))
         let quiet = Logger(label: "fake-terra", factory: { _ in SwiftLogNoOpLogHandler() })
         let app = Application(
@@ -193,8 +199,10 @@ public final class FakeTerra: @unchecked Sendable {
 
     // MARK: Test setup and inspection
 
-    public func addWorkspace(_ name: String, methodConfiguration: String? = nil, version: Int = 3,
-                             entityTypes: [String: [String]] = [:]) {
+    public func addWorkspace(
+        _ name: String, methodConfiguration: String? = nil, version: Int = 3,
+        entityTypes: [String: [String]] = [:]
+    ) {
         locked { state in
             var workspace = Workspace()
             if let methodConfiguration {
@@ -303,7 +311,9 @@ public final class FakeTerra: @unchecked Sendable {
 
     public func snapshotsOf(dataset: String) -> [(id: String, name: String, rows: [String])] {
         locked { state in
-            state.snapshots.filter { $0.value.dataset == dataset }.map { ($0.key, $0.value.name, $0.value.rows) }.sorted { $0.name < $1.name }
+            state.snapshots.filter { $0.value.dataset == dataset }.map { ($0.key, $0.value.name, $0.value.rows) }.sorted {
+                $0.name < $1.name
+            }
         }
     }
 
@@ -313,8 +323,9 @@ public final class FakeTerra: @unchecked Sendable {
         let rawPath = String(request.uri.path)
         let parts = rawPath.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
         let path = "/" + parts.joined(separator: "/")
-        let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value).removingPercentEncoding ?? String($0.value)) },
-                               uniquingKeysWith: { a, _ in a })
+        let query = Dictionary(
+            request.uri.queryParameters.map { (String($0.key), String($0.value).removingPercentEncoding ?? String($0.value)) },
+            uniquingKeysWith: { a, _ in a })
         let text = String(buffer: try await request.body.collect(upTo: 16 << 20))
         let method = request.method.rawValue
 
@@ -330,7 +341,9 @@ public final class FakeTerra: @unchecked Sendable {
             }
             let json = (try? JSONValue.parse(text)) ?? .null
             state.calls.append((method, path + (request.uri.query.map { "?\($0)" } ?? ""), json))
-            if let index = state.failures.firstIndex(where: { ($0.method == method || $0.method == "*") && path.contains($0.pattern) && $0.remaining > 0 }) {
+            if let index = state.failures.firstIndex(where: {
+                ($0.method == method || $0.method == "*") && path.contains($0.pattern) && $0.remaining > 0
+            }) {
                 state.failures[index].remaining -= 1
                 let status = state.failures[index].status
                 return (status, ["message": "upstream detail that must not leak: internal-id-7731", "statusCode": .int(Int64(status))])
@@ -340,7 +353,8 @@ public final class FakeTerra: @unchecked Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         let data = body == .null ? "" : body.description
-        return Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: data)))
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: data)))
     }
 
     private func token(_ form: String) -> Response {
@@ -352,10 +366,14 @@ public final class FakeTerra: @unchecked Sendable {
         // A real check of the JWT: the signature against the key, the audience and the scopes.
         let pieces = (fields["assertion"] ?? "").split(separator: ".").map(String.init)
         var ok = fields["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer" && pieces.count == 3
-        if ok, let signature = Self.base64URLDecode(pieces[2]), let claims = Self.base64URLDecode(pieces[1]).flatMap({ try? JSONValue.parse($0) }) {
+        if ok, let signature = Self.base64URLDecode(pieces[2]),
+            let claims = Self.base64URLDecode(pieces[1]).flatMap({ try? JSONValue.parse($0) })
+        {
             let valid = privateKey.publicKey.isValidSignature(
-                _RSA.Signing.RSASignature(rawRepresentation: signature), for: Data("\(pieces[0]).\(pieces[1])".utf8), padding: .insecurePKCS1v1_5)
-            ok = valid && claims["aud"]?.stringValue == "\(url)/token" && (claims["scope"]?.stringValue ?? "").contains("cloud-platform")
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: Data("\(pieces[0]).\(pieces[1])".utf8),
+                padding: .insecurePKCS1v1_5)
+            ok =
+                valid && claims["aud"]?.stringValue == "\(url)/token" && (claims["scope"]?.stringValue ?? "").contains("cloud-platform")
                 && claims["iss"]?.stringValue == "wfl-test@fake-project.iam.gserviceaccount.com"
         } else {
             ok = false
@@ -367,8 +385,9 @@ public final class FakeTerra: @unchecked Sendable {
             state.tokensIssued.append(token)
             return (200, ["access_token": .string(token), "expires_in": .int(Int64(state.tokenLifetime)), "token_type": "Bearer"])
         }
-        return Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: body.description)))
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body.description)))
     }
 
     static func base64URLDecode(_ text: String) -> Data? {
@@ -380,7 +399,9 @@ public final class FakeTerra: @unchecked Sendable {
     private static func notFound(_ what: String) -> (Int, JSONValue) { (404, ["message": .string("\(what) not found")]) }
 
     // swiftlint:disable:next cyclomatic_complexity
-    private static func route(_ method: String, _ p: [String], query: [String: String], body: JSONValue, state: inout State) -> (Int, JSONValue) {
+    private static func route(_ method: String, _ p: [String], query: [String: String], body: JSONValue, state: inout State) -> (
+        Int, JSONValue
+    ) {
         switch (method, p.first) {
         case (_, "fc"), (_, "rawls"):
             guard p.count >= 5, p[1] == "api", p[2] == "workspaces" else { return notFound("route") }
@@ -398,18 +419,24 @@ public final class FakeTerra: @unchecked Sendable {
 
     // MARK: Firecloud and Rawls
 
-    private static func workspaceRoute(_ method: String, _ p: [String], workspace key: String, query: [String: String],
-                                       body: JSONValue, state: inout State) -> (Int, JSONValue) {
+    private static func workspaceRoute(
+        _ method: String, _ p: [String], workspace key: String, query: [String: String],
+        body: JSONValue, state: inout State
+    ) -> (Int, JSONValue) {
         switch (method, p.count, p.first) {
         case ("GET", 0, _):
             let parts = key.split(separator: "/")
-            return (200, ["workspace": ["namespace": .string(String(parts[0])), "name": .string(String(parts[1]))], "accessLevel": "WRITER"])
+            return (
+                200, ["workspace": ["namespace": .string(String(parts[0])), "name": .string(String(parts[1]))], "accessLevel": "WRITER"]
+            )
         case ("GET", 3, "method_configs"):
             guard let mc = state.workspaces[key]!.methodConfigs["\(p[1])/\(p[2])"] else { return notFound("method configuration") }
             return (200, .object(mc))
         case ("PUT", 3, "method_configs"):
             let name = "\(p[1])/\(p[2])"
-            guard state.workspaces[key]!.methodConfigs[name] != nil, let config = body.objectValue else { return notFound("method configuration") }
+            guard state.workspaces[key]!.methodConfigs[name] != nil, let config = body.objectValue else {
+                return notFound("method configuration")
+            }
             state.workspaces[key]!.methodConfigs[name] = config
             return (200, body)
         case ("POST", 1, "methodconfigs"):
@@ -427,7 +454,8 @@ public final class FakeTerra: @unchecked Sendable {
         case ("POST", 2, "entities") where p[1] == "batchUpsert":
             for entity in body.arrayValue ?? [] {
                 guard let type = entity["entityType"]?.stringValue, let name = entity["name"]?.stringValue,
-                      state.workspaces[key]!.entityTypes[type] != nil else { return (400, ["message": "unknown entity type"]) }
+                    state.workspaces[key]!.entityTypes[type] != nil
+                else { return (400, ["message": "unknown entity type"]) }
                 if name.contains("/") { return (400, ["message": "bad entity name"]) }
                 var attributes = state.workspaces[key]!.entities[type]?[name] ?? [:]
                 for op in entity["operations"]?.arrayValue ?? [] {
@@ -436,7 +464,8 @@ public final class FakeTerra: @unchecked Sendable {
                     case "RemoveAttribute": attributes[attribute] = nil
                     case "AddUpdateAttribute": attributes[attribute] = op["addUpdateAttribute"]
                     case "CreateAttributeValueList": attributes[attribute] = .array([])
-                    case "AddListMember": attributes[attribute] = .array((attributes[attribute]?.arrayValue ?? []) + [op["newMember"] ?? .null])
+                    case "AddListMember":
+                        attributes[attribute] = .array((attributes[attribute]?.arrayValue ?? []) + [op["newMember"] ?? .null])
                     default: return (400, ["message": "unknown op"])
                     }
                 }
@@ -450,9 +479,13 @@ public final class FakeTerra: @unchecked Sendable {
                 return (409, ["message": "A resource with this name already exists in the workspace"])
             }
             guard state.snapshots[snapshotID] != nil else { return notFound("snapshot") }
-            let reference: JSONValue = ["metadata": ["name": .string(name), "resourceId": .string(UUID().uuidString.lowercased()),
-                                                     "workspaceId": "ws-id", "resourceType": "DATA_REPO_SNAPSHOT"],
-                                        "attributes": ["snapshot": .string(snapshotID), "instanceName": "terra"]]
+            let reference: JSONValue = [
+                "metadata": [
+                    "name": .string(name), "resourceId": .string(UUID().uuidString.lowercased()),
+                    "workspaceId": "ws-id", "resourceType": "DATA_REPO_SNAPSHOT",
+                ],
+                "attributes": ["snapshot": .string(snapshotID), "instanceName": "terra"],
+            ]
             state.workspaces[key]!.references.append(reference)
             return (200, reference)
         case ("GET", 2, "snapshots") where p[1] == "v2":
@@ -463,10 +496,16 @@ public final class FakeTerra: @unchecked Sendable {
         case ("POST", 1, "submissions"):
             return createSubmission(body, workspace: key, state: &state)
         case ("GET", 1, "submissions"):
-            return (200, .array(state.submissionOrder.compactMap { state.submissions[$0] }.filter { $0.workspace == key }.map {
-                ["submissionId": .string($0.id), "userComment": .string($0.comment), "status": .string($0.status),
-                 "methodConfigurationName": .string($0.methodConfiguration)]
-            }))
+            return (
+                200,
+                .array(
+                    state.submissionOrder.compactMap { state.submissions[$0] }.filter { $0.workspace == key }.map {
+                        [
+                            "submissionId": .string($0.id), "userComment": .string($0.comment), "status": .string($0.status),
+                            "methodConfigurationName": .string($0.methodConfiguration),
+                        ]
+                    })
+            )
         case ("GET", 2, "submissions"):
             guard state.submissions[p[1]]?.workspace == key else { return notFound("submission") }
             advance(p[1], state: &state)
@@ -474,7 +513,8 @@ public final class FakeTerra: @unchecked Sendable {
         case ("DELETE", 2, "submissions"):
             guard var submission = state.submissions[p[1]], submission.workspace == key else { return notFound("submission") }
             submission.aborted = true
-            for index in submission.workflows.indices where !["Succeeded", "Failed", "Aborted"].contains(submission.workflows[index].status) {
+            for index in submission.workflows.indices
+            where !["Succeeded", "Failed", "Aborted"].contains(submission.workflows[index].status) {
                 submission.workflows[index].status = submission.workflows[index].id == nil ? "Aborted" : "Aborting"
             }
             state.submissions[p[1]] = submission
@@ -486,29 +526,38 @@ public final class FakeTerra: @unchecked Sendable {
         case ("POST", 3, "submissions") where p[2] == "retry":
             guard let original = state.submissions[p[1]], original.workspace == key else { return notFound("submission") }
             let retryType = body["retryType"]?.stringValue ?? ""
-            let statuses: Set<String> = switch retryType {
-            case "Failed": ["Failed"]
-            case "Aborted": ["Aborted"]
-            case "FailedAndAborted": ["Failed", "Aborted"]
-            default: []
-            }
+            let statuses: Set<String> =
+                switch retryType {
+                case "Failed": ["Failed"]
+                case "Aborted": ["Aborted"]
+                case "FailedAndAborted": ["Failed", "Aborted"]
+                default: []
+                }
             guard !statuses.isEmpty else { return (400, ["message": "bad retryType"]) }
             let retried = original.workflows.filter { statuses.contains($0.status) }
             guard !retried.isEmpty else { return (400, ["message": "no workflows to retry"]) }
             var request = original.request
             request["userComment"] = nil
-            let id = newSubmission(workspace: key, methodConfiguration: original.methodConfiguration, comment: "", request: request,
-                                   entities: retried.map { ($0.entityType, $0.entity) }, state: &state)
-            return (201, ["originalSubmissionId": .string(original.id), "submissionId": .string(id), "retryType": .string(retryType),
-                          "status": "Submitted", "submitter": "wfl-test@fake-project.iam.gserviceaccount.com",
-                          "workflows": .array(retried.map { ["entityName": .string($0.entity), "inputResolutions": []] })])
+            let id = newSubmission(
+                workspace: key, methodConfiguration: original.methodConfiguration, comment: "", request: request,
+                entities: retried.map { ($0.entityType, $0.entity) }, state: &state)
+            return (
+                201,
+                [
+                    "originalSubmissionId": .string(original.id), "submissionId": .string(id), "retryType": .string(retryType),
+                    "status": "Submitted", "submitter": "wfl-test@fake-project.iam.gserviceaccount.com",
+                    "workflows": .array(retried.map { ["entityName": .string($0.entity), "inputResolutions": []] }),
+                ]
+            )
         case ("GET", 5, "submissions") where p[2] == "workflows" && p[4] == "outputs":
             guard let submission = state.submissions[p[1]], let workflow = submission.workflows.first(where: { $0.id == p[3] }) else {
                 return notFound("workflow")
             }
             var outputs: JSONObject = [
                 "wf.sample_id": .string(workflow.entity), "wf.cram": .string("gs://fake-bucket/\(workflow.entity).cram"),
-                "wf.metrics": .array([.string("gs://fake-bucket/\(workflow.entity).a.txt"), .string("gs://fake-bucket/\(workflow.entity).b.txt")]),
+                "wf.metrics": .array([
+                    .string("gs://fake-bucket/\(workflow.entity).a.txt"), .string("gs://fake-bucket/\(workflow.entity).b.txt"),
+                ]),
                 "wf.score": 42,
             ]
             if state.withoutSampleID.contains(workflow.entity) { outputs["wf.sample_id"] = nil }
@@ -522,7 +571,8 @@ public final class FakeTerra: @unchecked Sendable {
 
     private static func createSubmission(_ body: JSONValue, workspace key: String, state: inout State) -> (Int, JSONValue) {
         guard let request = body.objectValue, let ns = request["methodConfigurationNamespace"]?.stringValue,
-              let name = request["methodConfigurationName"]?.stringValue, request["useCallCache"]?.boolValue != nil else {
+            let name = request["methodConfigurationName"]?.stringValue, request["useCallCache"]?.boolValue != nil
+        else {
             return (400, ["message": "methodConfigurationNamespace, methodConfigurationName and useCallCache are required"])
         }
         guard let mc = state.workspaces[key]!.methodConfigs["\(ns)/\(name)"] else { return notFound("method configuration") }
@@ -532,29 +582,40 @@ public final class FakeTerra: @unchecked Sendable {
             entities = [(request["entityType"]?.stringValue ?? rootType, entity)]
         } else {
             guard let referenceName = mc["dataReferenceName"]?.stringValue,
-                  let reference = state.workspaces[key]!.references.first(where: { $0["metadata"]?["name"]?.stringValue == referenceName }),
-                  let snapshot = state.snapshots[reference["attributes"]?["snapshot"]?.stringValue ?? ""] else {
+                let reference = state.workspaces[key]!.references.first(where: { $0["metadata"]?["name"]?.stringValue == referenceName }),
+                let snapshot = state.snapshots[reference["attributes"]?["snapshot"]?.stringValue ?? ""]
+            else {
                 return (400, ["message": "the method configuration has no data reference and the submission no entity"])
             }
             guard snapshot.table == rootType else { return (400, ["message": "rootEntityType is not a table of the snapshot"]) }
             entities = snapshot.rows.map { (rootType, $0) }
         }
-        let id = newSubmission(workspace: key, methodConfiguration: "\(ns)/\(name)", comment: request["userComment"]?.stringValue ?? "",
-                               request: request, entities: entities, state: &state)
-        return (201, ["submissionId": .string(id), "status": "Submitted", "submitter": "wfl-test@fake-project.iam.gserviceaccount.com",
-                      "header": ["entityType": .string(rootType)],
-                      "workflows": .array(entities.map { ["entityName": .string($0.1), "inputResolutions": []] })])
+        let id = newSubmission(
+            workspace: key, methodConfiguration: "\(ns)/\(name)", comment: request["userComment"]?.stringValue ?? "",
+            request: request, entities: entities, state: &state)
+        return (
+            201,
+            [
+                "submissionId": .string(id), "status": "Submitted", "submitter": "wfl-test@fake-project.iam.gserviceaccount.com",
+                "header": ["entityType": .string(rootType)],
+                "workflows": .array(entities.map { ["entityName": .string($0.1), "inputResolutions": []] }),
+            ]
+        )
     }
 
-    private static func newSubmission(workspace: String, methodConfiguration: String, comment: String, request: JSONObject,
-                                      entities: [(String, String)], state: inout State) -> String {
+    private static func newSubmission(
+        workspace: String, methodConfiguration: String, comment: String, request: JSONObject,
+        entities: [(String, String)], state: inout State
+    ) -> String {
         let id = UUID().uuidString.lowercased()
         let workflows = entities.map { type, entity -> Workflow in
             state.attempts[entity, default: 0] += 1
-            return Workflow(id: nil, entityType: type, entity: entity, status: "Queued", outcome: state.outcome(entity, state.attempts[entity]!))
+            return Workflow(
+                id: nil, entityType: type, entity: entity, status: "Queued", outcome: state.outcome(entity, state.attempts[entity]!))
         }
-        state.submissions[id] = Submission(id: id, workspace: workspace, methodConfiguration: methodConfiguration, comment: comment,
-                                           request: request, workflows: workflows)
+        state.submissions[id] = Submission(
+            id: id, workspace: workspace, methodConfiguration: methodConfiguration, comment: comment,
+            request: request, workflows: workflows)
         state.submissionOrder.append(id)
         return id
     }
@@ -587,47 +648,66 @@ public final class FakeTerra: @unchecked Sendable {
         [
             "submissionId": .string(submission.id), "status": .string(submission.status), "userComment": .string(submission.comment),
             "methodConfigurationName": .string(submission.methodConfiguration), "useCallCache": true,
-            "workflows": .array(submission.workflows.filter { !dropping.contains($0.entity) }.map { workflow in
-                JSONValue.object([
-                    "workflowId": JSONValue(workflow.id), "status": .string(workflow.status),
-                    "statusLastChangedDate": .string(Timestamp.format(Date())),
-                    "workflowEntity": ["entityType": .string(workflow.entityType), "entityName": .string(workflow.entity)],
-                    "messages": .array(workflow.messages.map(JSONValue.string)), "inputResolutions": [],
-                ].compacted)
-            }),
+            "workflows": .array(
+                submission.workflows.filter { !dropping.contains($0.entity) }.map { workflow in
+                    JSONValue.object(
+                        [
+                            "workflowId": JSONValue(workflow.id), "status": .string(workflow.status),
+                            "statusLastChangedDate": .string(Timestamp.format(Date())),
+                            "workflowEntity": ["entityType": .string(workflow.entityType), "entityName": .string(workflow.entity)],
+                            "messages": .array(workflow.messages.map(JSONValue.string)), "inputResolutions": [],
+                        ].compacted)
+                }),
         ]
     }
 
     // MARK: Terra Data Repository
 
-    private static func dataRepoRoute(_ method: String, _ p: [String], query: [String: String], body: JSONValue,
-                                      state: inout State) -> (Int, JSONValue) {
+    private static func dataRepoRoute(
+        _ method: String, _ p: [String], query: [String: String], body: JSONValue,
+        state: inout State
+    ) -> (Int, JSONValue) {
         switch (method, p.count, p.first) {
         case ("GET", 2, "datasets"):
             guard let dataset = state.datasets[p[1]] else { return notFound("dataset") }
-            return (200, [
-                "id": .string(dataset.id), "name": .string(dataset.name), "description": "a test dataset",
-                "defaultProfileId": "profile-1", "dataProject": "tdr-data-project",
-                "schema": ["tables": .array(dataset.tables.sorted { $0.key < $1.key }.map { name, columns in
-                    ["name": .string(name), "columns": .array(columns.sorted { $0.key < $1.key }.map {
-                        ["name": .string($0.key), "datatype": .string($0.value), "array_of": false]
-                    })]
-                })],
-                "accessInformation": ["bigQuery": ["projectId": "tdr-data-project", "datasetName": .string("datarepo_\(dataset.name)")]],
-            ])
+            return (
+                200,
+                [
+                    "id": .string(dataset.id), "name": .string(dataset.name), "description": "a test dataset",
+                    "defaultProfileId": "profile-1", "dataProject": "tdr-data-project",
+                    "schema": [
+                        "tables": .array(
+                            dataset.tables.sorted { $0.key < $1.key }.map { name, columns in
+                                [
+                                    "name": .string(name),
+                                    "columns": .array(
+                                        columns.sorted { $0.key < $1.key }.map {
+                                            ["name": .string($0.key), "datatype": .string($0.value), "array_of": false]
+                                        }),
+                                ]
+                            })
+                    ],
+                    "accessInformation": [
+                        "bigQuery": ["projectId": "tdr-data-project", "datasetName": .string("datarepo_\(dataset.name)")]
+                    ],
+                ]
+            )
         case ("GET", 2, "snapshots"):
             guard let snapshot = state.snapshots[p[1]] else { return notFound("snapshot") }
             return (200, ["id": .string(p[1]), "name": .string(snapshot.name), "tables": [["name": .string(snapshot.table)]]])
         case ("GET", 1, "snapshots"):
             let name = query["filter"] ?? ""
-            let items = state.snapshots.filter { $0.value.name.contains(name) }.map { ["id": .string($0.key), "name": .string($0.value.name)] as JSONValue }
+            let items = state.snapshots.filter { $0.value.name.contains(name) }.map {
+                ["id": .string($0.key), "name": .string($0.value.name)] as JSONValue
+            }
             return (200, ["items": .array(items), "total": .int(Int64(items.count))])
         case ("POST", 1, "snapshots"):
             guard let name = body["name"]?.stringValue, let content = body["contents"]?[0],
-                  let datasetName = content["datasetName"]?.stringValue,
-                  let dataset = state.datasets.values.first(where: { $0.name == datasetName }),
-                  let spec = content["rowIdSpec"]?["tables"]?[0], let table = spec["tableName"]?.stringValue,
-                  body["readers"]?.arrayValue != nil, body["profileId"]?.stringValue != nil else {
+                let datasetName = content["datasetName"]?.stringValue,
+                let dataset = state.datasets.values.first(where: { $0.name == datasetName }),
+                let spec = content["rowIdSpec"]?["tables"]?[0], let table = spec["tableName"]?.stringValue,
+                body["readers"]?.arrayValue != nil, body["profileId"]?.stringValue != nil
+            else {
                 return (400, ["message": "malformed snapshot request"])
             }
             let rows = (spec["rowIds"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -646,7 +726,8 @@ public final class FakeTerra: @unchecked Sendable {
             return (202, ["id": .string(job), "job_status": "running"])
         case ("POST", 3, "datasets") where p[2] == "ingest":
             guard state.datasets[p[1]] != nil, body["format"]?.stringValue == "array", let table = body["table"]?.stringValue,
-                  let records = body["records"]?.arrayValue, body["load_tag"]?.stringValue != nil else {
+                let records = body["records"]?.arrayValue, body["load_tag"]?.stringValue != nil
+            else {
                 return (400, ["message": "malformed ingest request"])
             }
             let job = UUID().uuidString.lowercased()
@@ -657,13 +738,16 @@ public final class FakeTerra: @unchecked Sendable {
             }
             let dataset = p[1]
             // TDR with max_bad_records 0: one bad record fails the whole job and loads nothing.
-            let bad = records.filter { record in record.objectValue?.values.contains { state.badRowsFor.contains($0.stringValue ?? "") } == true }.count
+            let bad = records.filter { record in
+                record.objectValue?.values.contains { state.badRowsFor.contains($0.stringValue ?? "") } == true
+            }.count
             if fail == nil, bad > Int(body["max_bad_records"]?.intValue ?? 0) {
                 fail = "Load failed: \(bad) bad record(s), more than max_bad_records"
             }
             state.jobs[job] = Job(kind: "ingest", pollsLeft: 1, fail: fail, result: .null) { state in
                 for record in records {
-                    state.datasets[dataset]?.rows[table, default: []].append((UUID().uuidString.lowercased(), Date(), "ingest", record.objectValue ?? [:]))
+                    state.datasets[dataset]?.rows[table, default: []].append(
+                        (UUID().uuidString.lowercased(), Date(), "ingest", record.objectValue ?? [:]))
                 }
                 return ["dataset": .string(dataset), "table": .string(table), "row_count": .int(Int64(records.count)), "bad_row_count": 0]
             }
@@ -693,8 +777,10 @@ public final class FakeTerra: @unchecked Sendable {
 
     // MARK: BigQuery
 
-    private static func bigQueryRoute(_ method: String, _ p: [String], query: [String: String], body: JSONValue,
-                                      state: inout State) -> (Int, JSONValue) {
+    private static func bigQueryRoute(
+        _ method: String, _ p: [String], query: [String: String], body: JSONValue,
+        state: inout State
+    ) -> (Int, JSONValue) {
         // /bq/bigquery/v2/projects/{project}/queries[/{job}]
         guard p.count >= 6, p[5] == "queries" else { return notFound("route") }
         if method == "POST" {
@@ -706,7 +792,8 @@ public final class FakeTerra: @unchecked Sendable {
             var rows: [[String]] = []
             if sql.contains("__TABLES__") {
                 let wanted = parameters["table"] ?? ""
-                for dataset in state.datasets.values where sql.contains("datarepo_\(dataset.name).__TABLES__") && dataset.rowMetadataInBigQuery {
+                for dataset in state.datasets.values
+                where sql.contains("datarepo_\(dataset.name).__TABLES__") && dataset.rowMetadataInBigQuery {
                     if dataset.tables.keys.contains(where: { "datarepo_row_metadata_\($0)" == wanted }) { rows.append([wanted]) }
                 }
             } else if let match = sql.firstMatch(of: /`[^.`]+\.datarepo_([^.`]+)\.datarepo_row_metadata_([^`]+)`/) {
@@ -716,7 +803,8 @@ public final class FakeTerra: @unchecked Sendable {
                 }
                 let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
                 guard let from = parameters["from"].flatMap({ try? Date($0, strategy: format) }),
-                      let until = parameters["until"].flatMap({ try? Date($0, strategy: format) }) else {
+                    let until = parameters["until"].flatMap({ try? Date($0, strategy: format) })
+                else {
                     return (400, ["error": ["message": "from and until parameters are required"]])
                 }
                 for row in dataset.rows[table] ?? [] where row.ingested > from && row.ingested <= until {
@@ -729,8 +817,14 @@ public final class FakeTerra: @unchecked Sendable {
             }
             let job = "job_\(UUID().uuidString.prefix(12))"
             state.queries[job] = Query(rows: rows, incompleteReads: state.incompleteQueryReads)
-            return (200, ["kind": "bigquery#queryResponse", "jobReference": ["projectId": .string(p[4]), "jobId": .string(job), "location": "US"],
-                          "jobComplete": false])
+            return (
+                200,
+                [
+                    "kind": "bigquery#queryResponse",
+                    "jobReference": ["projectId": .string(p[4]), "jobId": .string(job), "location": "US"],
+                    "jobComplete": false,
+                ]
+            )
         }
         guard p.count == 7, var stored = state.queries[p[6]] else { return notFound("job") }
         if stored.incompleteReads > 0 {

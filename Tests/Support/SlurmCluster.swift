@@ -40,7 +40,8 @@ public struct SlurmCluster: Sendable, CustomStringConvertible {
     public func stopController() async throws {
         let pidFile = stateDir.appendingPathComponent("run/slurmctld.pid").path
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw TestFailure("no slurmctld pid in \(pidFile)")
         }
         kill(pid, SIGTERM)

@@ -19,8 +19,10 @@ public final class TestLauncher: Sendable {
     public let logger: Logger
     public let environment: LauncherEnvironment
 
-    init(database: Database, url: String, home: URL, registry: StageRegistry, options: UpdaterOptions, logger: Logger,
-         settings: [String: String]) {
+    init(
+        database: Database, url: String, home: URL, registry: StageRegistry, options: UpdaterOptions, logger: Logger,
+        settings: [String: String]
+    ) {
         self.database = database
         self.url = url
         self.home = home
@@ -45,8 +47,9 @@ public final class TestLauncher: Sendable {
         try await TestDatabase.with { database, url in
             let home = try TestFiles.temporaryFolder("home")
             defer { try? FileManager.default.removeItem(at: home) }
-            let launcher = TestLauncher(database: database, url: url, home: home, registry: registry, options: options,
-                                        logger: TestDatabase.logger, settings: settings)
+            let launcher = TestLauncher(
+                database: database, url: url, home: home, registry: registry, options: options,
+                logger: TestDatabase.logger, settings: settings)
             return try await body(launcher)
         }
     }
@@ -55,8 +58,9 @@ public final class TestLauncher: Sendable {
     public func withSecondUpdater<T: Sendable>(_ body: @escaping @Sendable (Updater) async throws -> T) async throws -> T {
         let second = Database(configuration: try DatabaseURL.configuration(url), logger: logger)
         return try await second.run { database in
-            let parts = LauncherParts(store: PostgresStore(database: database, logger: self.logger), registry: self.registry,
-                                      environment: self.environment, options: TestLauncher.fastOptions, logger: self.logger)
+            let parts = LauncherParts(
+                store: PostgresStore(database: database, logger: self.logger), registry: self.registry,
+                environment: self.environment, options: TestLauncher.fastOptions, logger: self.logger)
             return try await body(parts.updater)
         }
     }
@@ -64,13 +68,16 @@ public final class TestLauncher: Sendable {
     /// Updates the workload (ignoring its wake-up time) until it finishes.
     @discardableResult
     public func runUntilFinished(_ uuid: UUID, timeout: Duration = .seconds(90), pause: Duration = .milliseconds(50))
-        async throws -> WorkloadService.WorkloadView {
+        async throws -> WorkloadService.WorkloadView
+    {
         let deadline = ContinuousClock.now + timeout
         while true {
             let view = try await service.workload(uuid)
             if view.record.finished != nil { return view }
             if ContinuousClock.now > deadline {
-                throw TestFailure("workload \(uuid) did not finish within \(timeout); counts \(view.counts), last error \(view.record.lastError ?? "none")")
+                throw TestFailure(
+                    "workload \(uuid) did not finish within \(timeout); counts \(view.counts), last error \(view.record.lastError ?? "none")"
+                )
             }
             _ = try await updater.update(workloadID: view.record.id, wait: .seconds(5))
             try await Task.sleep(for: pause)
@@ -80,14 +87,17 @@ public final class TestLauncher: Sendable {
     /// Updates until `condition` holds for the workload's view, recording failed updates on the
     /// workload as the update loop does.
     @discardableResult
-    public func updateUntil(_ uuid: UUID, timeout: Duration = .seconds(60), _ description: String,
-                            _ condition: @Sendable (WorkloadService.WorkloadView) -> Bool) async throws -> WorkloadService.WorkloadView {
+    public func updateUntil(
+        _ uuid: UUID, timeout: Duration = .seconds(60), _ description: String,
+        _ condition: @Sendable (WorkloadService.WorkloadView) -> Bool
+    ) async throws -> WorkloadService.WorkloadView {
         let deadline = ContinuousClock.now + timeout
         while true {
             let view = try await service.workload(uuid)
             if condition(view) { return view }
             if ContinuousClock.now > deadline {
-                throw TestFailure("timed out waiting for \(description); counts \(view.counts), last error \(view.record.lastError ?? "none")")
+                throw TestFailure(
+                    "timed out waiting for \(description); counts \(view.counts), last error \(view.record.lastError ?? "none")")
             }
             // As the update loop does: a failed update is recorded on the workload.
             _ = await updater.updateRecordingErrors(view.record, wait: .seconds(5))
@@ -100,8 +110,9 @@ public final class TestLauncher: Sendable {
         var result: [WorkflowRecord] = []
         var cursor: String?
         repeat {
-            let page = try await service.workflows(uuid, status: status, submission: nil, includeRetried: includeRetried,
-                                                   cursor: cursor, limit: 1000)
+            let page = try await service.workflows(
+                uuid, status: status, submission: nil, includeRetried: includeRetried,
+                cursor: cursor, limit: 1000)
             result += page.items
             cursor = page.nextCursor
         } while cursor != nil
@@ -109,10 +120,14 @@ public final class TestLauncher: Sendable {
     }
 
     /// A workload request with the given stages.
-    public static func request(project: String = "test", source: JSONValue, executor: JSONValue,
-                               sink: JSONValue = ["name": "None"], labels: [String] = []) -> JSONValue {
-        ["project": .string(project), "labels": .array(labels.map(JSONValue.string)), "source": source,
-         "executor": executor, "sink": sink]
+    public static func request(
+        project: String = "test", source: JSONValue, executor: JSONValue,
+        sink: JSONValue = ["name": "None"], labels: [String] = []
+    ) -> JSONValue {
+        [
+            "project": .string(project), "labels": .array(labels.map(JSONValue.string)), "source": source,
+            "executor": executor, "sink": sink,
+        ]
     }
 
     public static func items(_ count: Int, _ make: (Int) -> JSONObject = { ["n": .int(Int64($0))] }) -> JSONValue {

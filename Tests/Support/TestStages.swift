@@ -26,22 +26,26 @@ public final class Backends: @unchecked Sendable {
     private var polls: [String: Int] = [:]
 
     public func setDown(_ key: String, _ isDown: Bool) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if isDown { down.insert(key) } else { down.remove(key) }
     }
 
     func isDown(_ key: String) -> Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return down.contains(key)
     }
 
     func countPoll(_ key: String) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         polls[key, default: 0] += 1
     }
 
     public func pollCount(_ key: String) -> Int {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return polls[key] ?? 0
     }
 }
@@ -63,7 +67,8 @@ struct SwitchableExecutor: Executor, ConfiguredStage {
 
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
         if TestStages.backends.isDown(key) { throw BackendDown() }
-        return Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, .launched(Launched(externalID: "sw-\($0.uuid)", status: .running))) })
+        return Dictionary(
+            uniqueKeysWithValues: workflows.map { ($0.uuid, .launched(Launched(externalID: "sw-\($0.uuid)", status: .running))) })
     }
 
     func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
@@ -99,11 +104,12 @@ struct PickySink: Sink {
     }
     var storedConfig: JSONObject { Config().stored }
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
-        Dictionary(uniqueKeysWithValues: workflows.map { workflow in
-            if workflow.inputs["reject"] == true { return (workflow.uuid, .rejected("identifier missing from outputs and inputs")) }
-            if workflow.inputs["retry"] == true { return (workflow.uuid, .retry("HTTP 500 from the sink")) }
-            return (workflow.uuid, .delivered)
-        })
+        Dictionary(
+            uniqueKeysWithValues: workflows.map { workflow in
+                if workflow.inputs["reject"] == true { return (workflow.uuid, .rejected("identifier missing from outputs and inputs")) }
+                if workflow.inputs["retry"] == true { return (workflow.uuid, .retry("HTTP 500 from the sink")) }
+                return (workflow.uuid, .delivered)
+            })
     }
 }
 
@@ -118,21 +124,27 @@ struct ExpandingExecutor: Executor {
     var storedConfig: JSONObject { Config().stored }
 
     func submit(_ workflows: [LaunchRequest], context: StageContext) async throws -> [UUID: SubmitOutcome] {
-        Dictionary(uniqueKeysWithValues: workflows.map { request in
-            let rows = Int(request.inputs["rows"]?.intValue ?? 0)
-            let expansion = Expansion(submission: "sub-\(request.uuid.uuidString.prefix(8))", workflows: (0..<rows).map { row in
-                ExpandedWorkflow(status: .queued, inputs: ["row": .int(Int64(row)), "rows": .int(Int64(rows))], details: ["entity": .string("e\(row)")])
+        Dictionary(
+            uniqueKeysWithValues: workflows.map { request in
+                let rows = Int(request.inputs["rows"]?.intValue ?? 0)
+                let expansion = Expansion(
+                    submission: "sub-\(request.uuid.uuidString.prefix(8))",
+                    workflows: (0..<rows).map { row in
+                        ExpandedWorkflow(
+                            status: .queued, inputs: ["row": .int(Int64(row)), "rows": .int(Int64(rows))],
+                            details: ["entity": .string("e\(row)")])
+                    })
+                return (request.uuid, SubmitOutcome.expanded(expansion))
             })
-            return (request.uuid, SubmitOutcome.expanded(expansion))
-        })
     }
 
     func poll(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> PollResult {
-        PollResult(updates: workflows.map { workflow in
-            workflow.externalID == nil
-                ? WorkflowUpdate(uuid: workflow.uuid, status: .running, externalID: "wf-\(workflow.uuid.uuidString.prefix(8))")
-                : WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: ["entity": workflow.details["entity"] ?? .null])
-        })
+        PollResult(
+            updates: workflows.map { workflow in
+                workflow.externalID == nil
+                    ? WorkflowUpdate(uuid: workflow.uuid, status: .running, externalID: "wf-\(workflow.uuid.uuidString.prefix(8))")
+                    : WorkflowUpdate(uuid: workflow.uuid, status: .succeeded, outputs: ["entity": workflow.details["entity"] ?? .null])
+            })
     }
 
     func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate] {
@@ -150,7 +162,10 @@ struct SlowSink: Sink {
     var storedConfig: JSONObject { Config().stored }
 
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
-        Dictionary(uniqueKeysWithValues: workflows.map { ($0.uuid, DeliveryOutcome.started(["job": .string("job-\($0.uuid.uuidString.prefix(8))"), "checks": 0])) })
+        Dictionary(
+            uniqueKeysWithValues: workflows.map {
+                ($0.uuid, DeliveryOutcome.started(["job": .string("job-\($0.uuid.uuidString.prefix(8))"), "checks": 0]))
+            })
     }
 
     func checkDeliveries(_ deliveries: [PendingDelivery], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
@@ -179,15 +194,17 @@ struct HealingSink: Sink {
         private let lock = NSLock()
         private var counts: [UUID: Int] = [:]
         func next(_ uuid: UUID) -> Int {
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             counts[uuid, default: 0] += 1
             return counts[uuid]!
         }
     }
 
     func deliver(_ workflows: [DeliverableWorkflow], context: StageContext) async throws -> [UUID: DeliveryOutcome] {
-        Dictionary(uniqueKeysWithValues: workflows.map { workflow in
-            (workflow.uuid, Self.attempts.next(workflow.uuid) <= 2 ? DeliveryOutcome.retry("HTTP 503 from the sink") : .delivered)
-        })
+        Dictionary(
+            uniqueKeysWithValues: workflows.map { workflow in
+                (workflow.uuid, Self.attempts.next(workflow.uuid) <= 2 ? DeliveryOutcome.retry("HTTP 503 from the sink") : .delivered)
+            })
     }
 }

@@ -6,7 +6,8 @@ import NIOCore
 
 /// The WES server scripts/wes-up.sh starts (wes-service + cwltool, on 127.0.0.1).
 public enum WESServer {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     public static var url: String { ProcessInfo.processInfo.environment["WFL_TEST_WES_URL"] ?? "http://127.0.0.1:1/missing" }
 

@@ -26,8 +26,9 @@ struct WFLBinary {
 
     @discardableResult
     func run(_ arguments: [String], extra: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> Command.Result {
-        try await Command.run([Self.path] + arguments, environment: environment.merging(extra) { _, b in b },
-                                 workingDirectory: FileManager.default.temporaryDirectory.path, timeout: timeout)
+        try await Command.run(
+            [Self.path] + arguments, environment: environment.merging(extra) { _, b in b },
+            workingDirectory: FileManager.default.temporaryDirectory.path, timeout: timeout)
     }
 
     func json(_ arguments: [String]) async throws -> JSONValue {
@@ -47,8 +48,9 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
     @Test func createStartUpdateListRetryThroughTheCLI() async throws {
         try await TestLauncher.with { launcher in
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
-            let file = try writeRequest(TestLauncher.request(
-                source: TestLauncher.items(4), executor: ["name": "Mock", "failWhen": ["n": 2]]), in: launcher.home)
+            let file = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(4), executor: ["name": "Mock", "failWhen": ["n": 2]]), in: launcher.home)
 
             let created = try await wfl.json(["create", file])
             let uuid = try #require(created["uuid"]?.stringValue)
@@ -83,15 +85,17 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
     @Test func execWaitRunsLocalWorkToTheEndAndReportsFailuresInItsExitCode() async throws {
         try await TestLauncher.with { launcher in
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
-            let good = try writeRequest(TestLauncher.request(
-                source: TestLauncher.items(3), executor: ["name": "Local", "command": "echo {{n}}"]), in: launcher.home)
+            let good = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(3), executor: ["name": "Local", "command": "echo {{n}}"]), in: launcher.home)
             let ok = try await wfl.run(["exec", good, "--wait", "--interval", "0.2"])
             #expect(ok.status == 0, "\(ok.stderr)")
             #expect(ok.stdout.contains("3 Succeeded"))
             #expect(ok.stdout.contains("(3/3 done)"))
 
-            let bad = try writeRequest(TestLauncher.request(
-                source: TestLauncher.items(2), executor: ["name": "Local", "command": "exit {{n}}"]), in: launcher.home)
+            let bad = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(2), executor: ["name": "Local", "command": "exit {{n}}"]), in: launcher.home)
             let failed = try await wfl.run(["exec", bad, "--wait", "--interval", "0.2"])
             #expect(failed.status == 3)
             #expect(failed.stdout.contains("1 Succeeded, 1 Failed"))
@@ -101,8 +105,9 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
     @Test func abortFromTheCLIKillsLocalWork() async throws {
         try await TestLauncher.with { launcher in
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
-            let file = try writeRequest(TestLauncher.request(
-                source: TestLauncher.items(2), executor: ["name": "Local", "command": "sleep 60"]), in: launcher.home)
+            let file = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(2), executor: ["name": "Local", "command": "sleep 60"]), in: launcher.home)
             let created = try await wfl.json(["exec", file])
             let uuid = try #require(created["uuid"]?.stringValue)
             try await wfl.run(["update"])
@@ -122,7 +127,8 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
             var alive = pids
             for _ in 0..<100 where !alive.isEmpty {
                 alive = alive.filter { pid in
-                    let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2).first
+                    let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2)
+                        .first
                     return state != nil && state != "Z"
                 }
                 try await Task.sleep(for: .milliseconds(100))
@@ -141,10 +147,23 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
             let cases: [([String], String)] = [
                 (["create", broken.path], "not valid JSON: unexpected '}'; expected a value at line 2, column 12"),
                 (["create", "/nonexistent.json"], "cannot read /nonexistent.json"),
-                (["create", try writeRequest(["project": "p", "source": ["name": "Files"], "executor": ["name": "Mock"], "sink": ["name": "None"]], in: launcher.home)],
-                 "source.name: unknown source \"Files\"; known sources: Items"),
-                (["create", try writeRequest(TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock", "delay": 1]), in: launcher.home)],
-                 "executor.delay: unknown field for the Mock executor; known fields: delaySeconds, failWhen"),
+                (
+                    [
+                        "create",
+                        try writeRequest(
+                            ["project": "p", "source": ["name": "Files"], "executor": ["name": "Mock"], "sink": ["name": "None"]],
+                            in: launcher.home),
+                    ],
+                    "source.name: unknown source \"Files\"; known sources: Items"
+                ),
+                (
+                    [
+                        "create",
+                        try writeRequest(
+                            TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock", "delay": 1]), in: launcher.home),
+                    ],
+                    "executor.delay: unknown field for the Mock executor; known fields: delaySeconds, failWhen"
+                ),
                 (["start", UUID().uuidString], "No workload found matching uuid"),
                 (["start", "not-a-uuid"], "uuid: \"not-a-uuid\" is not a UUID"),
                 (["workflows", UUID().uuidString, "--status", "Bogus"], "unknown status \"Bogus\""),
@@ -195,9 +214,10 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
         try await TestLauncher.with { launcher in
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
             let runs = launcher.home.appendingPathComponent("runs.log").path
-            let file = try writeRequest(TestLauncher.request(
-                source: TestLauncher.items(5),
-                executor: ["name": "Local", "command": .string("echo {{n}} >> \(runs)"), "maxParallel": 5]), in: launcher.home)
+            let file = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(5),
+                    executor: ["name": "Local", "command": .string("echo {{n}} >> \(runs)"), "maxParallel": 5]), in: launcher.home)
             let created = try await wfl.json(["exec", file])
             let uuid = try #require(created["uuid"]?.stringValue)
 
@@ -226,7 +246,8 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.contains { entry in
             guard Int(entry) != nil, let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8) else { return false }
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8)
+            else { return false }
             let state = stat.split(separator: " ").dropFirst(2).first
             return state != "Z" && String(decoding: cmdline, as: UTF8.self).contains(data)
         }
@@ -237,11 +258,13 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
         defer { try? FileManager.default.removeItem(at: home) }
         if geteuid() == 0 { chmod(home.path, 0o755) }
         let wfl = WFLBinary(databaseURL: nil, home: home)
-        let file = try writeRequest(TestLauncher.request(
-            project: "embedded", source: TestLauncher.items(2), executor: ["name": "Local", "command": "sleep 3"]), in: home)
+        let file = try writeRequest(
+            TestLauncher.request(
+                project: "embedded", source: TestLauncher.items(2), executor: ["name": "Local", "command": "sleep 15"]), in: home)
 
         async let waiting = wfl.run(["exec", file, "--wait", "--interval", "0.3"])
-        // While the first process runs its workload, a second one reads the same database.
+        // While the first process runs its workload (long enough to outlast a loaded machine), a second one
+        // reads the same database.
         var seen = false
         for _ in 0..<60 where !seen {
             try await Task.sleep(for: .milliseconds(250))

@@ -11,10 +11,13 @@ import Testing
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
             let logs = launcher.home.appendingPathComponent("logs")
             try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-            let file = try writeRequest(TestLauncher.request(
-                source: TestLauncher.items(3),
-                executor: ["name": "Container", "image": .string(Podman.image), "pull": "never", "maxParallel": 3,
-                           "command": "echo {{n}} >> /logs/runs; sleep 1", "mounts": [.string("\(logs.path):/logs")]]),
+            let file = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(3),
+                    executor: [
+                        "name": "Container", "image": .string(Podman.image), "pull": "never", "maxParallel": 3,
+                        "command": "echo {{n}} >> /logs/runs; sleep 1", "mounts": [.string("\(logs.path):/logs")],
+                    ]),
                 in: launcher.home)
             let uuid = try #require(try await wfl.json(["exec", file])["uuid"]?.stringValue)
             let crashed = try await wfl.run(["update"], extra: ["WFL_FAULT": "after-submit"])

@@ -17,13 +17,17 @@ import Testing
             let log = launcher.home.appendingPathComponent("runs.log").path
             var serve = ServeProcess(wfl: wfl, home: launcher.home)
             #expect(await serve.waitHealthy())
-            let healthy = try await serve.http(.POST, "/api/v1/exec", TestLauncher.request(
-                source: TestLauncher.items(40),
-                executor: ["name": "Local", "command": .string("echo {{n}} >> \(log); sleep 0.3"), "maxParallel": 4]))
+            let healthy = try await serve.http(
+                .POST, "/api/v1/exec",
+                TestLauncher.request(
+                    source: TestLauncher.items(40),
+                    executor: ["name": "Local", "command": .string("echo {{n}} >> \(log); sleep 0.3"), "maxParallel": 4]))
             let uuid = try #require(healthy.json["uuid"]?.stringValue)
-            let poisoned = try await serve.http(.POST, "/api/v1/exec", TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]))
+            let poisoned = try await serve.http(
+                .POST, "/api/v1/exec", TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]))
             let poisonedID = try #require(poisoned.json["uuid"]?.stringValue)
-            try await launcher.database.execute("""
+            try await launcher.database.execute(
+                """
                 UPDATE workload SET executor_config = '{"name": "Mock", "delaySeconds": 1e300}', finished = NULL, wake_at = now()
                 WHERE uuid = '\(poisonedID)'
                 """)

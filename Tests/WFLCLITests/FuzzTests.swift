@@ -16,15 +16,17 @@ import Testing
             // The server's working folder: a relative path that slipped through would land here.
             let cwd = try TestFiles.temporaryFolder("fuzz-cwd")
             let scratch = try TestFiles.temporaryFolder("fuzz-scratch")
-            let serve = ServeProcess(wfl: WFLBinary(databaseURL: launcher.url, home: launcher.home), home: launcher.home, interval: 1,
-                                     extra: ["WFL_ALLOWED_ROOTS": root.path, "WFL_SECRETS_DIR": root.appendingPathComponent("secrets").path],
-                                     workingDirectory: cwd.path)
+            let serve = ServeProcess(
+                wfl: WFLBinary(databaseURL: launcher.url, home: launcher.home), home: launcher.home, interval: 1,
+                extra: ["WFL_ALLOWED_ROOTS": root.path, "WFL_SECRETS_DIR": root.appendingPathComponent("secrets").path],
+                workingDirectory: cwd.path)
             #expect(await serve.waitHealthy())
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("fuzz/fuzz_api.py").path
             let examples = ProcessInfo.processInfo.environment["WFL_FUZZ_EXAMPLES"] ?? "2000"
-            let result = try await Command.run(["python3", script, "--base", serve.base, "--root", root.path, "--examples", examples, "--seed", "7"],
-                                               workingDirectory: scratch.path, timeout: .seconds(540))
+            let result = try await Command.run(
+                ["python3", script, "--base", serve.base, "--root", root.path, "--examples", examples, "--seed", "7"],
+                workingDirectory: scratch.path, timeout: .seconds(540))
             print(result.stdout.split(separator: "\n").prefix(45).joined(separator: "\n"))
             #expect(result.status == 0, "the fuzzer found failures:\n\(result.stdout.suffix(6000))\n\(result.stderr.suffix(2000))")
             #expect(try await serve.http(.GET, "/health").status == 200)

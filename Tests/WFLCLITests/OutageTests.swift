@@ -6,8 +6,9 @@ import LauncherTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A PostgreSQL cluster of this test's own (scripts/pg-up.sh with another folder and port), so
@@ -26,8 +27,9 @@ struct PrivatePostgres {
         environment["WFL_TEST_PG_DURABLE"] = "1"  // crashed on purpose: it must keep what it committed
         environment["WFL_TEST_PG_PURGE"] = "1"
         _ = try await Command.run([root.appendingPathComponent("scripts/pg-down.sh").path], environment: environment, timeout: .seconds(60))
-        let result = try await Command.run([root.appendingPathComponent("scripts/pg-up.sh").path], environment: environment,
-                                           timeout: .seconds(300))
+        let result = try await Command.run(
+            [root.appendingPathComponent("scripts/pg-up.sh").path], environment: environment,
+            timeout: .seconds(300))
         guard result.status == 0 else { throw TestFailure("pg-up.sh failed: \(result.stderr)") }
         return PrivatePostgres(folder: folder, port: port)
     }
@@ -41,7 +43,9 @@ struct PrivatePostgres {
         return try await Command.run(command, workingDirectory: "/", timeout: .seconds(120))
     }
 
-    func restartImmediately() async throws { try await ctl(["restart", "-m", "immediate", "-w", "-t", "60", "-l", "\(folder)/postgres.log"]) }
+    func restartImmediately() async throws {
+        try await ctl(["restart", "-m", "immediate", "-w", "-t", "60", "-l", "\(folder)/postgres.log"])
+    }
     func stop() async throws { try await ctl(["stop", "-m", "immediate", "-w", "-t", "60"]) }
     func start() async throws { try await ctl(["start", "-w", "-t", "60", "-l", "\(folder)/postgres.log"]) }
 }
@@ -57,17 +61,21 @@ struct PrivatePostgres {
         let name = "outage_\(UUID().uuidString.prefix(8).lowercased())"
         func admin(_ sql: String) async throws {
             // A client runs once: one per statement.
-            let database = Database(configuration: try DatabaseURL.configuration(postgres.adminURL, maxConnections: 2), logger: TestDatabase.logger)
+            let database = Database(
+                configuration: try DatabaseURL.configuration(postgres.adminURL, maxConnections: 2), logger: TestDatabase.logger)
             try await database.run { try await $0.execute(sql) }
         }
         try await admin("CREATE DATABASE \(name)")
         let home = try TestFiles.temporaryFolder("outage")
         let interval = 3.0
-        let serve = ServeProcess(wfl: WFLBinary(databaseURL: "postgres://postgres@127.0.0.1:\(postgres.port)/\(name)", home: home),
-                                 home: home, interval: interval, extra: ["WFL_DB_TIMEOUT_SECONDS": "3"])
+        let serve = ServeProcess(
+            wfl: WFLBinary(databaseURL: "postgres://postgres@127.0.0.1:\(postgres.port)/\(name)", home: home),
+            home: home, interval: interval, extra: ["WFL_DB_TIMEOUT_SECONDS": "3"])
         #expect(await serve.waitHealthy(timeout: .seconds(60)))
-        let created = try await serve.http(.POST, "/api/v1/exec", TestLauncher.request(
-            source: TestLauncher.items(30), executor: ["name": "Mock", "delaySeconds": 20]))
+        let created = try await serve.http(
+            .POST, "/api/v1/exec",
+            TestLauncher.request(
+                source: TestLauncher.items(30), executor: ["name": "Mock", "delaySeconds": 20]))
         let uuid = try #require(created.json["uuid"]?.stringValue)
 
         var slowest = 0.0
@@ -91,14 +99,16 @@ struct PrivatePostgres {
             let deadline = back.addingTimeInterval(30)
             while Date() < deadline {
                 if let reply = try? await serve.http(.GET, "/health", timeout: .seconds(5)),
-                   let text = reply.json["updateLoop"]?["lastHealthyPass"]?.stringValue,
-                   let last = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last > back {
+                    let text = reply.json["updateLoop"]?["lastHealthyPass"]?.stringValue,
+                    let last = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last > back
+                {
                     resumed = last
                     break
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let delay = try #require(resumed, "round \(round) (\(long ? "20 s stop" : "immediate restart")): passes never resumed").timeIntervalSince(back)
+            let delay = try #require(resumed, "round \(round) (\(long ? "20 s stop" : "immediate restart")): passes never resumed")
+                .timeIntervalSince(back)
             slowest = max(slowest, delay)
             #expect(delay <= 2 * interval, "round \(round) (\(long ? "20 s stop" : "immediate restart")): passes resumed after \(delay) s")
         }

@@ -5,8 +5,9 @@ import LauncherSystem
 import LauncherTestSupport
 import NIOCore
 import NIOHTTP1
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `wfl serve` as a child process on a free loopback port, for tests that need the real thing:
@@ -18,17 +19,22 @@ final class ServeProcess: @unchecked Sendable {
     private let task: Task<Command.Result, any Error>
 
     /// Starts serve; the shell records its pid, then becomes wfl (exec), so signals reach wfl itself.
-    init(wfl: WFLBinary, home: URL, interval: Double = 0.3, extra: [String: String] = [:], arguments: [String] = [],
-         workingDirectory: String? = nil) {
+    init(
+        wfl: WFLBinary, home: URL, interval: Double = 0.3, extra: [String: String] = [:], arguments: [String] = [],
+        workingDirectory: String? = nil
+    ) {
         port = Int.random(in: 20_000..<60_000)
         base = "http://127.0.0.1:\(port)"
         pidFile = home.appendingPathComponent("serve-\(port).pid").path
         let (pidFile, port) = (self.pidFile, self.port)
         let environment = wfl.environment.merging(extra) { _, new in new }
         task = Task {
-            try await Command.run(["/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
-                                   "serve", "--port", String(port), "--interval", String(interval)] + arguments,
-                                  environment: environment, workingDirectory: workingDirectory, timeout: .seconds(900))
+            try await Command.run(
+                [
+                    "/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
+                    "serve", "--port", String(port), "--interval", String(interval),
+                ] + arguments,
+                environment: environment, workingDirectory: workingDirectory, timeout: .seconds(900))
         }
     }
 
@@ -46,8 +52,10 @@ final class ServeProcess: @unchecked Sendable {
         return false
     }
 
-    func http(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, raw: String? = nil, headers: [(String, String)] = [],
-              timeout: TimeAmount = .seconds(10)) async throws -> (status: UInt, json: JSONValue, text: String, headers: HTTPHeaders) {
+    func http(
+        _ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, raw: String? = nil, headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(10)
+    ) async throws -> (status: UInt, json: JSONValue, text: String, headers: HTTPHeaders) {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -78,7 +86,10 @@ final class ServeProcess: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
-            if count > 0 { reply += buffer[0..<count]; continue }
+            if count > 0 {
+                reply += buffer[0..<count]
+                continue
+            }
             return (String(decoding: reply, as: UTF8.self), count == 0)
         }
     }

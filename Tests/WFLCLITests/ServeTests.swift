@@ -25,9 +25,12 @@ import Testing
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
             // The shell records the pid, then becomes wfl (exec), so SIGTERM reaches wfl itself.
             let server = Task {
-                try await Command.run(["/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
-                                          "serve", "--port", String(port), "--interval", "0.3"],
-                                         environment: wfl.environment, timeout: .seconds(120))
+                try await Command.run(
+                    [
+                        "/bin/sh", "-c", "echo $$ > \(pidFile); exec \"$0\" \"$@\"", WFLBinary.path,
+                        "serve", "--port", String(port), "--interval", "0.3",
+                    ],
+                    environment: wfl.environment, timeout: .seconds(120))
             }
             let base = "http://127.0.0.1:\(port)"
             var healthy = false
@@ -37,8 +40,10 @@ import Testing
             }
             #expect(healthy, "wfl serve did not become healthy")
 
-            let exec = try await http(.POST, "\(base)/api/v1/exec", TestLauncher.request(
-                source: TestLauncher.items(20), executor: ["name": "Mock", "delaySeconds": 0.5]))
+            let exec = try await http(
+                .POST, "\(base)/api/v1/exec",
+                TestLauncher.request(
+                    source: TestLauncher.items(20), executor: ["name": "Mock", "delaySeconds": 0.5]))
             #expect(exec.status == 200, "\(exec.text)")
             let uuid = try #require(exec.json["uuid"]?.stringValue)
             var finished = false
@@ -55,7 +60,8 @@ import Testing
             let missing = try await http(.GET, "\(base)/api/v1/nowhere")
             #expect(missing.status == 404 && missing.json["message"] != nil)
 
-            let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            let pid = try #require(
+                Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
             kill(pid, SIGTERM)
             let result = try await server.value
             #expect(result.status == 0, "wfl serve exited \(result.status): \(result.stderr)")

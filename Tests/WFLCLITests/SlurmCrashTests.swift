@@ -12,8 +12,10 @@ import Testing
         try cluster.check()
         try await TestLauncher.with { launcher in
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
-            var executor: JSONObject = ["name": "SLURM", "command": "sleep 1", "slurmConf": .string(cluster.conf),
-                                        "pollSeconds": 0.5, "memory": "64M"]
+            var executor: JSONObject = [
+                "name": "SLURM", "command": "sleep 1", "slurmConf": .string(cluster.conf),
+                "pollSeconds": 0.5, "memory": "64M",
+            ]
             if array { executor["array"] = 10 }
             let file = try writeRequest(TestLauncher.request(source: TestLauncher.items(3), executor: .object(executor)), in: launcher.home)
             let uuid = try #require(try await wfl.json(["exec", file])["uuid"]?.stringValue)

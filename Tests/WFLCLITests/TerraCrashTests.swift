@@ -13,10 +13,13 @@ import Testing
             let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 3)
             try await TestLauncher.with { launcher in
                 let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
-                let file = try writeRequest(TestLauncher.request(
-                    source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]],
-                    executor: ["name": "Terra", "workspace": "broad-wfl/crash", "methodConfiguration": "broad-wfl/wf",
-                               "fromSource": "importSnapshot", "pollSeconds": 0]),
+                let file = try writeRequest(
+                    TestLauncher.request(
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]],
+                        executor: [
+                            "name": "Terra", "workspace": "broad-wfl/crash", "methodConfiguration": "broad-wfl/wf",
+                            "fromSource": "importSnapshot", "pollSeconds": 0,
+                        ]),
                     in: launcher.home)
                 let created = try await wfl.run(["exec", file, "--json"], extra: fake.settings)
                 #expect(created.status == 0, "\(created.stderr)")
@@ -35,7 +38,8 @@ import Testing
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 let workflows = try await wfl.json(["workflows", uuid]).arrayValue ?? []
-                #expect(workflows.count == 3 && workflows.allSatisfy { $0["status"] == "Succeeded" && $0["externalId"] != nil }, "\(workflows)")
+                #expect(
+                    workflows.count == 3 && workflows.allSatisfy { $0["status"] == "Succeeded" && $0["externalId"] != nil }, "\(workflows)")
                 #expect(fake.submissions().count == 1, "no second submission")
                 #expect(Set(workflows.compactMap { $0["inputs"]?["entity"]?.stringValue }) == Set(snapshot.rows))
                 #expect(fake.calls("GET").contains { $0.path.hasSuffix("/submissions") }, "the workspace's submissions were listed")

@@ -9,10 +9,13 @@ import Testing
         try WESServer.check()
         try await TestLauncher.with { launcher in
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
-            let file = try writeRequest(TestLauncher.request(
-                source: ["name": "Items", "items": [["name": "one"], ["name": "two"]]],
-                executor: ["name": "WES", "url": .string(WESServer.url), "workflowUrl": .string("file://\(WESServer.tool("greet.cwl"))"),
-                           "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5]),
+            let file = try writeRequest(
+                TestLauncher.request(
+                    source: ["name": "Items", "items": [["name": "one"], ["name": "two"]]],
+                    executor: [
+                        "name": "WES", "url": .string(WESServer.url), "workflowUrl": .string("file://\(WESServer.tool("greet.cwl"))"),
+                        "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5,
+                    ]),
                 in: launcher.home)
             let uuid = try #require(try await wfl.json(["exec", file])["uuid"]?.stringValue)
             let crashed = try await wfl.run(["update"], extra: ["WFL_FAULT": "after-submit"])

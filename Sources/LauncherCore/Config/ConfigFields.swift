@@ -51,9 +51,11 @@ public struct Field<Root>: Sendable {
         self.init(name, keyPath, .none, required: required, presence: presence, ifMissing: missingHelp, summary)
     }
 
-    fileprivate init(name: String, summary: String, required: Bool, missingHelp: String?, presence: Presence, constraint: Constraint, typeName: String,
-                 typeSchema: JSONObject, read: @escaping @Sendable (inout Root, JSONValue, FieldPath, ConfigContext) throws -> Void,
-                 write: @escaping @Sendable (Root) -> JSONValue?) {
+    fileprivate init(
+        name: String, summary: String, required: Bool, missingHelp: String?, presence: Presence, constraint: Constraint, typeName: String,
+        typeSchema: JSONObject, read: @escaping @Sendable (inout Root, JSONValue, FieldPath, ConfigContext) throws -> Void,
+        write: @escaping @Sendable (Root) -> JSONValue?
+    ) {
         self.name = name
         self.summary = summary
         self.required = required
@@ -87,7 +89,8 @@ extension Field {
     public func embedded<Outer>(in keyPath: any WritableKeyPath<Outer, Root> & Sendable) -> Field<Outer> {
         let read = self.read, write = self.write
         return Field<Outer>(
-            name: name, summary: summary, required: required, missingHelp: missingHelp, presence: presence, constraint: constraint, typeName: typeName,
+            name: name, summary: summary, required: required, missingHelp: missingHelp, presence: presence, constraint: constraint,
+            typeName: typeName,
             typeSchema: typeSchema, read: { outer, json, path, context in try read(&outer[keyPath: keyPath], json, path, context) },
             write: { outer in write(outer[keyPath: keyPath]) })
     }
@@ -115,8 +118,10 @@ extension ConfigStruct {
 
     /// Reads the object's fields; unknown ones (other than `reserved`) are refused, naming the
     /// known ones. `what` describes the struct in that message ("the Mock executor").
-    public static func decode(_ object: JSONObject, at path: FieldPath, context: ConfigContext,
-                              what: String, reserved: Set<String> = []) throws -> Self {
+    public static func decode(
+        _ object: JSONObject, at path: FieldPath, context: ConfigContext,
+        what: String, reserved: Set<String> = []
+    ) throws -> Self {
         let fields = Self.fields.filter { $0.accepted(from: context.origin) }
         let known = Set(fields.map(\.name)).union(reserved)
         // Stored rows may carry fields a newer or older launcher wrote: they are ignored.
@@ -214,7 +219,11 @@ extension Constraint {
     var schemaKeywords: JSONObject {
         var keywords: JSONObject = [:]
         if let range {
-            if exclusiveMinimum { keywords["exclusiveMinimum"] = .double(range.lowerBound) } else { keywords["minimum"] = .double(range.lowerBound) }
+            if exclusiveMinimum {
+                keywords["exclusiveMinimum"] = .double(range.lowerBound)
+            } else {
+                keywords["minimum"] = .double(range.lowerBound)
+            }
             keywords["maximum"] = .double(range.upperBound)
         }
         if let maxLength { keywords["maxLength"] = .int(Int64(maxLength)) }

@@ -147,7 +147,9 @@ extension Array: ConfigValue where Element: ConfigValue {
 }
 
 extension Dictionary: ConfigValue where Key == String, Value: ConfigValue {
-    public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> [String: Value] {
+    public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> [String:
+        Value]
+    {
         guard case .object(let object) = json else { throw wrongType("an object", json, at: path) }
         try constraint.checkCount(object.count, at: path)
         var result: [String: Value] = [:]
@@ -197,8 +199,9 @@ extension ConfigEnum {
         guard case .string(let text) = json else { throw wrongType("a string", json, at: path) }
         guard let value = Self(rawValue: text) else {
             let names = allCases.map(\.rawValue)
-            throw path.invalid("\"\(Constraint.excerpt(text))\" is not one of \(names.joined(separator: ", "))",
-                               ["allowed": .array(names.map(JSONValue.string))])
+            throw path.invalid(
+                "\"\(Constraint.excerpt(text))\" is not one of \(names.joined(separator: ", "))",
+                ["allowed": .array(names.map(JSONValue.string))])
         }
         return value
     }

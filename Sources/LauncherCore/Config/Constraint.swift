@@ -157,7 +157,9 @@ extension Constraint {
     }
 
     /// A list of at most `max` elements, each meeting `element`.
-    public static func list(_ element: Constraint = .none, min: Int? = nil, max: Int = Limits.maxEntries, unique: Bool = false) -> Constraint {
+    public static func list(_ element: Constraint = .none, min: Int? = nil, max: Int = Limits.maxEntries, unique: Bool = false)
+        -> Constraint
+    {
         var c = Constraint()
         c.minCount = min
         c.maxCount = max
@@ -177,8 +179,9 @@ extension Constraint {
 
     /// Environment variables: names as the shell takes them, values up to 64 KiB.
     public static var environment: Constraint {
-        .map(key: .matching("[A-Za-z_][A-Za-z0-9_]*", "is not a valid environment variable name", max: 256),
-             value: .text(max: Limits.longText), max: 1000)
+        .map(
+            key: .matching("[A-Za-z_][A-Za-z0-9_]*", "is not a valid environment variable name", max: 256),
+            value: .text(max: Limits.longText), max: 1000)
     }
 
     /// A stage configuration inside a workload request: checked by the stage's own declaration.
@@ -204,7 +207,8 @@ extension Constraint {
     public func checkNumber(_ value: Double, _ json: JSONValue, at path: FieldPath) throws {
         let range = self.range ?? Limits.numberRange
         if exclusiveMinimum ? value <= range.lowerBound : value < range.lowerBound {
-            throw path.invalid("must be \(exclusiveMinimum ? "greater than" : "at least") \(Self.numberText(range.lowerBound)), got \(json)")
+            throw path.invalid(
+                "must be \(exclusiveMinimum ? "greater than" : "at least") \(Self.numberText(range.lowerBound)), got \(json)")
         }
         if value > range.upperBound {
             throw path.invalid("must be at most \(Self.numberText(range.upperBound)), got \(json)")
@@ -223,7 +227,8 @@ extension Constraint {
             throw path.invalid("must not be blank")
         }
         if let allowed, !allowed.contains(text) {
-            throw path.invalid("\"\(text)\" is not one of \(allowed.joined(separator: ", "))", ["allowed": .array(allowed.map(JSONValue.string))])
+            throw path.invalid(
+                "\"\(text)\" is not one of \(allowed.joined(separator: ", "))", ["allowed": .array(allowed.map(JSONValue.string))])
         }
         if let pattern, !pattern.matches(text) {
             throw path.invalid("\"\(Self.excerpt(text))\" \(pattern.help)")

@@ -28,8 +28,9 @@ public struct FilePolicy: Sendable {
         guard let roots = allowedRoots else { return normal }
         let real = Self.real(normal)
         if roots.contains(where: { Self.contains($0, real) }) { return normal }
-        throw path.invalid("\(Constraint.excerpt(normal)) is outside the folders this launcher may use (\(roots.joined(separator: ", ")))",
-                           ["allowedRoots": .array(roots.map(JSONValue.string))])
+        throw path.invalid(
+            "\(Constraint.excerpt(normal)) is outside the folders this launcher may use (\(roots.joined(separator: ", ")))",
+            ["allowedRoots": .array(roots.map(JSONValue.string))])
     }
 
     /// `/a/./b/../c` → `/a/c`, without touching the file system.

@@ -6,7 +6,9 @@ public struct WorkflowInputs: ConfigValue {
 
     public init(_ inputs: JSONObject) { self.inputs = inputs }
 
-    public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> WorkflowInputs {
+    public static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws
+        -> WorkflowInputs
+    {
         guard case .object(let inputs) = json else { throw path.invalid("expected an object of inputs, got \(json.typeName)") }
         // The cheap scan first; the path (which costs a string per key) only for the error.
         if json.containsNUL, let place = json.firstNUL(at: path) {

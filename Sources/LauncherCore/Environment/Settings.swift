@@ -43,7 +43,8 @@ public struct Settings: Sendable {
             case .logFormat: "text, or json (one object per line)."
             case .creator: "The creator the CLI records on workloads."
             case .allowedRoots: "Folders (separated by :) that configurations may point into; unset: anywhere."
-            case .secretsDir: "A folder of named secrets (one file each) that configurations may name; NAME.hosts lists where NAME may be sent."
+            case .secretsDir:
+                "A folder of named secrets (one file each) that configurations may name; NAME.hosts lists where NAME may be sent."
             case .secretVariables: "Environment variables (separated by ,) that a WES executor's tokenEnv may name; unset: none."
             case .outboundAllow: "Hosts (separated by ,) that request-chosen URLs may reach; unset: any host not denied."
             case .outboundDeny: "More hosts or IPv4 prefixes (separated by ,) that request-chosen URLs may not reach."

@@ -45,7 +45,8 @@ extension JSONValue: Codable {
         case .bool(let b): try container.encode(b)
         case .int(let i): try container.encode(i)
         // Exact where the encoder writes decimals exactly; other encoders get the nearest double.
-        case .number(let n): if let decimal = Decimal(string: n.text) { try container.encode(decimal) } else { try container.encode(n.doubleValue) }
+        case .number(let n):
+            if let decimal = Decimal(string: n.text) { try container.encode(decimal) } else { try container.encode(n.doubleValue) }
         case .string(let s): try container.encode(s)
         case .array(let a): try container.encode(a)
         case .object(let o): try container.encode(o)
@@ -165,7 +166,9 @@ final class TreeDecoder: Decoder {
             return try decoder.child(value, key).decode(type)
         }
 
-        func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<
+            NestedKey
+        > {
             try decoder.child(try member(key), key).container(keyedBy: type)
         }
 
@@ -187,7 +190,8 @@ final class TreeDecoder: Decoder {
 
         mutating func next() throws -> TreeDecoder {
             guard !isAtEnd else {
-                throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath, debugDescription: "the array has too few elements"))
+                throw DecodingError.valueNotFound(
+                    Any.self, .init(codingPath: codingPath, debugDescription: "the array has too few elements"))
             }
             defer { currentIndex += 1 }
             return decoder.child(array[currentIndex], AnyCodingKey(intValue: currentIndex))
@@ -360,7 +364,9 @@ final class TreeEncoder: Encoder {
         mutating func encode(_ value: Int64, forKey key: Key) throws { set(.int(value), key) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try encoder.childForKey(key).encodeValue(value) }
 
-        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<
+            NestedKey
+        > {
             encoder.childForKey(key).container(keyedBy: keyType)
         }
 

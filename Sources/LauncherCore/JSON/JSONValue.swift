@@ -158,7 +158,12 @@ private struct JSONParser {
     func failure(_ message: String) -> JSONParseError {
         var line = 1, column = 1
         for byte in bytes[..<min(index, bytes.count)] {
-            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                column = 1
+            } else if byte & 0xC0 != 0x80 {
+                column += 1
+            }
         }
         return JSONParseError(message: "\(message) at line \(line), column \(column)")
     }
@@ -181,9 +186,15 @@ private struct JSONParser {
         case UInt8(ascii: "{"): return try object()
         case UInt8(ascii: "["): return try array()
         case Self.quote: return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         case let byte: throw failure("unexpected \(describe(byte)); expected a value")
         }
@@ -208,7 +219,10 @@ private struct JSONParser {
         index += 1
         var object: JSONObject = [:]
         skipSpace()
-        if at("}") { index += 1; return .object(object) }
+        if at("}") {
+            index += 1
+            return .object(object)
+        }
         while true {
             skipSpace()
             guard index < bytes.count, bytes[index] == Self.quote else { throw failure("expected a \"key\" in the object") }
@@ -220,8 +234,14 @@ private struct JSONParser {
             object[key] = try value()
             skipSpace()
             guard index < bytes.count else { throw failure("unexpected end of input in an object") }
-            if at(",") { index += 1; continue }
-            if at("}") { index += 1; return .object(object) }
+            if at(",") {
+                index += 1
+                continue
+            }
+            if at("}") {
+                index += 1
+                return .object(object)
+            }
             throw failure("expected ',' or '}' in the object, got \(describe(bytes[index]))")
         }
     }
@@ -232,14 +252,23 @@ private struct JSONParser {
         index += 1
         var array: [JSONValue] = []
         skipSpace()
-        if at("]") { index += 1; return .array(array) }
+        if at("]") {
+            index += 1
+            return .array(array)
+        }
         while true {
             skipSpace()
             array.append(try value())
             skipSpace()
             guard index < bytes.count else { throw failure("unexpected end of input in an array") }
-            if at(",") { index += 1; continue }
-            if at("]") { index += 1; return .array(array) }
+            if at(",") {
+                index += 1
+                continue
+            }
+            if at("]") {
+                index += 1
+                return .array(array)
+            }
             throw failure("expected ',' or ']' in the array, got \(describe(bytes[index]))")
         }
     }
@@ -304,7 +333,8 @@ private struct JSONParser {
     /// The 4 hex digits after `\u`; leaves `index` on the last one.
     mutating func hex4() throws -> UInt32 {
         guard index + 4 < bytes.count,
-              let code = UInt32(String(decoding: bytes[(index + 1)...(index + 4)], as: UTF8.self), radix: 16) else {
+            let code = UInt32(String(decoding: bytes[(index + 1)...(index + 4)], as: UTF8.self), radix: 16)
+        else {
             throw failure("invalid \\u escape; expected 4 hex digits")
         }
         index += 4
@@ -395,7 +425,10 @@ extension JSONValue: CustomStringConvertible {
         case .number(let n): out += n.text
         case .string(let s): Self.writeString(s, to: &out)
         case .array(let a):
-            if a.isEmpty { out += "[]"; return }
+            if a.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (i, v) in a.enumerated() {
                 if i > 0 { out += "," }
@@ -405,7 +438,10 @@ extension JSONValue: CustomStringConvertible {
             if pretty { Self.newline(&out, indent) }
             out += "]"
         case .object(let o):
-            if o.isEmpty { out += "{}"; return }
+            if o.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{"
             for (i, key) in o.keys.sorted().enumerated() {
                 if i > 0 { out += "," }
@@ -434,7 +470,8 @@ extension JSONValue: CustomStringConvertible {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                     + String(scalar.value, radix: 16)
             default: out.unicodeScalars.append(scalar)
             }

@@ -22,10 +22,12 @@ public struct WorkflowRecord: Sendable {
     public var consumed: Date?
     public var deliveryError: String?
 
-    public init(id: Int64, uuid: UUID, status: WorkflowStatus, attempt: Int, externalID: String?, submission: String?,
-                inputs: JSONObject, outputs: JSONObject?, details: JSONObject, overrides: JSONObject, error: WorkflowError?,
-                retryOf: UUID?, retriedBy: UUID?, created: Date, submitted: Date?, updated: Date, finished: Date?,
-                consumed: Date?, deliveryError: String?) {
+    public init(
+        id: Int64, uuid: UUID, status: WorkflowStatus, attempt: Int, externalID: String?, submission: String?,
+        inputs: JSONObject, outputs: JSONObject?, details: JSONObject, overrides: JSONObject, error: WorkflowError?,
+        retryOf: UUID?, retriedBy: UUID?, created: Date, submitted: Date?, updated: Date, finished: Date?,
+        consumed: Date?, deliveryError: String?
+    ) {
         self.id = id
         self.uuid = uuid
         self.status = status
@@ -50,26 +52,27 @@ public struct WorkflowRecord: Sendable {
     public var json: JSONValue {
         var delivered: JSONValue = .null
         if status == .succeeded { delivered = .bool(consumed != nil && deliveryError == nil) }
-        return .object([
-            "uuid": .string(uuid.uuidString.lowercased()),
-            "status": .string(status.rawValue),
-            "attempt": .int(Int64(attempt)),
-            "externalId": JSONValue(externalID),
-            "submission": JSONValue(submission),
-            "inputs": .object(inputs),
-            "outputs": outputs.map(JSONValue.object) ?? .null,
-            "details": details.isEmpty ? .null : .object(details),
-            "overrides": overrides.isEmpty ? .null : .object(overrides),
-            "error": error?.json ?? .null,
-            "retryOf": JSONValue(retryOf?.uuidString.lowercased()),
-            "retriedBy": JSONValue(retriedBy?.uuidString.lowercased()),
-            "created": Timestamp.json(created),
-            "submitted": Timestamp.json(submitted),
-            "updated": Timestamp.json(updated),
-            "finished": Timestamp.json(finished),
-            "delivered": delivered,
-            "deliveryError": JSONValue(deliveryError),
-        ].compacted)
+        return .object(
+            [
+                "uuid": .string(uuid.uuidString.lowercased()),
+                "status": .string(status.rawValue),
+                "attempt": .int(Int64(attempt)),
+                "externalId": JSONValue(externalID),
+                "submission": JSONValue(submission),
+                "inputs": .object(inputs),
+                "outputs": outputs.map(JSONValue.object) ?? .null,
+                "details": details.isEmpty ? .null : .object(details),
+                "overrides": overrides.isEmpty ? .null : .object(overrides),
+                "error": error?.json ?? .null,
+                "retryOf": JSONValue(retryOf?.uuidString.lowercased()),
+                "retriedBy": JSONValue(retriedBy?.uuidString.lowercased()),
+                "created": Timestamp.json(created),
+                "submitted": Timestamp.json(submitted),
+                "updated": Timestamp.json(updated),
+                "finished": Timestamp.json(finished),
+                "delivered": delivered,
+                "deliveryError": JSONValue(deliveryError),
+            ].compacted)
     }
 }
 

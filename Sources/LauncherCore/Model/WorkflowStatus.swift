@@ -61,8 +61,9 @@ public struct WorkflowError: Sendable, Hashable, Codable {
     /// A stored error without a kind is the workflow's own.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(try container.decode(String.self, forKey: .message),
-                  kind: (try? container.decodeIfPresent(FailureKind.self, forKey: .kind)) ?? .workflow)
+        self.init(
+            try container.decode(String.self, forKey: .message),
+            kind: (try? container.decodeIfPresent(FailureKind.self, forKey: .kind)) ?? .workflow)
     }
 
     public init?(json: JSONValue?) {

@@ -26,10 +26,12 @@ public struct WorkloadRecord: Sendable {
     /// Set while the workload cannot be updated at all (see `LauncherStore.recordUpdateError`).
     public var quarantinedAt: Date?
 
-    public init(id: Int64, uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
-                sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, sourceState: JSONValue,
-                version: String, created: Date, started: Date?, stopped: Date?, aborted: Date?, finished: Date?,
-                updated: Date?, lastError: String?, lastErrorAt: Date?, errorCount: Int, quarantinedAt: Date? = nil) {
+    public init(
+        id: Int64, uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
+        sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, sourceState: JSONValue,
+        version: String, created: Date, started: Date?, stopped: Date?, aborted: Date?, finished: Date?,
+        updated: Date?, lastError: String?, lastErrorAt: Date?, errorCount: Int, quarantinedAt: Date? = nil
+    ) {
         self.id = id
         self.uuid = uuid
         self.project = project
@@ -88,10 +90,11 @@ public struct WorkloadRecord: Sendable {
             "workflows": .object(countJSON),
         ]
         if let lastError {
-            object["lastError"] = .object([
-                "message": .string(lastError), "at": Timestamp.json(lastErrorAt), "consecutive": .int(Int64(errorCount)),
-                "quarantined": quarantinedAt == nil ? .null : .bool(true),
-            ].compacted)
+            object["lastError"] = .object(
+                [
+                    "message": .string(lastError), "at": Timestamp.json(lastErrorAt), "consecutive": .int(Int64(errorCount)),
+                    "quarantined": quarantinedAt == nil ? .null : .bool(true),
+                ].compacted)
         }
         if let quarantinedAt {
             object["quarantined"] = Timestamp.json(quarantinedAt)
@@ -130,8 +133,10 @@ public struct NewWorkload: Sendable {
     public var sinkConfig: JSONObject
     public var version: String
 
-    public init(uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
-                sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, version: String) {
+    public init(
+        uuid: UUID, project: String, creator: String, labels: [String], watchers: JSONValue,
+        sourceConfig: JSONObject, executorConfig: JSONObject, sinkConfig: JSONObject, version: String
+    ) {
         self.uuid = uuid
         self.project = project
         self.creator = creator

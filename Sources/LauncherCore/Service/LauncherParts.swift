@@ -10,8 +10,10 @@ public struct LauncherParts: Sendable {
     public let updater: Updater
     public let service: WorkloadService
 
-    public init(store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
-                options: UpdaterOptions = UpdaterOptions(), logger: Logger) {
+    public init(
+        store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
+        options: UpdaterOptions = UpdaterOptions(), logger: Logger
+    ) {
         self.store = store
         self.registry = registry
         self.environment = environment

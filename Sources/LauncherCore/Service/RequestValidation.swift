@@ -66,7 +66,8 @@ struct Watcher: ConfigValue {
 
     static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> Watcher {
         guard let tuple = json.arrayValue, let kind = tuple.first?.stringValue, tuple.count <= 3,
-              tuple.allSatisfy({ $0.stringValue != nil }) else {
+            tuple.allSatisfy({ $0.stringValue != nil })
+        else {
             throw path.invalid("expected [\"slack\", channelId, \"#name\"?] or [\"email\", address]")
         }
         let values = tuple.compactMap(\.stringValue)
@@ -74,7 +75,8 @@ struct Watcher: ConfigValue {
         switch kind {
         case "slack":
             guard values.count == 2 || values.count == 3, values[1].hasPrefix("C"),
-                  values[1].count > 1, values[1].allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
+                values[1].count > 1, values[1].allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
+            else {
                 throw path.invalid("a slack watcher is [\"slack\", channelId starting with C, \"#name\"?]")
             }
         case "email":
@@ -112,7 +114,7 @@ struct RedeliverRequest: ConfigStruct {
     var uuids: [UUID]?
 
     static let fields: [Field<RedeliverRequest>] = [
-        Field("uuids", \.uuids, .list(min: 1, max: 100_000), "Redeliver these workflows only (default: every set-aside delivery)."),
+        Field("uuids", \.uuids, .list(min: 1, max: 100_000), "Redeliver these workflows only (default: every set-aside delivery).")
     ]
 }
 
@@ -148,7 +150,8 @@ enum Cursor {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard cursor.utf8.count <= 200, let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-              text.hasPrefix("\(kind):"), let id = Int64(text.dropFirst(kind.count + 1)), id >= 0 else {
+            text.hasPrefix("\(kind):"), let id = Int64(text.dropFirst(kind.count + 1)), id >= 0
+        else {
             throw LauncherError.invalid("cursor", "is not a cursor this listing returned")
         }
         return id

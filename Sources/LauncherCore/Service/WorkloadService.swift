@@ -13,8 +13,10 @@ public final class WorkloadService: Sendable {
     public static let defaultPageSize = 100
     public static let maxPageSize = 1000
 
-    public init(store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
-                updater: Updater, logger: Logger) {
+    public init(
+        store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
+        updater: Updater, logger: Logger
+    ) {
         self.store = store
         self.registry = registry
         self.environment = environment
@@ -37,8 +39,9 @@ public final class WorkloadService: Sendable {
     /// folder) and refused without it.
     public func create(_ request: JSONValue, creator: String, start: Bool, relativeTo base: String? = nil) async throws -> WorkloadView {
         guard case .object(let object) = request else {
-            throw LauncherError(.badRequest, "a workload request must be a JSON object, got \(request.typeName)",
-                                details: ["field": ""])
+            throw LauncherError(
+                .badRequest, "a workload request must be a JSON object, got \(request.typeName)",
+                details: ["field": ""])
         }
         let context = environment.requestContext(relativeTo: base)
         let workload = try WorkloadRequest.decode(object, at: "", context: context, what: "a workload request")
@@ -82,8 +85,9 @@ public final class WorkloadService: Sendable {
     public func stop(_ uuid: UUID) async throws -> WorkloadView {
         let workload = try await find(uuid)
         guard workload.started != nil else {
-            throw LauncherError(.badRequest, "Cannot stop workload before it's been started.",
-                                details: ["uuid": .string(uuid.uuidString.lowercased())])
+            throw LauncherError(
+                .badRequest, "Cannot stop workload before it's been started.",
+                details: ["uuid": .string(uuid.uuidString.lowercased())])
         }
         return try await view(store.stop(workloadID: workload.id))
     }
@@ -94,8 +98,9 @@ public final class WorkloadService: Sendable {
     public func abort(_ uuid: UUID) async throws -> WorkloadView {
         let workload = try await find(uuid)
         guard workload.started != nil else {
-            throw LauncherError(.badRequest, "Cannot abort workload before it's been started.",
-                                details: ["uuid": .string(uuid.uuidString.lowercased())])
+            throw LauncherError(
+                .badRequest, "Cannot abort workload before it's been started.",
+                details: ["uuid": .string(uuid.uuidString.lowercased())])
         }
         let marked = try await store.markAborted(workloadID: workload.id)
         if marked.finished == nil {
@@ -124,12 +129,15 @@ public final class WorkloadService: Sendable {
         return Page(items: page.map { WorkloadView(record: $0, counts: counts[$0.id] ?? [:]) }, nextCursor: next)
     }
 
-    public func workflows(_ uuid: UUID, status: String?, submission: String?, includeRetried: Bool,
-                          cursor: String?, limit: Int?) async throws -> Page<WorkflowRecord> {
+    public func workflows(
+        _ uuid: UUID, status: String?, submission: String?, includeRetried: Bool,
+        cursor: String?, limit: Int?
+    ) async throws -> Page<WorkflowRecord> {
         var filter = WorkflowFilter(submission: submission, includeRetried: includeRetried)
         if let status {
             guard let parsed = WorkflowStatus(userInput: status) else {
-                throw LauncherError.invalid("status", "unknown status \"\(status)\"; known: \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw LauncherError.invalid(
+                    "status", "unknown status \"\(status)\"; known: \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             filter.statuses = [parsed]
         }
@@ -167,7 +175,8 @@ public final class WorkloadService: Sendable {
         if let status = retry.status {
             guard let parsed = WorkflowStatus(userInput: status), parsed.isFinal else {
                 throw LauncherError.invalid(
-                    "status", "Retry unsupported for requested workflow status \"\(Constraint.excerpt(status))\"; retry accepts \(WorkflowStatus.final.map(\.rawValue).joined(separator: ", "))",
+                    "status",
+                    "Retry unsupported for requested workflow status \"\(Constraint.excerpt(status))\"; retry accepts \(WorkflowStatus.final.map(\.rawValue).joined(separator: ", "))",
                     ["supported": .array(WorkflowStatus.final.map { .string($0.rawValue) })])
             }
             filter.statuses = [parsed]
@@ -175,14 +184,16 @@ public final class WorkloadService: Sendable {
         filter.submission = retry.submission
         filter.uuids = retry.uuids ?? []
         guard !filter.statuses.isEmpty || filter.submission != nil || !filter.uuids.isEmpty else {
-            throw LauncherError(.badRequest, "Cannot retry workload: give at least one filter: status, submission or uuids.",
-                                details: ["field": "status"])
+            throw LauncherError(
+                .badRequest, "Cannot retry workload: give at least one filter: status, submission or uuids.",
+                details: ["field": "status"])
         }
 
         let workload = try await find(uuid)
         guard workload.started != nil else {
-            throw LauncherError(.badRequest, "Cannot retry workload before it's been started.",
-                                details: ["uuid": .string(uuid.uuidString.lowercased())])
+            throw LauncherError(
+                .badRequest, "Cannot retry workload before it's been started.",
+                details: ["uuid": .string(uuid.uuidString.lowercased())])
         }
         let executor = try registry.makeExecutor(.object(workload.executorConfig), context: environment.storedContext)
         let overrides = try retry.overrides.map { try executor.validateOverrides($0, at: "overrides") } ?? [:]
@@ -198,19 +209,25 @@ public final class WorkloadService: Sendable {
                     throw LauncherError.invalid("uuids[\(index)]", "no workflow \(id.uuidString.lowercased()) in this workload")
                 }
                 if !workflow.status.isFinal {
-                    throw LauncherError.invalid("uuids[\(index)]", "workflow \(id.uuidString.lowercased()) is \(workflow.status.rawValue); only final workflows can be retried")
+                    throw LauncherError.invalid(
+                        "uuids[\(index)]",
+                        "workflow \(id.uuidString.lowercased()) is \(workflow.status.rawValue); only final workflows can be retried")
                 }
                 if let newer = workflow.retriedBy {
-                    throw LauncherError.invalid("uuids[\(index)]", "workflow \(id.uuidString.lowercased()) was already retried as \(newer.uuidString.lowercased())")
+                    throw LauncherError.invalid(
+                        "uuids[\(index)]", "workflow \(id.uuidString.lowercased()) was already retried as \(newer.uuidString.lowercased())")
                 }
             }
         }
 
         let created = try await store.retry(workloadID: workload.id, filter: filter, overrides: overrides)
         guard !created.isEmpty else {
-            throw LauncherError(.badRequest, "No workflows to retry for workload and requested workflow filters.",
-                                details: ["field": filter.statuses.isEmpty ? (filter.submission != nil ? "submission" : "uuids") : "status",
-                                          "filters": .object(object.filter { $0.key != "overrides" })])
+            throw LauncherError(
+                .badRequest, "No workflows to retry for workload and requested workflow filters.",
+                details: [
+                    "field": filter.statuses.isEmpty ? (filter.submission != nil ? "submission" : "uuids") : "status",
+                    "filters": .object(object.filter { $0.key != "overrides" }),
+                ])
         }
         logger.info("retried workflows", metadata: ["workload": "\(uuid)", "count": "\(created.count)"])
         return created
@@ -229,9 +246,11 @@ public final class WorkloadService: Sendable {
         let workload = try await find(uuid)
         let count = try await store.redeliver(workloadID: workload.id, uuids: redeliver.uuids)
         guard count > 0 else {
-            throw LauncherError(.badRequest, redeliver.uuids == nil
-                ? "No set-aside deliveries to redeliver: every succeeded workflow was delivered or is still in the sink's queue."
-                : "None of these workflows has a set-aside delivery.",
+            throw LauncherError(
+                .badRequest,
+                redeliver.uuids == nil
+                    ? "No set-aside deliveries to redeliver: every succeeded workflow was delivered or is still in the sink's queue."
+                    : "None of these workflows has a set-aside delivery.",
                 details: ["field": redeliver.uuids == nil ? "" : "uuids"])
         }
         logger.info("redelivering", metadata: ["workload": "\(uuid)", "count": "\(count)"])
@@ -242,8 +261,9 @@ public final class WorkloadService: Sendable {
 
     public func find(_ uuid: UUID) async throws -> WorkloadRecord {
         guard let workload = try await store.workload(uuid: uuid) else {
-            throw LauncherError.notFound("No workload found matching uuid \(uuid.uuidString.lowercased())",
-                                         ["uuid": .string(uuid.uuidString.lowercased())])
+            throw LauncherError.notFound(
+                "No workload found matching uuid \(uuid.uuidString.lowercased())",
+                ["uuid": .string(uuid.uuidString.lowercased())])
         }
         return workload
     }

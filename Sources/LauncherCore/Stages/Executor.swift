@@ -118,8 +118,10 @@ public struct Launched: Sendable {
     public var details: JSONObject
     public var error: WorkflowError?
 
-    public init(externalID: String?, submission: String? = nil, status: WorkflowStatus = .submitted,
-                outputs: JSONObject? = nil, details: JSONObject = [:], error: WorkflowError? = nil) {
+    public init(
+        externalID: String?, submission: String? = nil, status: WorkflowStatus = .submitted,
+        outputs: JSONObject? = nil, details: JSONObject = [:], error: WorkflowError? = nil
+    ) {
         self.externalID = externalID
         self.submission = submission
         self.status = status
@@ -140,8 +142,10 @@ public struct ActiveWorkflow: Sendable {
     public var details: JSONObject
     public var submitted: Date?
 
-    public init(uuid: UUID, status: WorkflowStatus, externalID: String?, submission: String?, attempt: Int,
-                overrides: JSONObject, details: JSONObject, submitted: Date?) {
+    public init(
+        uuid: UUID, status: WorkflowStatus, externalID: String?, submission: String?, attempt: Int,
+        overrides: JSONObject, details: JSONObject, submitted: Date?
+    ) {
         self.uuid = uuid
         self.status = status
         self.externalID = externalID
@@ -163,8 +167,10 @@ public struct WorkflowUpdate: Sendable {
     public var details: JSONObject
     public var error: WorkflowError?
 
-    public init(uuid: UUID, status: WorkflowStatus, externalID: String? = nil, outputs: JSONObject? = nil,
-                details: JSONObject = [:], error: WorkflowError? = nil) {
+    public init(
+        uuid: UUID, status: WorkflowStatus, externalID: String? = nil, outputs: JSONObject? = nil,
+        details: JSONObject = [:], error: WorkflowError? = nil
+    ) {
         self.uuid = uuid
         self.status = status
         self.externalID = externalID

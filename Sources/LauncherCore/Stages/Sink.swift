@@ -57,8 +57,10 @@ public struct DeliverableWorkflow: Sendable {
     public var submitted: Date?
     public var finished: Date?
 
-    public init(uuid: UUID, status: WorkflowStatus, attempt: Int, externalID: String?, submission: String?,
-                inputs: JSONObject, outputs: JSONObject, details: JSONObject, created: Date, submitted: Date?, finished: Date?) {
+    public init(
+        uuid: UUID, status: WorkflowStatus, attempt: Int, externalID: String?, submission: String?,
+        inputs: JSONObject, outputs: JSONObject, details: JSONObject, created: Date, submitted: Date?, finished: Date?
+    ) {
         self.uuid = uuid
         self.status = status
         self.attempt = attempt

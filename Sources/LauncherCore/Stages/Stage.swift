@@ -75,8 +75,10 @@ public struct LauncherEnvironment: Sendable {
     /// separated by `:`; unset: anywhere).
     public var files: FilePolicy
 
-    public init(home: URL, version: String = LauncherVersion.current,
-                settings: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        home: URL, version: String = LauncherVersion.current,
+        settings: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.home = home
         self.version = version
         self.settings = Settings(settings)

@@ -16,8 +16,9 @@ public struct StageType<Instance: Sendable>: Sendable {
         name = Config.stageName
         summary = Config.summary
         fields = Config.catalogFields
-        requestSchema = Config.jsonSchema(extra: ["name": ["const": .string(Config.stageName), "description": "The stage type."]],
-                                          required: ["name"])
+        requestSchema = Config.jsonSchema(
+            extra: ["name": ["const": .string(Config.stageName), "description": "The stage type."]],
+            required: ["name"])
         self.make = { object, path, context, what in
             try make(Config.decode(object, at: path, context: context, what: what, reserved: ["name"]))
         }
@@ -72,11 +73,12 @@ public struct StageRegistry: Sendable {
 
     /// The JSON Schema of each kind's request form: one of the registered types.
     public func requestSchema(_ kind: StageKind) -> JSONValue {
-        let schemas: [JSONValue] = switch kind {
-        case .source: sources.values.sorted { $0.name < $1.name }.map(\.requestSchema)
-        case .executor: executors.values.sorted { $0.name < $1.name }.map(\.requestSchema)
-        case .sink: sinks.values.sorted { $0.name < $1.name }.map(\.requestSchema)
-        }
+        let schemas: [JSONValue] =
+            switch kind {
+            case .source: sources.values.sorted { $0.name < $1.name }.map(\.requestSchema)
+            case .executor: executors.values.sorted { $0.name < $1.name }.map(\.requestSchema)
+            case .sink: sinks.values.sorted { $0.name < $1.name }.map(\.requestSchema)
+            }
         return ["oneOf": .array(schemas)]
     }
 

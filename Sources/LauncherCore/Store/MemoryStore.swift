@@ -45,8 +45,9 @@ public final class MemoryStore: LauncherStore {
             state.order.append(id)
             state.byUUID[w.uuid] = id
             state.insertItems(id, items, now: now)
-            state.addEvent(id, kind: "created", message: "Workload created with \(items.count) item(s)",
-                           data: ["creator": .string(w.creator)], now: now)
+            state.addEvent(
+                id, kind: "created", message: "Workload created with \(items.count) item(s)",
+                data: ["creator": .string(w.creator)], now: now)
             if start { state.addEvent(id, kind: "started", message: "Workload started", data: .null, now: now) }
             return record
         }
@@ -115,8 +116,9 @@ public final class MemoryStore: LauncherStore {
                 return true
             }
             if changed {
-                state.addEvent(workloadID, kind: "stopped", message: "Workload stopped: the source takes no new items",
-                               data: .null, now: now)
+                state.addEvent(
+                    workloadID, kind: "stopped", message: "Workload stopped: the source takes no new items",
+                    data: .null, now: now)
             }
             return try state.record(workloadID)
         }
@@ -272,8 +274,9 @@ public final class MemoryStore: LauncherStore {
                 data.record.quarantinedAt = quarantine ? (data.record.quarantinedAt ?? now) : nil
                 data.wakeAt = retryAt
             }
-            state.addEvent(workloadID, kind: quarantine ? "quarantined" : "error", message: message,
-                           data: ["retryAt": Timestamp.json(retryAt)], now: now)
+            state.addEvent(
+                workloadID, kind: quarantine ? "quarantined" : "error", message: message,
+                data: ["retryAt": Timestamp.json(retryAt)], now: now)
         }
     }
 
@@ -286,7 +289,8 @@ public final class MemoryStore: LauncherStore {
                 var count = 0
                 for i in data.workflows.indices {
                     guard var row = data.workflows[i], row.status == .succeeded, row.consumed != nil, row.deliveryError != nil,
-                          only?.contains(row.uuid) ?? true else { continue }
+                        only?.contains(row.uuid) ?? true
+                    else { continue }
                     row.consumed = nil
                     row.deliveryAttempts = 0
                     row.deliveryError = nil
@@ -303,9 +307,10 @@ public final class MemoryStore: LauncherStore {
                 return count
             }
             guard count > 0 else { return 0 }
-            state.addEvent(workloadID, kind: "redelivered",
-                           message: "Put \(count) set-aside deliver\(count == 1 ? "y" : "ies") back in the sink's queue",
-                           data: ["count": .int(Int64(count))], now: now)
+            state.addEvent(
+                workloadID, kind: "redelivered",
+                message: "Put \(count) set-aside deliver\(count == 1 ? "y" : "ies") back in the sink's queue",
+                data: ["count": .int(Int64(count))], now: now)
             return count
         }
     }
@@ -371,7 +376,8 @@ struct MemoryWorkloadQueues: WorkloadQueues {
     func claimItems(limit: Int, submission: String) async throws -> [LaunchRequest] {
         try locked { state in
             guard let first = state.workloads[workloadID]?.firstUnconsumed, state.workloads[workloadID]?.record.aborted == nil,
-                  limit > 0 else { return [] }
+                limit > 0
+            else { return [] }
             let now = Date()
             var claimed: [LaunchRequest] = []
             var i = first
@@ -387,8 +393,10 @@ struct MemoryWorkloadQueues: WorkloadQueues {
                     data.items[i].consumed = now
                     data.append(row)
                 }
-                claimed.append(LaunchRequest(uuid: row.uuid, inputs: row.inputs.objectValue ?? [:], attempt: 1, overrides: [:],
-                                             submission: submission, mayExist: false))
+                claimed.append(
+                    LaunchRequest(
+                        uuid: row.uuid, inputs: row.inputs.objectValue ?? [:], attempt: 1, overrides: [:],
+                        submission: submission, mayExist: false))
             }
             try state.withWorkload(workloadID) { $0.advanceUnconsumed() }
             return claimed
@@ -402,10 +410,13 @@ struct MemoryWorkloadQueues: WorkloadQueues {
     func launchable(limit: Int) async throws -> [LaunchRequest] {
         try onWorkload([]) { data, now in
             var result: [LaunchRequest] = []
-            for row in data.rows where row.status == .pending && row.abortRequested == nil && (row.nextAttemptAt.map { $0 <= now } ?? true) {
+            for row in data.rows where row.status == .pending && row.abortRequested == nil && (row.nextAttemptAt.map { $0 <= now } ?? true)
+            {
                 guard result.count < limit else { break }
-                result.append(LaunchRequest(uuid: row.uuid, inputs: row.inputs.objectValue ?? [:], attempt: row.attempt,
-                                            overrides: row.overrides, submission: row.submission, mayExist: row.launchAttempts > 0))
+                result.append(
+                    LaunchRequest(
+                        uuid: row.uuid, inputs: row.inputs.objectValue ?? [:], attempt: row.attempt,
+                        overrides: row.overrides, submission: row.submission, mayExist: row.launchAttempts > 0))
             }
             return result
         }
@@ -546,13 +557,16 @@ struct MemoryWorkloadQueues: WorkloadQueues {
     func deliverable(limit: Int) async throws -> [DeliverableWorkflow] {
         try onWorkload([]) { data, now in
             var result: [DeliverableWorkflow] = []
-            for row in data.rows where row.status == .succeeded && row.consumed == nil && row.delivery == nil
-                && (row.nextAttemptAt.map { $0 <= now } ?? true) {
+            for row in data.rows
+            where row.status == .succeeded && row.consumed == nil && row.delivery == nil
+                && (row.nextAttemptAt.map { $0 <= now } ?? true)
+            {
                 guard result.count < limit else { break }
-                result.append(DeliverableWorkflow(
-                    uuid: row.uuid, status: row.status, attempt: row.attempt, externalID: row.externalID, submission: row.submission,
-                    inputs: row.inputs.objectValue ?? [:], outputs: row.outputs ?? [:], details: row.details, created: row.created,
-                    submitted: row.submitted, finished: row.finished))
+                result.append(
+                    DeliverableWorkflow(
+                        uuid: row.uuid, status: row.status, attempt: row.attempt, externalID: row.externalID, submission: row.submission,
+                        inputs: row.inputs.objectValue ?? [:], outputs: row.outputs ?? [:], details: row.details, created: row.created,
+                        submitted: row.submitted, finished: row.finished))
             }
             return result
         }
@@ -619,8 +633,10 @@ struct MemoryWorkloadQueues: WorkloadQueues {
         guard sourceDone else { return false }
         return try onWorkload(false) { data, now in
             guard data.record.finished == nil,
-                  ignoreUnconsumedItems || !data.items[data.firstUnconsumed...].contains(where: { $0.consumed == nil }),
-                  !data.rows.contains(where: { $0.status == .pending || $0.status.isActive || ($0.status == .succeeded && $0.consumed == nil) })
+                ignoreUnconsumedItems || !data.items[data.firstUnconsumed...].contains(where: { $0.consumed == nil }),
+                !data.rows.contains(where: {
+                    $0.status == .pending || $0.status.isActive || ($0.status == .succeeded && $0.consumed == nil)
+                })
             else { return false }
             data.record.finished = now
             data.record.updated = now
@@ -729,7 +745,8 @@ fileprivate struct State: Sendable {
     /// Replaces a Pending workflow by the workflows its item expanded into.
     mutating func expand(_ id: Int64, _ uuid: UUID, _ expansion: Expansion, now: Date) throws -> Int {
         guard let position = workloads[id]?.index[uuid], let placeholder = workloads[id]?.workflows[position],
-              placeholder.status == .pending else { return 0 }
+            placeholder.status == .pending
+        else { return 0 }
         try withWorkload(id) { $0.remove(uuid) }
         for workflow in expansion.workflows {
             var row = newWorkflow(status: workflow.status, inputs: .object(workflow.inputs), now: now)
@@ -848,8 +865,9 @@ fileprivate struct WorkflowRow: Sendable {
     }
 
     var active: ActiveWorkflow {
-        ActiveWorkflow(uuid: uuid, status: status, externalID: externalID, submission: submission, attempt: attempt,
-                       overrides: overrides, details: details, submitted: submitted)
+        ActiveWorkflow(
+            uuid: uuid, status: status, externalID: externalID, submission: submission, attempt: attempt,
+            overrides: overrides, details: details, submitted: submitted)
     }
 }
 

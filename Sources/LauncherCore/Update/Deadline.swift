@@ -22,7 +22,9 @@ public struct Deadline: Sendable {
 
     /// Runs `operation` within the limit until it calls `disarm()` (the connection was leased;
     /// what follows has deadlines of its own), then without one.
-    public func run<T: Sendable>(_ operation: @escaping @Sendable (_ disarm: @escaping @Sendable () -> Void) async throws -> T) async throws -> T {
+    public func run<T: Sendable>(_ operation: @escaping @Sendable (_ disarm: @escaping @Sendable () -> Void) async throws -> T) async throws
+        -> T
+    {
         let race = Race<T>()
         let timeout = LauncherError(.unavailable, "\(what) did not answer within \(Self.describe(limit))")
         let limit = self.limit

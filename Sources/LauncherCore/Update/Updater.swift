@@ -17,9 +17,11 @@ public struct UpdaterOptions: Sendable {
     /// Most due workloads one pass picks up.
     public var passLimit: Int
 
-    public init(concurrency: Int = 4, batchSize: Int = 500, tickBudget: Duration = .seconds(10),
-                maxLaunchAttempts: Int = RetryPolicy.launches.attempts, maxDeliveryAttempts: Int = RetryPolicy.deliveries.attempts,
-                passLimit: Int = 10_000) {
+    public init(
+        concurrency: Int = 4, batchSize: Int = 500, tickBudget: Duration = .seconds(10),
+        maxLaunchAttempts: Int = RetryPolicy.launches.attempts, maxDeliveryAttempts: Int = RetryPolicy.deliveries.attempts,
+        passLimit: Int = 10_000
+    ) {
         self.concurrency = concurrency
         self.batchSize = batchSize
         self.tickBudget = tickBudget
@@ -59,8 +61,10 @@ public final class Updater: Sendable {
     let options: UpdaterOptions
     let logger: Logger
 
-    public init(store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
-                options: UpdaterOptions = UpdaterOptions(), logger: Logger) {
+    public init(
+        store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
+        options: UpdaterOptions = UpdaterOptions(), logger: Logger
+    ) {
         self.store = store
         self.registry = registry
         self.environment = environment
@@ -84,7 +88,8 @@ public final class Updater: Sendable {
             await recordUnrecordedErrors()
         } catch {
             if unrecorded.databaseDown() {
-                logger.error("the database is unreachable: update passes do nothing until it answers", metadata: ["error": "\(describe(error))"])
+                logger.error(
+                    "the database is unreachable: update passes do nothing until it answers", metadata: ["error": "\(describe(error))"])
             }
             report.failed = 1
             report.seconds = (clock.now - start).seconds
@@ -114,10 +119,12 @@ public final class Updater: Sendable {
         report.seconds = (clock.now - start).seconds
         UpdateMetrics.record(report)
         if report.due > 0 {
-            logger.debug("update pass", metadata: [
-                "due": "\(report.due)", "updated": "\(report.updated)", "locked": "\(report.skippedLocked)",
-                "failed": "\(report.failed)", "seconds": "\(report.seconds)",
-            ])
+            logger.debug(
+                "update pass",
+                metadata: [
+                    "due": "\(report.due)", "updated": "\(report.updated)", "locked": "\(report.skippedLocked)",
+                    "failed": "\(report.failed)", "seconds": "\(report.seconds)",
+                ])
         }
         return report
     }
@@ -143,14 +150,16 @@ public final class Updater: Sendable {
         } catch {
             let quarantine = Self.quarantines(error)
             let message = quarantine ? "quarantined: \(describe(error))" : describe(error)
-            logger.error(quarantine ? "workload quarantined" : "workload update failed",
-                         metadata: ["workload": "\(workload.uuid)", "error": "\(message)"])
+            logger.error(
+                quarantine ? "workload quarantined" : "workload update failed",
+                metadata: ["workload": "\(workload.uuid)", "error": "\(message)"])
             let retryAt = Date().addingTimeInterval(options.errorBackoff.delay(afterFailure: workload.errorCount + 1))
             do {
                 try await store.recordUpdateError(workloadID: workload.id, message: message, retryAt: retryAt, quarantine: quarantine)
             } catch {
-                logger.error("could not record the update error; it is recorded when the database answers",
-                             metadata: ["workload": "\(workload.uuid)", "error": "\(describe(error))"])
+                logger.error(
+                    "could not record the update error; it is recorded when the database answers",
+                    metadata: ["workload": "\(workload.uuid)", "error": "\(describe(error))"])
                 unrecorded.add(workload, message: message, quarantine: quarantine)
             }
             return .failed
@@ -161,8 +170,10 @@ public final class Updater: Sendable {
     /// did not come free within `wait`.
     public func update(workloadID: Int64, wait: Duration = .zero) async throws -> TickReport? {
         let report = try await store.withWorkloadLock(workloadID: workloadID, wait: wait) { queues in
-            try await WorkloadTick(queues: queues, registry: self.registry, environment: self.environment,
-                                   options: self.options, logger: self.logger).run()
+            try await WorkloadTick(
+                queues: queues, registry: self.registry, environment: self.environment,
+                options: self.options, logger: self.logger
+            ).run()
         }
         if let report { UpdateMetrics.record(report) }
         return report
@@ -176,8 +187,9 @@ extension Updater {
             // The database was away, not the workload's backend: look at it again at once.
             let retryAt = Date()
             do {
-                try await store.recordUpdateError(workloadID: pending.workload.id, message: pending.message, retryAt: retryAt,
-                                                  quarantine: pending.quarantine)
+                try await store.recordUpdateError(
+                    workloadID: pending.workload.id, message: pending.message, retryAt: retryAt,
+                    quarantine: pending.quarantine)
             } catch {
                 unrecorded.add(pending.workload, message: pending.message, quarantine: pending.quarantine)
                 return

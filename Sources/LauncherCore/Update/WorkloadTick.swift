@@ -46,8 +46,9 @@ struct WorkloadTick {
         }
         var logger = self.logger
         logger[metadataKey: "workload"] = "\(workload.uuid)"
-        let context = StageContext(workloadUUID: workload.uuid, project: workload.project, logger: logger,
-                                   environment: environment)
+        let context = StageContext(
+            workloadUUID: workload.uuid, project: workload.project, logger: logger,
+            environment: environment)
         let clock = ContinuousClock()
         let deadline = clock.now + options.tickBudget
         var wake: [Date] = []
@@ -102,8 +103,9 @@ struct WorkloadTick {
             var progress = false
             if launchHealthy {
                 do {
-                    let moved = try await launchRound(executor, context: context, aborted: workload.aborted != nil,
-                                                      submitBudget: &submitBudget, report: &report)
+                    let moved = try await launchRound(
+                        executor, context: context, aborted: workload.aborted != nil,
+                        submitBudget: &submitBudget, report: &report)
                     progress = progress || moved
                 } catch {
                     report.errors.append("executor launch: \(describe(error))")
@@ -131,7 +133,8 @@ struct WorkloadTick {
         let inFlight = try await queues.inFlight()
         // The finish check (a short transaction) only when nothing is pending or running.
         if inFlight.pending + inFlight.active == 0,
-           try await queues.finishIfDone(sourceDone: sourceDone, ignoreUnconsumedItems: workload.aborted != nil) {
+            try await queues.finishIfDone(sourceDone: sourceDone, ignoreUnconsumedItems: workload.aborted != nil)
+        {
             report.finished = true
             try await queues.addEvent(kind: "finished", message: "Workload finished", data: .null)
             logger.info("workload finished")
@@ -169,11 +172,13 @@ struct WorkloadTick {
     /// had when it was read; updates that change nothing are dropped.
     private func apply(_ updates: [WorkflowUpdate], readAs workflows: [ActiveWorkflow], report: inout TickReport) async throws {
         let previous = Dictionary(workflows.map { ($0.uuid, $0.status) }, uniquingKeysWith: { a, _ in a })
-        let applied = try await queues.apply(updates.compactMap { update in
-            guard let before = previous[update.uuid],
-                  before != update.status || !update.details.isEmpty || update.externalID != nil else { return nil }
-            return (previous: before, update: update)
-        })
+        let applied = try await queues.apply(
+            updates.compactMap { update in
+                guard let before = previous[update.uuid],
+                    before != update.status || !update.details.isEmpty || update.externalID != nil
+                else { return nil }
+                return (previous: before, update: update)
+            })
         report.changed.merge(applied, uniquingKeysWith: +)
     }
 
@@ -198,8 +203,10 @@ struct WorkloadTick {
     /// Launches one batch: first Pending workflows that are due again (retries, launches that
     /// backed off, launches a crash left unrecorded), then fresh items claimed up to the
     /// executor's capacity. Returns whether anything moved.
-    private func launchRound(_ executor: any Executor, context: StageContext, aborted: Bool,
-                             submitBudget: inout Int, report: inout TickReport) async throws -> Bool {
+    private func launchRound(
+        _ executor: any Executor, context: StageContext, aborted: Bool,
+        submitBudget: inout Int, report: inout TickReport
+    ) async throws -> Bool {
         let limit = min(options.batchSize, submitBudget)
         guard limit > 0 else { return false }
         // Pending rows here were all created before this round: none is being launched now.
@@ -225,8 +232,10 @@ struct WorkloadTick {
         submitBudget -= batch.count
 
         // The backend as a whole not answering means every workflow in the batch waits.
-        let outcomes = await Self.outcomes(for: batch.map(\.uuid), missing: "the executor gave no answer for this workflow",
-                                           failed: SubmitOutcome.deferred) {
+        let outcomes = await Self.outcomes(
+            for: batch.map(\.uuid), missing: "the executor gave no answer for this workflow",
+            failed: SubmitOutcome.deferred
+        ) {
             let outcomes = try await executor.submit(batch, context: context)
             FaultInjection.crashPoint("after-submit")
             return outcomes
@@ -265,8 +274,10 @@ struct WorkloadTick {
     private func deliverRound(_ sink: any Sink, context: StageContext, report: inout TickReport) async throws -> Bool {
         let batch = try await queues.deliverable(limit: options.batchSize)
         if batch.isEmpty { return false }
-        let outcomes = await Self.outcomes(for: batch.map(\.uuid), missing: "the sink gave no answer for this workflow",
-                                           failed: DeliveryOutcome.retry) {
+        let outcomes = await Self.outcomes(
+            for: batch.map(\.uuid), missing: "the sink gave no answer for this workflow",
+            failed: DeliveryOutcome.retry
+        ) {
             try await sink.deliver(batch, context: context)
         }
         let tally = try await queues.recordDeliveries(outcomes, retry: options.deliveryRetry)
@@ -281,8 +292,10 @@ struct WorkloadTick {
 
     /// A stage's answer for every member of a batch: what it said, `failed(reason)` for all
     /// when the call threw, and `failed(missing)` for any it left out.
-    private static func outcomes<Outcome>(for uuids: [UUID], missing: String, failed: (String) -> Outcome,
-                                          _ call: () async throws -> [UUID: Outcome]) async -> [UUID: Outcome] {
+    private static func outcomes<Outcome>(
+        for uuids: [UUID], missing: String, failed: (String) -> Outcome,
+        _ call: () async throws -> [UUID: Outcome]
+    ) async -> [UUID: Outcome] {
         var outcomes: [UUID: Outcome]
         do {
             outcomes = try await call()
@@ -297,8 +310,9 @@ struct WorkloadTick {
     /// A few summary events per update, never one per workflow.
     private func logEvents(_ report: TickReport) async throws {
         if report.launched > 0 {
-            try await queues.addEvent(kind: "launched", message: "Launched \(report.launched) workflow(s)",
-                                      data: ["count": .int(Int64(report.launched))])
+            try await queues.addEvent(
+                kind: "launched", message: "Launched \(report.launched) workflow(s)",
+                data: ["count": .int(Int64(report.launched))])
         }
         let finals = WorkflowStatus.final.compactMap { status -> String? in
             guard let n = report.changed[status], n > 0 else { return nil }
@@ -307,20 +321,24 @@ struct WorkloadTick {
         if !finals.isEmpty {
             var data: JSONObject = [:]
             for status in WorkflowStatus.final { if let n = report.changed[status], n > 0 { data[status.rawValue] = .int(Int64(n)) } }
-            try await queues.addEvent(kind: "workflows", message: "Workflows finished: \(finals.joined(separator: ", "))",
-                                      data: .object(data))
+            try await queues.addEvent(
+                kind: "workflows", message: "Workflows finished: \(finals.joined(separator: ", "))",
+                data: .object(data))
         }
         if report.deferred > 0 {
-            try await queues.addEvent(kind: "launch-deferred", message: "\(report.deferred) launch(es) failed and will be retried",
-                                      data: ["count": .int(Int64(report.deferred))])
+            try await queues.addEvent(
+                kind: "launch-deferred", message: "\(report.deferred) launch(es) failed and will be retried",
+                data: ["count": .int(Int64(report.deferred))])
         }
         if report.delivered > 0 {
-            try await queues.addEvent(kind: "delivered", message: "Delivered \(report.delivered) workflow(s)",
-                                      data: ["count": .int(Int64(report.delivered))])
+            try await queues.addEvent(
+                kind: "delivered", message: "Delivered \(report.delivered) workflow(s)",
+                data: ["count": .int(Int64(report.delivered))])
         }
         if report.setAside > 0 {
-            try await queues.addEvent(kind: "delivery-set-aside", message: "Set aside \(report.setAside) undeliverable workflow(s)",
-                                      data: ["count": .int(Int64(report.setAside))])
+            try await queues.addEvent(
+                kind: "delivery-set-aside", message: "Set aside \(report.setAside) undeliverable workflow(s)",
+                data: ["count": .int(Int64(report.setAside))])
         }
     }
 }

@@ -2,8 +2,9 @@ import Foundation
 import LauncherCore
 import LauncherStageSupport
 import LauncherSystem
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `{"name": "Local", "command": "…{{field}}…", "workDir"?, "timeout"?, "maxParallel"?, "env"?}`
@@ -32,8 +33,9 @@ struct LocalExecutor: Executor, ConfiguredStage {
         var env: [String: String] = [:]
 
         static let fields: [Field<Config>] = [
-            Field("command", \.command, .command, required: true,
-                  "Shell command; {{field}} is replaced by the item's value, shell-quoted. Inputs are also environment variables."),
+            Field(
+                "command", \.command, .command, required: true,
+                "Shell command; {{field}} is replaced by the item's value, shell-quoted. Inputs are also environment variables."),
             Field("workDir", \.workDir, .path, "Folder for per-workflow work folders (default $WFL_HOME/work)."),
             Field("timeout", \.timeout, .seconds(), "Seconds a workflow may run before it is killed and failed."),
             Field("maxParallel", \.maxParallel, .count(max: 10_000), "Most workflows running at once (default: the number of CPUs)."),
@@ -49,7 +51,7 @@ struct LocalExecutor: Executor, ConfiguredStage {
     struct Overrides: ConfigStruct {
         var timeout: Double?
         static let fields: [Field<Overrides>] = [
-            Field("timeout", \.timeout, .seconds(), "Seconds the new attempts may run."),
+            Field("timeout", \.timeout, .seconds(), "Seconds the new attempts may run.")
         ]
     }
 
@@ -80,8 +82,10 @@ struct LocalExecutor: Executor, ConfiguredStage {
         for workflow in workflows {
             let folder = self.folder(context, workflow.uuid)
             let details: JSONObject = ["workDir": .string(folder.path)]
-            if workflow.mayExist, FileManager.default.fileExists(atPath: folder.appendingPathComponent("pid").path)
-                || FileManager.default.fileExists(atPath: folder.appendingPathComponent("exit").path) {
+            if workflow.mayExist,
+                FileManager.default.fileExists(atPath: folder.appendingPathComponent("pid").path)
+                    || FileManager.default.fileExists(atPath: folder.appendingPathComponent("exit").path)
+            {
                 outcomes[workflow.uuid] = .launched(Launched(externalID: nil, details: details))  // started before a crash
                 continue
             }
@@ -92,8 +96,9 @@ struct LocalExecutor: Executor, ConfiguredStage {
             do {
                 try commandScript.write(workflow: workflow, workload: context.workloadUUID, folder: folder)
                 let timeout = workflow.overrides["timeout"]?.doubleValue ?? config.timeout
-                try ProcessTools.writeAtomically(Self.wrapper(timeout: timeout),
-                                                 to: folder.appendingPathComponent("run.sh"), executable: true)
+                try ProcessTools.writeAtomically(
+                    Self.wrapper(timeout: timeout),
+                    to: folder.appendingPathComponent("run.sh"), executable: true)
                 // The wrapper's lock makes a second start of the same folder a no-op, so this is
                 // safe even if an earlier attempt got this far before the launcher crashed.
                 try ProcessTools.spawnDetached(script: folder.appendingPathComponent("run.sh").path)
@@ -110,29 +115,29 @@ struct LocalExecutor: Executor, ConfiguredStage {
     static func wrapper(timeout: Double?) -> String {
         let seconds = timeout.map { JSONValue.double($0).description } ?? "0"
         return """
-        #!/bin/sh
-        # Written by Workflow Launcher: runs command.sh once, in its own process group, and
-        # records its exit code atomically in ./exit.
-        cd "$(dirname "$0")" || exit 120
-        exec 9>>lock
-        flock -n 9 || exit 0
-        [ -e exit ] && exit 0
-        if [ -e aborted ]; then echo 143 >exit.tmp && mv -f exit.tmp exit; exit 0; fi
-        setsid /bin/sh ./command.sh >stdout.log 2>stderr.log </dev/null 9>&- &
-        pid=$!
-        echo "$pid" >pid.tmp && mv -f pid.tmp pid
-        watchdog=
-        if [ "\(seconds)" != "0" ]; then
-          ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
-            sleep \(seconds) & s=$!; wait "$s"
-            : >timed_out; kill -TERM -"$pid" 2>/dev/null; sleep 5; kill -KILL -"$pid" 2>/dev/null ) 9>&- &
-          watchdog=$!
-        fi
-        wait "$pid"; rc=$?
-        [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
-        echo "$rc" >exit.tmp && mv -f exit.tmp exit
+            #!/bin/sh
+            # Written by Workflow Launcher: runs command.sh once, in its own process group, and
+            # records its exit code atomically in ./exit.
+            cd "$(dirname "$0")" || exit 120
+            exec 9>>lock
+            flock -n 9 || exit 0
+            [ -e exit ] && exit 0
+            if [ -e aborted ]; then echo 143 >exit.tmp && mv -f exit.tmp exit; exit 0; fi
+            setsid /bin/sh ./command.sh >stdout.log 2>stderr.log </dev/null 9>&- &
+            pid=$!
+            echo "$pid" >pid.tmp && mv -f pid.tmp pid
+            watchdog=
+            if [ "\(seconds)" != "0" ]; then
+              ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+                sleep \(seconds) & s=$!; wait "$s"
+                : >timed_out; kill -TERM -"$pid" 2>/dev/null; sleep 5; kill -KILL -"$pid" 2>/dev/null ) 9>&- &
+              watchdog=$!
+            fi
+            wait "$pid"; rc=$?
+            [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+            echo "$rc" >exit.tmp && mv -f exit.tmp exit
 
-        """
+            """
     }
 
     // MARK: Status
@@ -156,8 +161,10 @@ struct LocalExecutor: Executor, ConfiguredStage {
                     ProcessTools.signalGroup(pid, SIGKILL)
                 }
                 if let pid, workflow.status != .running && workflow.status != .aborting {
-                    updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .running, externalID: "pid \(pid)",
-                                                  details: ["pid": .int(Int64(pid))]))
+                    updates.append(
+                        WorkflowUpdate(
+                            uuid: workflow.uuid, status: .running, externalID: "pid \(pid)",
+                            details: ["pid": .int(Int64(pid))]))
                 }
                 continue
             }
@@ -165,11 +172,13 @@ struct LocalExecutor: Executor, ConfiguredStage {
             if let code = files.exitCode() {
                 updates.append(finished(workflow, code: code, files: files))
             } else if pid != nil || now.timeIntervalSince(workflow.submitted ?? now) > 60 {
-                updates.append(WorkflowUpdate(
-                    uuid: workflow.uuid, status: .failed,
-                    error: .infrastructure(pid == nil
-                        ? "the process never started (its wrapper did not run within 60 s)"
-                        : "the process ended without recording an exit code (killed with its wrapper, or the machine restarted)")))
+                updates.append(
+                    WorkflowUpdate(
+                        uuid: workflow.uuid, status: .failed,
+                        error: .infrastructure(
+                            pid == nil
+                                ? "the process never started (its wrapper did not run within 60 s)"
+                                : "the process ended without recording an exit code (killed with its wrapper, or the machine restarted)")))
             }
         }
         return PollResult(updates: updates)
@@ -182,8 +191,9 @@ struct LocalExecutor: Executor, ConfiguredStage {
         }
         if FileManager.default.fileExists(atPath: files.path("timed_out")) {
             let limit = workflow.overrides["timeout"]?.doubleValue ?? config.timeout ?? 0
-            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                                  error: WorkflowError("timed out after \(JSONValue.double(limit))s and was killed"))
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: .failed, details: details,
+                error: WorkflowError("timed out after \(JSONValue.double(limit))s and was killed"))
         }
         if code == 0 {
             switch files.work.outputs() {
@@ -196,8 +206,9 @@ struct LocalExecutor: Executor, ConfiguredStage {
         if let tail = ProcessTools.tail(of: files.path("stderr.log")) { details["stderrTail"] = .string(tail) }
         let reason = code > 128 && code < 160 ? "was killed by signal \(code - 128)" : "exited with code \(code)"
         let lastLine = files.work.lastErrorLine.map { ": \($0)" } ?? ""
-        return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                              error: WorkflowError("command \(reason)\(lastLine)"))
+        return WorkflowUpdate(
+            uuid: workflow.uuid, status: .failed, details: details,
+            error: WorkflowError("command \(reason)\(lastLine)"))
     }
 
     // MARK: Abort

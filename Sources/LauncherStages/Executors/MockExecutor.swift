@@ -32,9 +32,10 @@ struct MockExecutor: Executor, ConfiguredStage {
             let fails = matches(workflow.inputs)
             let externalID = "mock-\(workflow.uuid.uuidString.lowercased())"
             if config.delaySeconds > 0 {
-                outcomes[workflow.uuid] = .launched(Launched(
-                    externalID: externalID, status: .running,
-                    details: ["willFail": .bool(fails), "inputs": .object(workflow.inputs)]))
+                outcomes[workflow.uuid] = .launched(
+                    Launched(
+                        externalID: externalID, status: .running,
+                        details: ["willFail": .bool(fails), "inputs": .object(workflow.inputs)]))
             } else if fails {
                 outcomes[workflow.uuid] = .launched(Launched(externalID: externalID, status: .failed, error: failure))
             } else {
@@ -59,8 +60,10 @@ struct MockExecutor: Executor, ConfiguredStage {
             } else if workflow.details["willFail"]?.boolValue == true {
                 updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed, error: failure))
             } else {
-                updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .succeeded,
-                                              outputs: workflow.details["inputs"]?.objectValue ?? [:]))
+                updates.append(
+                    WorkflowUpdate(
+                        uuid: workflow.uuid, status: .succeeded,
+                        outputs: workflow.details["inputs"]?.objectValue ?? [:]))
             }
         }
         return PollResult(updates: updates, nextPoll: earliest)

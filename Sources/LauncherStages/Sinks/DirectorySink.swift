@@ -16,7 +16,7 @@ struct DirectorySink: Sink, ConfiguredStage {
         var path = ""
 
         static let fields: [Field<Config>] = [
-            Field("path", \.path, .path, required: true, "The folder (an absolute path); created if missing."),
+            Field("path", \.path, .path, required: true, "The folder (an absolute path); created if missing.")
         ]
 
         func finish(at field: FieldPath, context: ConfigContext) throws {
@@ -48,20 +48,21 @@ struct DirectorySink: Sink, ConfiguredStage {
         var outcomes: [UUID: DeliveryOutcome] = [:]
         for workflow in workflows {
             let id = workflow.uuid.uuidString.lowercased()
-            let document: JSONValue = .object([
-                "uuid": .string(id),
-                "workload": .string(context.workloadUUID.uuidString.lowercased()),
-                "status": .string(workflow.status.rawValue),
-                "attempt": .int(Int64(workflow.attempt)),
-                "externalId": JSONValue(workflow.externalID),
-                "submission": JSONValue(workflow.submission),
-                "inputs": .object(workflow.inputs),
-                "outputs": .object(workflow.outputs),
-                "details": .object(workflow.details),
-                "created": Timestamp.json(workflow.created),
-                "submitted": Timestamp.json(workflow.submitted),
-                "finished": Timestamp.json(workflow.finished),
-            ].compacted)
+            let document: JSONValue = .object(
+                [
+                    "uuid": .string(id),
+                    "workload": .string(context.workloadUUID.uuidString.lowercased()),
+                    "status": .string(workflow.status.rawValue),
+                    "attempt": .int(Int64(workflow.attempt)),
+                    "externalId": JSONValue(workflow.externalID),
+                    "submission": JSONValue(workflow.submission),
+                    "inputs": .object(workflow.inputs),
+                    "outputs": .object(workflow.outputs),
+                    "details": .object(workflow.details),
+                    "created": Timestamp.json(workflow.created),
+                    "submitted": Timestamp.json(workflow.submitted),
+                    "finished": Timestamp.json(workflow.finished),
+                ].compacted)
             let target = folder.appendingPathComponent("\(id).json")
             do {
                 try ProcessTools.writeAtomically(document.serialized(pretty: true) + "\n", to: target)

@@ -60,11 +60,14 @@ struct CommandScript {
     /// Writes `inputs.json` and `command.sh` into the workflow's folder (atomically).
     func write(workflow: LaunchRequest, workload: UUID, folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try ProcessTools.writeAtomically(JSONValue.object(workflow.inputs).serialized(pretty: true) + "\n",
-                                         to: folder.appendingPathComponent("inputs.json"))
-        try ProcessTools.writeAtomically(script(workflow: workflow.uuid, workload: workload, attempt: workflow.attempt,
-                                                folder: folder, inputs: workflow.inputs),
-                                         to: folder.appendingPathComponent("command.sh"))
+        try ProcessTools.writeAtomically(
+            JSONValue.object(workflow.inputs).serialized(pretty: true) + "\n",
+            to: folder.appendingPathComponent("inputs.json"))
+        try ProcessTools.writeAtomically(
+            script(
+                workflow: workflow.uuid, workload: workload, attempt: workflow.attempt,
+                folder: folder, inputs: workflow.inputs),
+            to: folder.appendingPathComponent("command.sh"))
     }
 
     static func isEnvironmentName(_ name: String) -> Bool {

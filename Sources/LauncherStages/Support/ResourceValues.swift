@@ -46,7 +46,8 @@ struct MemorySize<Syntax: MemorySyntax>: ConfigValue, Hashable {
         }
         let refusal = path.invalid("\"\(Constraint.excerpt(text, max: 40))\" is not a memory size; use e.g. \"\(Syntax.example)\"")
         guard text.utf8.count <= 24, let match = text.wholeMatch(of: /([1-9][0-9]*)([A-Za-z]?)/),
-              let unit = Syntax.units[match.output.2.lowercased()], let number = Int64(match.output.1) else { throw refusal }
+            let unit = Syntax.units[match.output.2.lowercased()], let number = Int64(match.output.1)
+        else { throw refusal }
         let (bytes, overflow) = number.multipliedReportingOverflow(by: unit)
         guard !overflow, bytes <= maxBytes else {
             throw path.invalid("\"\(text)\" is more than the 64 TiB the launcher allows")
@@ -70,7 +71,8 @@ struct SlurmTime: ConfigValue, Hashable {
         case .int(let i): text = String(i)
         default: throw path.invalid("expected a SLURM time limit such as \"2:00:00\", got \(json.typeName)")
         }
-        let refusal = path.invalid("\"\(Constraint.excerpt(text, max: 40))\" is not a SLURM time limit; use minutes, HH:MM:SS or D-HH:MM:SS")
+        let refusal = path.invalid(
+            "\"\(Constraint.excerpt(text, max: 40))\" is not a SLURM time limit; use minutes, HH:MM:SS or D-HH:MM:SS")
         guard text.utf8.count <= 20, text != "0", let match = text.wholeMatch(of: /(?:([0-9]+)-)?([0-9]+)((?::[0-9]{1,2}){0,2})/) else {
             throw refusal
         }

@@ -63,4 +63,3 @@ struct WorkRoot {
         if let problem = ProcessTools.folderProblem(path) { throw LauncherError.invalid("executor.workDir", problem) }
     }
 }
-

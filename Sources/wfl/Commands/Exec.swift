@@ -2,8 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import LauncherCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Exec: AsyncParsableCommand {
@@ -31,12 +32,15 @@ struct Exec: AsyncParsableCommand {
         let wait = self.wait
         let interval = self.interval
         let failed = try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.create(request, creator: defaultCreator(), start: true, relativeTo: FileManager.default.currentDirectoryPath)
+            let view = try await launcher.service.create(
+                request, creator: defaultCreator(), start: true, relativeTo: FileManager.default.currentDirectoryPath)
             guard wait else {
                 if json { Output.printJSON(view.json) } else { Output.workload(view) }
                 return false
             }
-            if !json { print("Started workload \(view.record.uuid.uuidString.lowercased()); waiting for it to finish (Ctrl-C stops waiting).") }
+            if !json {
+                print("Started workload \(view.record.uuid.uuidString.lowercased()); waiting for it to finish (Ctrl-C stops waiting).")
+            }
             let final = try await Self.drive(view.record.uuid, launcher: launcher, interval: interval, quiet: json)
             if json { Output.printJSON(final.json) } else { Output.workload(final) }
             return (final.counts[.failed] ?? 0) + (final.counts[.aborted] ?? 0) > 0 || final.record.finished == nil
@@ -61,7 +65,12 @@ struct Exec: AsyncParsableCommand {
             var line = "[\(Int(Date().timeIntervalSince(started)))s] \(Output.counts(view.counts))  (\(done)/\(total) done)"
             if let error = view.record.lastError, view.record.errorCount > 0 { line += "  last error: \(error)" }
             if !quiet && line != lastLine {
-                if tty { print("\r\u{1B}[K" + line, terminator: "") ; fflush(nil) } else { print(line) }
+                if tty {
+                    print("\r\u{1B}[K" + line, terminator: "")
+                    fflush(nil)
+                } else {
+                    print(line)
+                }
                 lastLine = line
             }
             if view.record.finished != nil || interrupt.fired {

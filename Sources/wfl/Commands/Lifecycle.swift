@@ -12,7 +12,8 @@ struct Create: AsyncParsableCommand {
         let request = try readJSON(file)
         let json = options.json
         try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.create(request, creator: defaultCreator(), start: false, relativeTo: FileManager.default.currentDirectoryPath)
+            let view = try await launcher.service.create(
+                request, creator: defaultCreator(), start: false, relativeTo: FileManager.default.currentDirectoryPath)
             if json { Output.printJSON(view.json) } else { Output.workload(view) }
         }
     }
@@ -51,8 +52,10 @@ struct Abort: AsyncParsableCommand {
 }
 
 /// Runs one lifecycle operation on a workload and prints the workload as it is afterwards.
-private func showing(_ uuid: String, _ options: GlobalOptions,
-                     _ operation: @escaping @Sendable (WorkloadService, UUID) async throws -> WorkloadService.WorkloadView) async throws {
+private func showing(
+    _ uuid: String, _ options: GlobalOptions,
+    _ operation: @escaping @Sendable (WorkloadService, UUID) async throws -> WorkloadService.WorkloadView
+) async throws {
     let id = try parseUUID(uuid)
     let json = options.json
     try await Launcher.with(options) { launcher in
@@ -107,7 +110,9 @@ struct Retry: AsyncParsableCommand {
 struct Redeliver: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Put set-aside deliveries back in the sink's queue (all, or by --uuid), reopening the workload.",
-        discussion: "A delivery is set aside when the sink kept failing (an unwritable folder, a service that refused). Fix the cause, then redeliver.")
+        discussion:
+            "A delivery is set aside when the sink kept failing (an unwritable folder, a service that refused). Fix the cause, then redeliver."
+    )
 
     @Argument(help: "The workload's UUID.") var uuid: String
     @Option(name: .customLong("uuid"), help: "Redeliver this workflow only (repeatable).") var uuids: [String] = []

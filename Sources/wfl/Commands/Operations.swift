@@ -33,12 +33,15 @@ struct Update: AsyncParsableCommand {
             await launcher.updater.runPass()
         }
         if json {
-            Output.printJSON(["due": .int(Int64(report.due)), "updated": .int(Int64(report.updated)),
-                              "finished": .int(Int64(report.finished)), "skippedLocked": .int(Int64(report.skippedLocked)),
-                              "failed": .int(Int64(report.failed)), "seconds": .double(report.seconds)])
+            Output.printJSON([
+                "due": .int(Int64(report.due)), "updated": .int(Int64(report.updated)),
+                "finished": .int(Int64(report.finished)), "skippedLocked": .int(Int64(report.skippedLocked)),
+                "failed": .int(Int64(report.failed)), "seconds": .double(report.seconds),
+            ])
         } else {
-            print("Updated \(report.updated) of \(report.due) due workload(s) in \(String(format: "%.2f", report.seconds)) s: "
-                  + "\(report.finished) finished, \(report.skippedLocked) skipped (another updater had them), \(report.failed) failed.")
+            print(
+                "Updated \(report.updated) of \(report.due) due workload(s) in \(String(format: "%.2f", report.seconds)) s: "
+                    + "\(report.finished) finished, \(report.skippedLocked) skipped (another updater had them), \(report.failed) failed.")
         }
         if report.failed > 0 { throw ExitCode(1) }
     }
@@ -47,7 +50,9 @@ struct Update: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the HTTP API and an update pass every --interval seconds, until SIGTERM or Ctrl-C.",
-        discussion: "Migrates the database first. The API has no authentication of its own: bind to loopback, or put an authenticating proxy in front.")
+        discussion:
+            "Migrates the database first. The API has no authentication of its own: bind to loopback, or put an authenticating proxy in front."
+    )
 
     @Option(help: "Port to listen on.") var port: Int = 3000
     @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host: String = "127.0.0.1"
@@ -68,15 +73,18 @@ struct Serve: AsyncParsableCommand {
         let metrics = MetricsExport.bootstrapPrometheus()
         try await Launcher.serving(options, updaterOptions: updater.updaterOptions) { launcher in
             let loop = LoopStatus(interval: interval)
-            let routes = APIRoutes(service: launcher.service, maxBodySize: maxBodySize, loop: loop,
-                                   trustedProxies: Settings.process.trustedProxies, metrics: metrics)
+            let routes = APIRoutes(
+                service: launcher.service, maxBodySize: maxBodySize, loop: loop,
+                trustedProxies: Settings.process.trustedProxies, metrics: metrics)
             let app = Application(
                 router: routes.router(), server: APIRoutes.server,
                 configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
                 logger: launcher.logger)
-            launcher.logger.info("wfl serving", metadata: [
-                "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
-            ])
+            launcher.logger.info(
+                "wfl serving",
+                metadata: [
+                    "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
+                ])
             return [UpdateLoop(updater: launcher.updater, interval: interval, status: loop, logger: launcher.logger), app]
         }
     }
@@ -131,19 +139,23 @@ struct DB: AsyncParsableCommand {
 }
 
 struct DBStart: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start the embedded database and keep it running between commands.")
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start the embedded database and keep it running between commands.")
     func run() async throws {
         let embedded = try embeddedDatabase()
         try embedded.pin(true)
         let lease = try await embedded.acquire()
         await lease.release()
         print("The embedded database is running (socket \(embedded.socketPath)); `wfl db stop` lets it stop.")
-        print("Connect with: psql -h \(URL(fileURLWithPath: embedded.socketPath).deletingLastPathComponent().path) -U \(EmbeddedPostgres.superuser) \(EmbeddedPostgres.databaseName)")
+        print(
+            "Connect with: psql -h \(URL(fileURLWithPath: embedded.socketPath).deletingLastPathComponent().path) -U \(EmbeddedPostgres.superuser) \(EmbeddedPostgres.databaseName)"
+        )
     }
 }
 
 struct DBStop: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the embedded database (now, unless a wfl process is using it; then when the last one exits).")
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop the embedded database (now, unless a wfl process is using it; then when the last one exits).")
     func run() async throws {
         let embedded = try embeddedDatabase()
         try embedded.pin(false)

@@ -42,14 +42,17 @@ struct Workflows: AsyncParsableCommand {
 
     func run() async throws {
         let id = try parseUUID(uuid)
-        let (json, status, submission, includeRetried, limit, allPages) = (options.json, status, submission, includeRetried, limit, allPages)
+        let (json, status, submission, includeRetried, limit, allPages) = (
+            options.json, status, submission, includeRetried, limit, allPages
+        )
         let firstCursor = cursor
         try await Launcher.with(options) { launcher in
             var cursor = firstCursor
             var all: [WorkflowRecord] = []
             repeat {
-                let page = try await launcher.service.workflows(id, status: status, submission: submission, includeRetried: includeRetried,
-                                                                cursor: cursor, limit: limit)
+                let page = try await launcher.service.workflows(
+                    id, status: status, submission: submission, includeRetried: includeRetried,
+                    cursor: cursor, limit: limit)
                 all += page.items
                 cursor = page.nextCursor
             } while allPages && cursor != nil
@@ -91,7 +94,10 @@ struct Stages: AsyncParsableCommand {
     func run() async throws {
         // The catalog needs no database.
         let catalog = StageRegistry.builtinCatalog
-        if options.json { Output.printJSON(.array(catalog)); return }
+        if options.json {
+            Output.printJSON(.array(catalog))
+            return
+        }
         let fields = catalog.flatMap { $0["fields"]?.arrayValue ?? [] }
         let nameWidth = fields.map { ($0["name"]?.stringValue ?? "").count }.max() ?? 10
         let typeWidth = fields.map { ($0["type"]?.stringValue ?? "").count }.max() ?? 10
@@ -103,9 +109,10 @@ struct Stages: AsyncParsableCommand {
                 if field["required"]?.boolValue == true { notes.append("required") }
                 if let value = field["default"] { notes.append("default \(value)") }
                 if let limits = Self.limits(field) { notes.append(limits) }
-                print("    \((field["name"]?.stringValue ?? "").padding(toLength: nameWidth, withPad: " ", startingAt: 0))  "
-                      + "\((field["type"]?.stringValue ?? "").padding(toLength: typeWidth, withPad: " ", startingAt: 0))  "
-                      + "\(field["description"]?.stringValue ?? "")\(notes.isEmpty ? "" : " [\(notes.joined(separator: "; "))]")")
+                print(
+                    "    \((field["name"]?.stringValue ?? "").padding(toLength: nameWidth, withPad: " ", startingAt: 0))  "
+                        + "\((field["type"]?.stringValue ?? "").padding(toLength: typeWidth, withPad: " ", startingAt: 0))  "
+                        + "\(field["description"]?.stringValue ?? "")\(notes.isEmpty ? "" : " [\(notes.joined(separator: "; "))]")")
             }
         }
     }

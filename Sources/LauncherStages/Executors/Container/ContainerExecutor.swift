@@ -41,19 +41,24 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         var commandTimeoutSeconds = 60.0
 
         static let fields: [Field<Config>] = [
-            Field("image", \.image, .matching("[A-Za-z0-9][A-Za-z0-9._/:@-]*", "is not an image reference"), required: true,
-                  "The image, e.g. \"localhost/tools:1.2\"."),
-            Field("command", \.command, .command, required: true,
-                  "Shell command (run with /bin/sh in the image); {{field}} is replaced by the item's value, shell-quoted."),
+            Field(
+                "image", \.image, .matching("[A-Za-z0-9][A-Za-z0-9._/:@-]*", "is not an image reference"), required: true,
+                "The image, e.g. \"localhost/tools:1.2\"."),
+            Field(
+                "command", \.command, .command, required: true,
+                "Shell command (run with /bin/sh in the image); {{field}} is replaced by the item's value, shell-quoted."),
             Field("env", \.env, .environment, "Extra environment variables (name: value)."),
             Field("mounts", \.mounts, .list(max: 100), "Bind mounts \"host:container\" or \"host:container:ro\"."),
-            Field("workDir", \.workDir, .path, "Host folder for per-workflow folders, mounted into each container (default $WFL_HOME/containers)."),
+            Field(
+                "workDir", \.workDir, .path,
+                "Host folder for per-workflow folders, mounted into each container (default $WFL_HOME/containers)."),
             Field("cpus", \.cpus, .above(0, max: 1024), "CPUs per container (--cpus)."),
             Field("memory", \.memory, "Memory per container (--memory), e.g. \"512m\", \"2g\"."),
             Field("timeout", \.timeout, .seconds(), "Seconds a container may run before it is stopped and failed."),
             Field("network", \.network, .matching("[A-Za-z0-9][A-Za-z0-9_.-]*", "is not a network name", max: 256), "Network (--network)."),
-            Field("user", \.user, .matching("[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", "is not a user or user:group", max: 256),
-                  "User (and group) to run as (--user), e.g. \"1000:1000\"."),
+            Field(
+                "user", \.user, .matching("[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", "is not a user or user:group", max: 256),
+                "User (and group) to run as (--user), e.g. \"1000:1000\"."),
             Field("maxParallel", \.maxParallel, .count(max: 10_000), "Most containers running at once (default: the number of CPUs)."),
             Field("runtime", \.runtime, "podman or docker (default: podman if it works, else docker)."),
             Field("pull", \.pull, "Image pull policy: missing or never."),
@@ -97,7 +102,8 @@ struct ContainerExecutor: Executor, ConfiguredStage {
             try Constraint.text(max: 4096).checkText(text, at: path)
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard (2...3).contains(parts.count), parts[0].hasPrefix("/"), parts[1].hasPrefix("/"),
-                  parts.count == 2 || ["ro", "rw"].contains(parts[2]) else {
+                parts.count == 2 || ["ro", "rw"].contains(parts[2])
+            else {
                 throw path.invalid("\"\(Constraint.excerpt(text))\" is not \"/host/path:/container/path\" (optionally \":ro\")")
             }
             let host = try context.files.resolve(parts[0], at: path)
@@ -145,7 +151,8 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         let runtime = try await containerRuntime()
         let workload = context.workloadUUID.uuidString.lowercased()
         // One listing tells which workflows an earlier attempt already started.
-        let existing = workflows.contains(where: \.mayExist)
+        let existing =
+            workflows.contains(where: \.mayExist)
             ? Dictionary(try await runtime.list(workload: workload).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             : [:]
         var outcomes: [UUID: SubmitOutcome] = [:]
@@ -161,7 +168,9 @@ struct ContainerExecutor: Executor, ConfiguredStage {
             }
         }
         // A few starts at once: each costs the runtime a fraction of a second.
-        for (workflow, outcome) in await forEach(toRun, limit: 4, { workflow in await self.start(workflow, runtime: runtime, context: context) }) {
+        for (workflow, outcome) in await forEach(
+            toRun, limit: 4, { workflow in await self.start(workflow, runtime: runtime, context: context) })
+        {
             outcomes[workflow.uuid] = outcome
         }
         return outcomes
@@ -207,7 +216,8 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         }
         // 125: the runtime refused (missing image, bad option); 126/127: the entrypoint cannot run.
         await runtime.remove([name])
-        return .failed(.infrastructure("\(runtime.program) could not start the container (exit \(result.status)): \(Self.lastLine(message))"))
+        return .failed(
+            .infrastructure("\(runtime.program) could not start the container (exit \(result.status)): \(Self.lastLine(message))"))
     }
 
     /// Runs command.sh (in the mounted folder) and records its exit code through a rename.
@@ -244,8 +254,10 @@ struct ContainerExecutor: Executor, ConfiguredStage {
                 } else if let code = work.exitCode() {
                     updates.append(finished(workflow, code: code, oomKilled: false, runtimeError: "", work: work))
                 } else if now.timeIntervalSince(workflow.submitted ?? now) > 60 {
-                    updates.append(WorkflowUpdate(uuid: workflow.uuid, status: .failed,
-                                                  error: .infrastructure("the container \(name) disappeared without an exit code")))
+                    updates.append(
+                        WorkflowUpdate(
+                            uuid: workflow.uuid, status: .failed,
+                            error: .infrastructure("the container \(name) disappeared without an exit code")))
                 }
                 continue
             }
@@ -278,7 +290,9 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         // Finished: the result goes to the folder first, then the containers go, in one call.
         var done: [String] = []
         for update in updates where update.status.isFinal {
-            if (try? Self.writeResult(update, WorkFolder(folder(context, update.uuid)))) != nil, let container = byName[Self.name(update.uuid)] {
+            if (try? Self.writeResult(update, WorkFolder(folder(context, update.uuid)))) != nil,
+                let container = byName[Self.name(update.uuid)]
+            {
                 done.append(container.id)
             }
         }
@@ -287,7 +301,8 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         return PollResult(updates: updates, nextPoll: min(soon, nextDeadline ?? soon))
     }
 
-    private func finished(_ workflow: ActiveWorkflow, code: Int, oomKilled: Bool, runtimeError: String, work: WorkFolder) -> WorkflowUpdate {
+    private func finished(_ workflow: ActiveWorkflow, code: Int, oomKilled: Bool, runtimeError: String, work: WorkFolder) -> WorkflowUpdate
+    {
         var details = work.details(exitCode: code)
         details["container"] = .string(Self.name(workflow.uuid))
         if workflow.status == .aborting || FileManager.default.fileExists(atPath: work.path("aborted")) {
@@ -295,8 +310,9 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         }
         if FileManager.default.fileExists(atPath: work.path("timed_out")) {
             let limit = Overrides.stored(workflow.overrides).timeout ?? config.timeout ?? 0
-            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                                  error: WorkflowError("timeout: ran longer than \(JSONValue.double(limit))s and was stopped"))
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: .failed, details: details,
+                error: WorkflowError("timeout: ran longer than \(JSONValue.double(limit))s and was stopped"))
         }
         // The wrapper's exit file is the command's own code; the container's may be the runtime's.
         let command = work.exitCode() ?? code
@@ -309,16 +325,19 @@ struct ContainerExecutor: Executor, ConfiguredStage {
                 return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details, error: WorkflowError(problem))
             }
         case 137:
-            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                                  error: WorkflowError("killed (out of memory or signal)\(oomKilled ? ": out of memory" : ""); exit code 137"))
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: .failed, details: details,
+                error: WorkflowError("killed (out of memory or signal)\(oomKilled ? ": out of memory" : ""); exit code 137"))
         case 125...127 where work.exitCode() == nil:
             let reason = runtimeError.isEmpty ? (work.lastErrorLine ?? "the runtime failed to run the command") : runtimeError
-            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                                  error: .infrastructure("container runtime error (exit \(code)): \(reason)"))
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: .failed, details: details,
+                error: .infrastructure("container runtime error (exit \(code)): \(reason)"))
         default:
             let line = work.lastErrorLine.map { ": \($0)" } ?? ""
-            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                                  error: WorkflowError("command exited with code \(command)\(line)"))
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: .failed, details: details,
+                error: WorkflowError("command exited with code \(command)\(line)"))
         }
     }
 
@@ -333,9 +352,11 @@ struct ContainerExecutor: Executor, ConfiguredStage {
 
     static func readResult(_ work: WorkFolder, _ uuid: UUID) -> WorkflowUpdate? {
         guard let data = FileManager.default.contents(atPath: work.path("result.json")), let document = try? JSONValue.parse(data),
-              let status = document["status"]?.stringValue.flatMap(WorkflowStatus.init(rawValue:)), status.isFinal else { return nil }
-        return WorkflowUpdate(uuid: uuid, status: status, outputs: document["outputs"]?.objectValue,
-                              details: document["details"]?.objectValue ?? [:], error: WorkflowError(json: document["error"]))
+            let status = document["status"]?.stringValue.flatMap(WorkflowStatus.init(rawValue:)), status.isFinal
+        else { return nil }
+        return WorkflowUpdate(
+            uuid: uuid, status: status, outputs: document["outputs"]?.objectValue,
+            details: document["details"]?.objectValue ?? [:], error: WorkflowError(json: document["error"]))
     }
 
     // MARK: Abort

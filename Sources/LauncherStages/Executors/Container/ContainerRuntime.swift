@@ -81,9 +81,10 @@ struct ContainerRuntime: Sendable {
         return values.compactMap { value in
             guard let id = (value["Id"] ?? value["ID"])?.stringValue else { return nil }
             let name = value["Names"]?.arrayValue?.first?.stringValue ?? value["Names"]?.stringValue ?? ""
-            let labels = value["Labels"]?.objectValue?["wfl.workflow"]?.stringValue
+            let labels =
+                value["Labels"]?.objectValue?["wfl.workflow"]?.stringValue
                 ?? value["Labels"]?.stringValue?.split(separator: ",").first { $0.hasPrefix("wfl.workflow=") }
-                    .map { String($0.dropFirst("wfl.workflow=".count)) }
+                .map { String($0.dropFirst("wfl.workflow=".count)) }
             return Container(id: id, name: name, state: (value["State"]?.stringValue ?? "").lowercased(), workflow: labels)
         }
     }

@@ -63,7 +63,8 @@ struct SlurmClient: Sendable {
         let start = ContinuousClock.now
         do {
             let result = try await runCommand(command, arguments)
-            BackendMetrics.record(command, result.status == 0 ? .ok : Self.isTransient(result.message) ? .unavailable : .refused, since: start)
+            BackendMetrics.record(
+                command, result.status == 0 ? .ok : Self.isTransient(result.message) ? .unavailable : .refused, since: start)
             return result
         } catch {
             BackendMetrics.record(command, .unavailable, since: start)

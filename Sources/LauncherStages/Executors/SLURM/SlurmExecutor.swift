@@ -41,26 +41,38 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         var commandTimeoutSeconds = 60.0
         var pollSeconds = 5.0
 
-        static let fields: [Field<Config>] = [
-            Field("command", \.command, .command, "Shell command; {{field}} is replaced by the item's value, shell-quoted. Give command or script."),
-            Field("script", \.script, .path, "An executable script to run instead of command; inputs arrive as environment variables and inputs.json."),
-            Field("workDir", \.workDir, .path, "Shared folder for per-workflow scripts, logs and exit files (default $WFL_HOME/slurm)."),
-        ] + SlurmResources.fields.embedded(in: \.resources) + [
-            Field("extraArgs", \.extraArgs, .list(.matching("-.*", "is not an sbatch option such as \"--constraint=avx2\""), max: 100),
-                  "More sbatch options, e.g. [\"--constraint=avx2\"]."),
-            Field("array", \.array, "Submit items as job arrays of at most this many tasks (true: 1000)."),
-            Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most jobs submitted per update of the workload."),
-            Field("maxActive", \.maxActive, .count(), "Most jobs of this workload queued or running at once."),
-            Field("env", \.env, .environment, "Extra environment variables (name: value)."),
-            Field("slurmConf", \.slurmConf, .path, "slurm.conf to use (SLURM_CONF); default: the launcher's environment."),
-            Field("lostAfterSeconds", \.lostAfterSeconds, .seconds(),
-                  "How long a job may be missing from squeue, sacct and its exit file before it is failed as lost."),
-            Field("commandTimeoutSeconds", \.commandTimeoutSeconds, .seconds(max: 3600), "Time limit for each sbatch/squeue/sacct/scancel call."),
-            Field("pollSeconds", \.pollSeconds, .seconds(allowZero: true, max: 86_400), "Seconds between status queries."),
-        ]
+        static let fields: [Field<Config>] =
+            [
+                Field(
+                    "command", \.command, .command,
+                    "Shell command; {{field}} is replaced by the item's value, shell-quoted. Give command or script."),
+                Field(
+                    "script", \.script, .path,
+                    "An executable script to run instead of command; inputs arrive as environment variables and inputs.json."),
+                Field(
+                    "workDir", \.workDir, .path, "Shared folder for per-workflow scripts, logs and exit files (default $WFL_HOME/slurm)."),
+            ] + SlurmResources.fields.embedded(in: \.resources) + [
+                Field(
+                    "extraArgs", \.extraArgs, .list(.matching("-.*", "is not an sbatch option such as \"--constraint=avx2\""), max: 100),
+                    "More sbatch options, e.g. [\"--constraint=avx2\"]."),
+                Field("array", \.array, "Submit items as job arrays of at most this many tasks (true: 1000)."),
+                Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most jobs submitted per update of the workload."),
+                Field("maxActive", \.maxActive, .count(), "Most jobs of this workload queued or running at once."),
+                Field("env", \.env, .environment, "Extra environment variables (name: value)."),
+                Field("slurmConf", \.slurmConf, .path, "slurm.conf to use (SLURM_CONF); default: the launcher's environment."),
+                Field(
+                    "lostAfterSeconds", \.lostAfterSeconds, .seconds(),
+                    "How long a job may be missing from squeue, sacct and its exit file before it is failed as lost."),
+                Field(
+                    "commandTimeoutSeconds", \.commandTimeoutSeconds, .seconds(max: 3600),
+                    "Time limit for each sbatch/squeue/sacct/scancel call."),
+                Field("pollSeconds", \.pollSeconds, .seconds(allowZero: true, max: 86_400), "Seconds between status queries."),
+            ]
 
-        static let reservedArguments = ["--job-name", "-J", "--output", "-o", "--error", "-e", "--chdir", "-D", "--array", "-a",
-                                        "--parsable", "--wrap", "--comment"]
+        static let reservedArguments = [
+            "--job-name", "-J", "--output", "-o", "--error", "-e", "--chdir", "-D", "--array", "-a",
+            "--parsable", "--wrap", "--comment",
+        ]
 
         func finish(at path: FieldPath, context: ConfigContext) throws {
             switch (command, script) {
@@ -125,9 +137,10 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         if !uncertain.isEmpty {
             do {
                 for (uuid, found) in try await lookup(uncertain.map(\.uuid), context: context) {
-                    outcomes[uuid] = .launched(Launched(
-                        externalID: found.job, submission: found.array,
-                        details: ["jobId": .string(found.job), "workDir": .string(folder(context, uuid).path)]))
+                    outcomes[uuid] = .launched(
+                        Launched(
+                            externalID: found.job, submission: found.array,
+                            details: ["jobId": .string(found.job), "workDir": .string(folder(context, uuid).path)]))
                 }
             } catch {
                 // Unknown whether they exist: submitting again could run them twice. Wait.
@@ -178,7 +191,9 @@ struct SlurmExecutor: Executor, ConfiguredStage {
 
     /// One sbatch per workflow, a few at a time.
     private func submitEach(_ workflows: [LaunchRequest], resources: SlurmResources, context: StageContext) async -> [UUID: SubmitOutcome] {
-        let results = await forEach(workflows, limit: 4) { workflow in await self.submitOne(workflow, resources: resources, context: context) }
+        let results = await forEach(workflows, limit: 4) { workflow in
+            await self.submitOne(workflow, resources: resources, context: context)
+        }
         return Dictionary(results.map { ($0.0.uuid, $0.1) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -186,15 +201,18 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         let folder = self.folder(context, workflow.uuid)
         let id = workflow.uuid.uuidString.lowercased()
         do {
-            try ProcessTools.writeAtomically(Self.wrapper(cd: "cd \(ProcessTools.shellQuote(folder.path)) || exit 120"),
-                                             to: folder.appendingPathComponent("job.sh"), executable: true)
+            try ProcessTools.writeAtomically(
+                Self.wrapper(cd: "cd \(ProcessTools.shellQuote(folder.path)) || exit 120"),
+                to: folder.appendingPathComponent("job.sh"), executable: true)
         } catch {
             return .deferred("cannot write job.sh: \(error)")
         }
-        let arguments = [
-            "--job-name=\(id)", "--comment=wfl:workload=\(context.workloadUUID.uuidString.lowercased()):workflow=\(id):attempt=\(workflow.attempt)",
-            "--output=\(folder.path)/slurm-%j.out", "--chdir=\(folder.path)", "--no-requeue",
-        ] + resources.arguments + config.extraArgs
+        let arguments =
+            [
+                "--job-name=\(id)",
+                "--comment=wfl:workload=\(context.workloadUUID.uuidString.lowercased()):workflow=\(id):attempt=\(workflow.attempt)",
+                "--output=\(folder.path)/slurm-%j.out", "--chdir=\(folder.path)", "--no-requeue",
+            ] + resources.arguments + config.extraArgs
         switch await client.submit(script: folder.appendingPathComponent("job.sh").path, arguments: arguments) {
         case .submitted(let jobID):
             return .launched(Launched(externalID: jobID, details: ["jobId": .string(jobID), "workDir": .string(folder.path)]))
@@ -206,7 +224,8 @@ struct SlurmExecutor: Executor, ConfiguredStage {
     }
 
     /// One sbatch for a job array; task i runs the i-th workflow of the manifest.
-    private func submitArray(_ workflows: [LaunchRequest], resources: SlurmResources, context: StageContext) async -> [UUID: SubmitOutcome] {
+    private func submitArray(_ workflows: [LaunchRequest], resources: SlurmResources, context: StageContext) async -> [UUID: SubmitOutcome]
+    {
         let name = "wfl-array-\(UUID().uuidString.lowercased())"
         let arrays = root(context).workload.appendingPathComponent("arrays")
         let manifest = arrays.appendingPathComponent("\(name).tasks")
@@ -219,8 +238,9 @@ struct SlurmExecutor: Executor, ConfiguredStage {
             try ProcessTools.writeAtomically(folders.joined(separator: "\n") + "\n", to: manifest)
             // Each workflow remembers its array before sbatch runs, for the lookup after a crash.
             for (index, workflow) in workflows.enumerated() {
-                try ProcessTools.writeAtomically(JSONValue.object(["name": .string(name), "index": .int(Int64(index))]).description,
-                                                 to: folder(context, workflow.uuid).appendingPathComponent("array.json"))
+                try ProcessTools.writeAtomically(
+                    JSONValue.object(["name": .string(name), "index": .int(Int64(index))]).description,
+                    to: folder(context, workflow.uuid).appendingPathComponent("array.json"))
             }
             let cd = """
                 dir=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" \(ProcessTools.shellQuote(manifest.path)))
@@ -231,17 +251,19 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         } catch {
             return every(.deferred("cannot write the array's files: \(error)"))
         }
-        let arguments = [
-            "--job-name=\(name)", "--comment=wfl:workload=\(context.workloadUUID.uuidString.lowercased()):array=\(name)",
-            "--array=0-\(workflows.count - 1)", "--output=\(arrays.path)/\(name)_%a.out", "--chdir=\(arrays.path)", "--no-requeue",
-        ] + resources.arguments + config.extraArgs
+        let arguments =
+            [
+                "--job-name=\(name)", "--comment=wfl:workload=\(context.workloadUUID.uuidString.lowercased()):array=\(name)",
+                "--array=0-\(workflows.count - 1)", "--output=\(arrays.path)/\(name)_%a.out", "--chdir=\(arrays.path)", "--no-requeue",
+            ] + resources.arguments + config.extraArgs
         switch await client.submit(script: arrays.appendingPathComponent("\(name).sh").path, arguments: arguments) {
         case .submitted(let jobID):
             var outcomes: [UUID: SubmitOutcome] = [:]
             for (index, workflow) in workflows.enumerated() {
-                outcomes[workflow.uuid] = .launched(Launched(
-                    externalID: "\(jobID)_\(index)", submission: name,
-                    details: ["jobId": .string("\(jobID)_\(index)"), "workDir": .string(folder(context, workflow.uuid).path)]))
+                outcomes[workflow.uuid] = .launched(
+                    Launched(
+                        externalID: "\(jobID)_\(index)", submission: name,
+                        details: ["jobId": .string("\(jobID)_\(index)"), "workDir": .string(folder(context, workflow.uuid).path)]))
             }
             return outcomes
         case .refused(let message):
@@ -273,7 +295,8 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         for uuid in uuids {
             let record = folder(context, uuid).appendingPathComponent("array.json")
             if let data = FileManager.default.contents(atPath: record.path), let entry = try? JSONValue.parse(data),
-               let name = entry["name"]?.stringValue, let index = entry["index"]?.intValue {
+                let name = entry["name"]?.stringValue, let index = entry["index"]?.intValue
+            {
                 byArray[name, default: [:]][Int(index)] = uuid
             } else {
                 byName[uuid.uuidString.lowercased()] = uuid
@@ -288,7 +311,8 @@ struct SlurmExecutor: Executor, ConfiguredStage {
             if let uuid = byName[name] {
                 found[uuid] = (job.id, nil)
             } else if let tasks = byArray[name], let separator = job.id.firstIndex(of: "_"),
-                      let index = Int(job.id[job.id.index(after: separator)...]), let uuid = tasks[index] {
+                let index = Int(job.id[job.id.index(after: separator)...]), let uuid = tasks[index]
+            {
                 found[uuid] = (job.id, name)
             }
         }
@@ -313,19 +337,26 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         return PollResult(updates: updates, nextPoll: now.addingTimeInterval(config.pollSeconds))
     }
 
-    private func update(_ workflow: ActiveWorkflow, job: SlurmClient.Job?, accounting: Bool, now: Date,
-                        context: StageContext) -> WorkflowUpdate? {
+    private func update(
+        _ workflow: ActiveWorkflow, job: SlurmClient.Job?, accounting: Bool, now: Date,
+        context: StageContext
+    ) -> WorkflowUpdate? {
         let work = WorkFolder(folder(context, workflow.uuid))
         let exit = work.exitCode()
         guard let job else {
             if let exit { return finished(workflow, state: nil, exit: exit, work: work) }
-            return missing(workflow, now: now, what: "SLURM has no record of job \(workflow.externalID ?? "?") (squeue\(accounting ? ", sacct" : "")) and it wrote no exit file")
+            return missing(
+                workflow, now: now,
+                what:
+                    "SLURM has no record of job \(workflow.externalID ?? "?") (squeue\(accounting ? ", sacct" : "")) and it wrote no exit file"
+            )
         }
         if let status = SlurmState.activeStatus(job.state) {
             let wasMissing = workflow.details["missingSince"].map { !$0.isNull } ?? false
             guard workflow.status != .aborting, status != workflow.status || wasMissing else { return nil }
-            return WorkflowUpdate(uuid: workflow.uuid, status: status,
-                                  details: ["slurmState": .string(job.state), "missingSince": .null])
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: status,
+                details: ["slurmState": .string(job.state), "missingSince": .null])
         }
         if job.state == "COMPLETED" && exit == nil {
             // The job ended well, but its exit file is not visible yet (shared file systems lag).
@@ -337,12 +368,14 @@ struct SlurmExecutor: Executor, ConfiguredStage {
     /// Waits `lostAfter` seconds for something to turn up, then fails the workflow as lost.
     private func missing(_ workflow: ActiveWorkflow, now: Date, what: String) -> WorkflowUpdate? {
         guard let since = workflow.details["missingSince"]?.doubleValue else {
-            return WorkflowUpdate(uuid: workflow.uuid, status: workflow.status,
-                                  details: ["missingSince": .double(now.timeIntervalSince1970)])
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: workflow.status,
+                details: ["missingSince": .double(now.timeIntervalSince1970)])
         }
         guard now.timeIntervalSince1970 - since > config.lostAfterSeconds else { return nil }
-        return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: ["slurmState": "LOST"],
-                              error: .infrastructure("lost: \(what) for \(Constraint.numberText(config.lostAfterSeconds)) s"))
+        return WorkflowUpdate(
+            uuid: workflow.uuid, status: .failed, details: ["slurmState": "LOST"],
+            error: .infrastructure("lost: \(what) for \(Constraint.numberText(config.lostAfterSeconds)) s"))
     }
 
     private func finished(_ workflow: ActiveWorkflow, state: String?, exit: Int?, work: WorkFolder) -> WorkflowUpdate {

@@ -28,9 +28,10 @@ struct SlurmResources: ConfigStruct, Equatable {
 
     /// `override`'s values where it has them, else this.
     func overridden(by override: SlurmResources) -> SlurmResources {
-        SlurmResources(partition: override.partition ?? partition, account: override.account ?? account,
-                       qos: override.qos ?? qos, cpus: override.cpus ?? cpus, memory: override.memory ?? memory,
-                       time: override.time ?? time, gpus: override.gpus ?? gpus)
+        SlurmResources(
+            partition: override.partition ?? partition, account: override.account ?? account,
+            qos: override.qos ?? qos, cpus: override.cpus ?? cpus, memory: override.memory ?? memory,
+            time: override.time ?? time, gpus: override.gpus ?? gpus)
     }
 
     /// The resources a workflow's stored overrides ask for (nothing when unreadable).

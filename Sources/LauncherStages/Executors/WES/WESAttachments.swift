@@ -44,7 +44,8 @@ struct WESAttachments: Sendable {
         var total = 0
         for (_, path) in files {
             guard FileManager.default.isReadableFile(atPath: path),
-                  let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) else {
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            else {
                 throw Problem("cannot read \(path)")
             }
             total += size
@@ -78,7 +79,9 @@ struct WESAttachments: Sendable {
     /// The files' contents, read now.
     func read() throws -> [(name: String, data: Data)] {
         try files.map { name, path in
-            guard let data = FileManager.default.contents(atPath: path) else { throw Problem("cannot read the workflow attachment \(path)") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Problem("cannot read the workflow attachment \(path)")
+            }
             return (name, data)
         }
     }

@@ -17,8 +17,10 @@ struct WESClient: Sendable {
         let secrets = Secrets(settings)
         // WES errors are {"msg", "status_code"}; many servers answer problem+json {"title", "detail"}.
         // The URL is the request's choice: calls go only where the operator's outbound policy allows.
-        http = BackendClient(service: "the WES server", timeout: timeout, messageKeys: ["msg", "detail", "title", "message"],
-                             outbound: OutboundPolicy(settings)) {
+        http = BackendClient(
+            service: "the WES server", timeout: timeout, messageKeys: ["msg", "detail", "title", "message"],
+            outbound: OutboundPolicy(settings)
+        ) {
             guard let token else { return [] }
             return [("Authorization", "Bearer \(try secrets.value(token))")]
         }
@@ -38,13 +40,16 @@ struct WESClient: Sendable {
             buffer.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n")
         }
         for attachment in attachments {
-            buffer.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"workflow_attachment\"; filename=\"\(attachment.name)\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            buffer.writeString(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"workflow_attachment\"; filename=\"\(attachment.name)\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
             buffer.writeBytes(attachment.data)
             buffer.writeString("\r\n")
         }
         buffer.writeString("--\(boundary)--\r\n")
-        let reply = try await http.decode(WESRunID.self, .POST, base + "/runs",
-                                          body: .bytes(buffer, contentType: "multipart/form-data; boundary=\(boundary)"))
+        let reply = try await http.decode(
+            WESRunID.self, .POST, base + "/runs",
+            body: .bytes(buffer, contentType: "multipart/form-data; boundary=\(boundary)"))
         guard let id = reply.runId, !id.isEmpty else {
             throw BackendError.unavailable(service: http.service, reason: "the WES server accepted the run but returned no run_id")
         }

@@ -39,24 +39,38 @@ struct WESExecutor: Executor, ConfiguredStage {
         var pollSeconds = 5.0
 
         static let fields: [Field<Config>] = [
-            Field("url", \.url, .text(max: 2048, nonBlank: true), required: true,
-                  "The server, e.g. \"https://wes.example.org/ga4gh/wes/v1\" (the API path is added if missing)."),
-            Field("workflowUrl", \.workflowUrl, .text(max: 2048, nonBlank: true), "The workflow: a URL the server can read, or the name of the attachment."),
-            Field("workflowAttachment", \.workflowAttachment, .path,
-                  "A workflow file, or a folder of files, sent with every run (paths relative to the folder kept); workflowUrl defaults to the file's name."),
-            Field("workflowAttachments", \.workflowAttachments, .list(.path, max: WESAttachments.maxFiles),
-                  "Several files sent with every run, named by their paths relative to their common folder; workflowUrl defaults to the first."),
-            Field("workflowType", \.workflowType, .text(max: 64, nonBlank: true), required: true,
-                  "e.g. \"CWL\" or \"WDL\"; checked against the server's service-info."),
-            Field("workflowTypeVersion", \.workflowTypeVersion, .text(max: 64, nonBlank: true), required: true,
-                  "e.g. \"v1.2\"; checked against the server's service-info."),
+            Field(
+                "url", \.url, .text(max: 2048, nonBlank: true), required: true,
+                "The server, e.g. \"https://wes.example.org/ga4gh/wes/v1\" (the API path is added if missing)."),
+            Field(
+                "workflowUrl", \.workflowUrl, .text(max: 2048, nonBlank: true),
+                "The workflow: a URL the server can read, or the name of the attachment."),
+            Field(
+                "workflowAttachment", \.workflowAttachment, .path,
+                "A workflow file, or a folder of files, sent with every run (paths relative to the folder kept); workflowUrl defaults to the file's name."
+            ),
+            Field(
+                "workflowAttachments", \.workflowAttachments, .list(.path, max: WESAttachments.maxFiles),
+                "Several files sent with every run, named by their paths relative to their common folder; workflowUrl defaults to the first."
+            ),
+            Field(
+                "workflowType", \.workflowType, .text(max: 64, nonBlank: true), required: true,
+                "e.g. \"CWL\" or \"WDL\"; checked against the server's service-info."),
+            Field(
+                "workflowTypeVersion", \.workflowTypeVersion, .text(max: 64, nonBlank: true), required: true,
+                "e.g. \"v1.2\"; checked against the server's service-info."),
             Field("engineParameters", \.engineParameters, .freeForm(), "workflow_engine_parameters for every run."),
-            Field("tags", \.tags, .map(key: .text(max: 256, nonBlank: true), value: .text(max: 4096), max: 100), "Extra tags (name: value) for every run."),
-            Field("tokenSecret", \.tokenSecret, .matching("[A-Za-z0-9][A-Za-z0-9._-]*", "is not a secret name", max: 128),
-                  "A named secret of the operator's (a file in WFL_SECRETS_DIR) sent as the bearer token; never stored or shown."),
-            Field("tokenEnv", \.tokenEnv, .matching("[A-Za-z_][A-Za-z0-9_]*", "is not an environment variable name", max: 256),
-                  "An environment variable holding a bearer token, among those the operator allows (WFL_SECRET_VARIABLES)."),
-            Field("tokenFile", \.tokenFile, .path, "A file holding a bearer token, inside the operator's secrets folder (WFL_SECRETS_DIR)."),
+            Field(
+                "tags", \.tags, .map(key: .text(max: 256, nonBlank: true), value: .text(max: 4096), max: 100),
+                "Extra tags (name: value) for every run."),
+            Field(
+                "tokenSecret", \.tokenSecret, .matching("[A-Za-z0-9][A-Za-z0-9._-]*", "is not a secret name", max: 128),
+                "A named secret of the operator's (a file in WFL_SECRETS_DIR) sent as the bearer token; never stored or shown."),
+            Field(
+                "tokenEnv", \.tokenEnv, .matching("[A-Za-z_][A-Za-z0-9_]*", "is not an environment variable name", max: 256),
+                "An environment variable holding a bearer token, among those the operator allows (WFL_SECRET_VARIABLES)."),
+            Field(
+                "tokenFile", \.tokenFile, .path, "A file holding a bearer token, inside the operator's secrets folder (WFL_SECRETS_DIR)."),
             Field("requestTimeoutSeconds", \.requestTimeoutSeconds, .seconds(max: 3600), "Time limit for each request."),
             Field("maxActive", \.maxActive, .count(), "Most runs of this workload active at once."),
             Field("maxSubmitPerTick", \.maxSubmitPerTick, .count(), "Most runs submitted per update of the workload."),
@@ -66,7 +80,8 @@ struct WESExecutor: Executor, ConfiguredStage {
         mutating func finish(at path: FieldPath, context: ConfigContext) throws {
             url = url.trimmingCharacters(in: .whitespaces)
             guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
-                  components.host?.isEmpty == false else {
+                components.host?.isEmpty == false
+            else {
                 throw path.key("url").invalid("\"\(Constraint.excerpt(url))\" is not an http(s) URL")
             }
             while url.hasSuffix("/") { url.removeLast() }
@@ -81,7 +96,8 @@ struct WESExecutor: Executor, ConfiguredStage {
             }
             if workflowUrl == nil { workflowUrl = WESAttachments.defaultName(single: workflowAttachment, list: workflowAttachments) }
             guard workflowUrl != nil else {
-                throw path.key("workflowUrl").invalid("required: give workflowUrl (for an attached folder, the main file's name in it) or workflowAttachment")
+                throw path.key("workflowUrl").invalid(
+                    "required: give workflowUrl (for an attached folder, the main file's name in it) or workflowAttachment")
             }
             if let reserved = tags.keys.sorted().first(where: { $0.hasPrefix("wfl_") }) {
                 throw path.key("tags").key(reserved).invalid("tags starting with wfl_ are the launcher's own")
@@ -116,8 +132,9 @@ struct WESExecutor: Executor, ConfiguredStage {
     var maxSubmitPerTick: Int? { config.maxSubmitPerTick }
 
     func client(_ context: StageContext) -> WESClient {
-        WESClient(base: url, timeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)), token: config.token,
-                  settings: context.environment.settings)
+        WESClient(
+            base: url, timeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)), token: config.token,
+            settings: context.environment.settings)
     }
 
     /// Refuses a workflow type or version the server does not support, naming the field.
@@ -133,15 +150,17 @@ struct WESExecutor: Executor, ConfiguredStage {
         }
         let workflowType = config.workflowType, workflowTypeVersion = config.workflowTypeVersion
         guard let supported = versions[workflowType] else {
-            throw LauncherError.invalid("executor.workflowType",
-                                        "the server at \(url) does not run \(workflowType) workflows; it supports \(versions.keys.sorted().joined(separator: ", "))",
-                                        ["supported": .array(versions.keys.sorted().map(JSONValue.string))])
+            throw LauncherError.invalid(
+                "executor.workflowType",
+                "the server at \(url) does not run \(workflowType) workflows; it supports \(versions.keys.sorted().joined(separator: ", "))",
+                ["supported": .array(versions.keys.sorted().map(JSONValue.string))])
         }
         let known = supported.workflowTypeVersion ?? []
         guard known.isEmpty || known.contains(workflowTypeVersion) else {
-            throw LauncherError.invalid("executor.workflowTypeVersion",
-                                        "the server at \(url) does not support \(workflowType) \(workflowTypeVersion); it supports \(known.joined(separator: ", "))",
-                                        ["supported": .array(known.map(JSONValue.string))])
+            throw LauncherError.invalid(
+                "executor.workflowTypeVersion",
+                "the server at \(url) does not support \(workflowType) \(workflowTypeVersion); it supports \(known.joined(separator: ", "))",
+                ["supported": .array(known.map(JSONValue.string))])
         }
     }
 
@@ -158,7 +177,9 @@ struct WESExecutor: Executor, ConfiguredStage {
                 }
             } catch {
                 // Unknown whether they exist: submitting again could run them twice. Wait.
-                for workflow in uncertain { outcomes[workflow.uuid] = .deferred("cannot check the WES server for an earlier run: \(error)") }
+                for workflow in uncertain {
+                    outcomes[workflow.uuid] = .deferred("cannot check the WES server for an earlier run: \(error)")
+                }
             }
         }
         var attachments: [(name: String, data: Data)] = []
@@ -179,7 +200,9 @@ struct WESExecutor: Executor, ConfiguredStage {
         return outcomes
     }
 
-    private func submitOne(_ workflow: LaunchRequest, context: StageContext, attachments: [(name: String, data: Data)]) async -> SubmitOutcome {
+    private func submitOne(_ workflow: LaunchRequest, context: StageContext, attachments: [(name: String, data: Data)]) async
+        -> SubmitOutcome
+    {
         var runTags = config.tags
         runTags["wfl_workflow"] = workflow.uuid.uuidString.lowercased()
         runTags["wfl_workload"] = context.workloadUUID.uuidString.lowercased()
@@ -282,11 +305,13 @@ struct WESExecutor: Executor, ConfiguredStage {
         }
         let lastLine = ErrorExcerpt.meaningful(stderr).map { ": \($0)" } ?? ""
         if state == "SYSTEM_ERROR" {
-            return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                                  error: .infrastructure("SYSTEM_ERROR: the WES server failed to run it\(lastLine)"))
+            return WorkflowUpdate(
+                uuid: workflow.uuid, status: .failed, details: details,
+                error: .infrastructure("SYSTEM_ERROR: the WES server failed to run it\(lastLine)"))
         }
-        return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details,
-                              error: WorkflowError("EXECUTOR_ERROR\(exitCode.map { ": exit code \($0)" } ?? "")\(lastLine)"))
+        return WorkflowUpdate(
+            uuid: workflow.uuid, status: .failed, details: details,
+            error: WorkflowError("EXECUTOR_ERROR\(exitCode.map { ": exit code \($0)" } ?? "")\(lastLine)"))
     }
 
     // MARK: Abort
@@ -297,9 +322,10 @@ struct WESExecutor: Executor, ConfiguredStage {
         let unknown = Set(workflows.filter { $0.externalID == nil }.map(\.uuid))
         if !unknown.isEmpty { runs.merge(try await lookup(unknown, context: context)) { a, _ in a } }
         let client = self.client(context)
-        let results = Dictionary(await forEach(Array(Set(runs.values)), limit: 8) { run in
-            await attempt { try await client.cancel(run) }
-        }, uniquingKeysWith: { a, _ in a })
+        let results = Dictionary(
+            await forEach(Array(Set(runs.values)), limit: 8) { run in
+                await attempt { try await client.cancel(run) }
+            }, uniquingKeysWith: { a, _ in a })
         var updates: [WorkflowUpdate] = []
         for workflow in workflows {
             guard let run = runs[workflow.uuid] else {
