@@ -60,7 +60,12 @@ func container(_ fields: JSONObject) -> JSONValue {
             #expect(exit3.error?.message == "command exited with code 3: no reference genome")
             #expect(exit3.error?.kind == .workflow)
             let oom = try #require(try await launcher.allWorkflows(hungry.record.uuid).first)
-            #expect(oom.error?.message.hasPrefix("killed (out of memory or signal)") == true, "\(oom.error?.message ?? "")")
+            #expect(
+                oom.error?.message == "out of memory: killed at the container's memory limit (memory=20m); exit code 137",
+                "\(oom.error?.message ?? "")")
+            // conmon's marker lands in the workflow's folder, not in the launcher's working folder.
+            #expect(FileManager.default.fileExists(atPath: oom.details["workDir"]?.stringValue.map { $0 + "/oom" } ?? ""))
+            #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/oom"))
             let noImage = try #require(try await launcher.allWorkflows(missing.record.uuid).first)
             #expect(noImage.error?.kind == .infrastructure)
             #expect(noImage.error?.message.contains("could not start the container (exit 125)") == true, "\(noImage.error?.message ?? "")")
@@ -196,6 +201,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                     executor: container(["command": #"x=$(head -c 60000000 /dev/zero | tr '\0' a); echo ok"#, "memory": "20m"])),
                 creator: "t", start: true)
             #expect(try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120)).counts == [.failed: 2])
+            #expect(try await launcher.allWorkflows(view.record.uuid).allSatisfy { $0.error?.message.hasPrefix("out of memory") == true })
             let retried = try await launcher.service.retry(
                 view.record.uuid, request: ["status": "Failed", "overrides": ["memory": "400m"]])
             #expect(retried.count == 2 && retried.allSatisfy { $0.overrides == ["memory": "400m"] })

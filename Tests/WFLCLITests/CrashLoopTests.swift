@@ -23,12 +23,14 @@ import Testing
                     source: TestLauncher.items(40),
                     executor: ["name": "Local", "command": .string("echo {{n}} >> \(log); sleep 0.3"), "maxParallel": 4]))
             let uuid = try #require(healthy.json["uuid"]?.stringValue)
+            // Created unstarted, so the loop cannot finish it before the poison is written; then
+            // started by the same statement.
             let poisoned = try await serve.http(
-                .POST, "/api/v1/exec", TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]))
+                .POST, "/api/v1/create", TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]))
             let poisonedID = try #require(poisoned.json["uuid"]?.stringValue)
             try await launcher.database.execute(
                 """
-                UPDATE workload SET executor_config = '{"name": "Mock", "delaySeconds": 1e300}', finished = NULL, wake_at = now()
+                UPDATE workload SET executor_config = '{"name": "Mock", "delaySeconds": 1e300}', started = now(), wake_at = now()
                 WHERE uuid = '\(poisonedID)'
                 """)
             for round in 0..<3 {

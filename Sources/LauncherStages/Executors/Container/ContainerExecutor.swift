@@ -202,7 +202,9 @@ struct ContainerExecutor: Executor, ConfiguredStage {
         arguments += [config.image, "-c", Self.wrapper]
         let result: Command.Result
         do {
-            result = try await runtime.run(arguments)
+            // In the workflow's folder, not the launcher's: conmon writes an `oom` file into its
+            // working folder when the kernel kills the container for memory.
+            result = try await runtime.run(arguments, in: folder.path)
         } catch {
             return .deferred("\(error)")
         }
@@ -325,9 +327,16 @@ struct ContainerExecutor: Executor, ConfiguredStage {
                 return WorkflowUpdate(uuid: workflow.uuid, status: .failed, details: details, error: WorkflowError(problem))
             }
         case 137:
+            // The runtime's OOMKilled flag is unreliable on cgroup v2; conmon's marker is not.
+            if oomKilled || FileManager.default.fileExists(atPath: work.path("oom")) {
+                let limit = (Overrides.stored(workflow.overrides).memory ?? config.memory).map { " (memory=\($0.text))" } ?? ""
+                return WorkflowUpdate(
+                    uuid: workflow.uuid, status: .failed, details: details,
+                    error: WorkflowError("out of memory: killed at the container's memory limit\(limit); exit code 137"))
+            }
             return WorkflowUpdate(
                 uuid: workflow.uuid, status: .failed, details: details,
-                error: WorkflowError("killed (out of memory or signal)\(oomKilled ? ": out of memory" : ""); exit code 137"))
+                error: WorkflowError("killed (out of memory or signal); exit code 137"))
         case 125...127 where work.exitCode() == nil:
             let reason = runtimeError.isEmpty ? (work.lastErrorLine ?? "the runtime failed to run the command") : runtimeError
             return WorkflowUpdate(

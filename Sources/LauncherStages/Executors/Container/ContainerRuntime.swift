@@ -49,13 +49,15 @@ struct ContainerRuntime: Sendable {
                 + " (\(problems.joined(separator: "; "))); install podman (apt-get install podman runc) or start the docker daemon")
     }
 
-    func run(_ arguments: [String]) async throws -> Command.Result {
-        try await BackendMetrics.measure("\(program) \(arguments.first ?? "")") { try await runCommand(arguments) }
+    /// Runs one runtime command. `folder` is its working folder, which the monitor a `run`
+    /// leaves behind (podman's conmon) inherits: conmon drops its `oom` marker there.
+    func run(_ arguments: [String], in folder: String? = nil) async throws -> Command.Result {
+        try await BackendMetrics.measure("\(program) \(arguments.first ?? "")") { try await runCommand(arguments, in: folder) }
     }
 
-    private func runCommand(_ arguments: [String]) async throws -> Command.Result {
+    private func runCommand(_ arguments: [String], in folder: String?) async throws -> Command.Result {
         do {
-            let result = try await Command.run([program] + arguments, timeout: timeout)
+            let result = try await Command.run([program] + arguments, workingDirectory: folder, timeout: timeout)
             if result.timedOut { throw Unavailable(description: "\(program) \(arguments.first ?? "") did not answer within \(timeout)") }
             return result
         } catch let error as Unavailable {
