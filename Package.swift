@@ -3,7 +3,7 @@ import PackageDescription
 
 // The schema/NNNN_*.sql migrations ship inside the binary. Listed by name: SwiftPM caches the
 // manifest, so a listing computed here would miss a new file (MigrationTests checks the list).
-let migrations = ["0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql"]
+let migrations = ["0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql", "0004_access.sql"]
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         .target(
@@ -38,6 +40,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                // SHA-256 of API tokens.
+                .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: swiftSettings),
         .target(
             name: "LauncherSystem",
@@ -94,6 +98,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -174,6 +182,10 @@ let package = Package(
                 "LauncherAPI", "LauncherTestSupport", "LauncherPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // Signing test JWTs with keys made in the test.
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ], swiftSettings: swiftSettings),
         .testTarget(
             name: "WFLCLITests",

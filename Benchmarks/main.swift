@@ -1,6 +1,6 @@
 // wfl-bench: throughput and idle-cost benchmarks against a real PostgreSQL.
 //
-//   swift run -c release wfl-bench [throughput|idle|all] [--items N] [--workloads N] [--batch-size N]
+//   swift run -c release wfl-bench [json|validation|throughput|containers|slurm|idle|all] [--items N] [--workloads N] [--batch-size N]
 //
 // Uses a fresh database on the server named by WFL_BENCH_DATABASE_URL (or
 // WFL_TEST_DATABASE_URL, as scripts/pg-up.sh prints it), dropped afterwards.
@@ -27,7 +27,7 @@ struct Options {
             case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
             case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
             case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
-            case "throughput", "idle", "slurm", "containers", "json", "all": mode = argument
+            case "throughput", "idle", "slurm", "containers", "json", "validation", "listing", "all": mode = argument
             case "--array": arraySize = Int(rest.next() ?? "") ?? arraySize
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
@@ -67,7 +67,7 @@ else {
     exit(2)
 }
 
-func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Database) async throws -> Void) async throws {
+func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Database, String) async throws -> Void) async throws {
     let name = "wflbench_\(UUID().uuidString.prefix(8).lowercased())"
     // A client runs once: one per administrative step.
     func admin(_ sql: String) async throws {
@@ -77,7 +77,8 @@ func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Da
     try await admin("CREATE DATABASE \(name)")
     var components = URLComponents(string: adminURL)!
     components.path = "/\(name)"
-    let database = Database(configuration: try DatabaseURL.configuration(components.string!, maxConnections: 20), logger: logger)
+    let url = components.string!
+    let database = Database(configuration: try DatabaseURL.configuration(url, maxConnections: 20), logger: logger)
     do {
         try await database.run { database in
             try await Migrator(database: database).migrate()
@@ -86,7 +87,7 @@ func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Da
                 environment: LauncherEnvironment(home: FileManager.default.temporaryDirectory.appendingPathComponent(name)),
                 options: UpdaterOptions(concurrency: options.concurrency, batchSize: options.batchSize, tickBudget: .seconds(30)),
                 logger: logger)
-            try await body(parts.service, parts.updater, database)
+            try await body(parts.service, parts.updater, database, url)
         }
     } catch {
         print("benchmark failed: \(error)")
@@ -97,7 +98,7 @@ func withBenchDatabase(_ body: @escaping @Sendable (WorkloadService, Updater, Da
 /// N items through Items → Mock → None: create (parse + insert), then update passes until finished.
 func throughput() async throws {
     print("== throughput: \(options.items) items through Items → Mock → None (batch \(options.batchSize)) ==")
-    try await withBenchDatabase { service, updater, database in
+    try await withBenchDatabase { service, updater, database, _ in
         let items = (0..<options.items).map { i in
             "{\"sample\":\"S\(i)\",\"reads\":\(1000 + i % 977),\"path\":\"/data/run1/S\(i).bam\"}"
         }
@@ -108,7 +109,7 @@ func throughput() async throws {
         let createStart = ContinuousClock.now
         let request = try JSONValue.parse(body)
         let parsed = seconds(since: createStart)
-        let view = try await service.create(request, creator: "bench", start: true)
+        let view = try await service.create(request, start: true)
         let created = seconds(since: createStart)
         print(
             "create: \(format(created)) s (JSON parse \(format(parsed)) s; validate + insert \(format(created - parsed)) s; "
@@ -136,7 +137,7 @@ func throughput() async throws {
 /// for an hour): the steady-state cost, and the cost when every one is due.
 func idle() async throws {
     print("== idle: a pass over \(options.workloads) started workloads with nothing to do ==")
-    try await withBenchDatabase { service, updater, database in
+    try await withBenchDatabase { service, updater, database, _ in
         let createStart = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<4 {
@@ -147,7 +148,7 @@ func idle() async throws {
                                 "project": "idle", "source": ["name": "Items", "items": [["n": .int(Int64(i))]]],
                                 "executor": ["name": "Mock", "delaySeconds": 3600], "sink": ["name": "None"],
                             ],
-                            creator: "bench", start: true)
+                            start: true)
                     }
                 }
             }
@@ -193,7 +194,7 @@ func slurm() async throws {
     for array in [nil, options.arraySize] as [Int?] {
         let label = array.map { "arrays of up to \($0)" } ?? "single jobs"
         print("== slurm: \(items) jobs (`true`) through Items → SLURM → None, \(label) ==")
-        try await withBenchDatabase { service, updater, _ in
+        try await withBenchDatabase { service, updater, _, _ in
             var executor: JSONObject = ["name": "SLURM", "command": "true", "slurmConf": .string(conf), "memory": "32M", "pollSeconds": 1]
             if let array { executor["array"] = .int(Int64(array)) }
             let request: JSONValue = [
@@ -202,7 +203,7 @@ func slurm() async throws {
             ]
             let before = SlurmCallCounter.snapshot()
             let start = ContinuousClock.now
-            let view = try await service.create(request, creator: "bench", start: true)
+            let view = try await service.create(request, start: true)
             while try await service.workload(view.record.uuid).record.finished == nil {
                 _ = await updater.runPass()
                 try await Task.sleep(for: .milliseconds(100))
@@ -227,14 +228,14 @@ func containers() async throws {
     let count = min(options.items, 200)
     let image = "localhost/tiny:latest"
     print("== containers: \(count) trivial containers (`true`) through Items → Container → None ==")
-    try await withBenchDatabase { service, updater, _ in
+    try await withBenchDatabase { service, updater, _, _ in
         let request: JSONValue = [
             "project": "bench-containers", "source": ["name": "Items", "items": .array((0..<count).map { ["n": .int(Int64($0))] })],
             "executor": ["name": "Container", "image": .string(image), "command": "true", "pull": "never", "maxParallel": 8],
             "sink": ["name": "None"],
         ]
         let start = ContinuousClock.now
-        let view = try await service.create(request, creator: "bench", start: true)
+        let view = try await service.create(request, start: true)
         while try await service.workload(view.record.uuid).record.finished == nil {
             _ = await updater.runPass()
             try await Task.sleep(for: .milliseconds(50))
@@ -288,7 +289,111 @@ func json() throws {
             + "(\(format(encoderWrite / write, 2))×)")
 }
 
+/// Create-time checks over long lists stay linear: a TDR Snapshots source with 10,000 and
+/// 40,000 ids (a duplicate at the end, so the whole list is read), best of 5 each; quadratic
+/// would make the ratio about 16, linear about 4.
+func validation() throws {
+    func check(_ count: Int) throws -> Double {
+        var ids = (0..<count).map { _ in JSONValue.string(UUID().uuidString.lowercased()) }
+        ids.append(ids[17])
+        var times: [Double] = []
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            do {
+                _ = try StageRegistry.builtin.makeSource(["name": "TDR Snapshots", "snapshots": .array(ids)])
+                fatalError("a duplicate snapshot was accepted")
+            } catch is LauncherError {}
+            times.append(seconds(since: start))
+        }
+        return times.min()!
+    }
+    _ = try check(2_000)  // warm up
+    let small = try check(10_000), large = try check(40_000)
+    print(
+        "== validation: a snapshot list of 10,000 ids \(format(small * 1000, 1)) ms, 40,000 ids \(format(large * 1000, 1)) ms "
+            + "(\(format(large / small, 2))×; linear ≈ 4, quadratic ≈ 16) ==")
+}
+
+/// A listing without `limit` over N workflows, streamed by a real `wfl serve` (release build):
+/// its resident memory before and at its peak after, beside the size of the answer. Constant
+/// memory means the peak does not grow with N (try --items 100000 and 1000000).
+func listing() async throws {
+    print("== listing: GET …/workflows without limit over \(options.items) workflows, from wfl serve ==")
+    try await withBenchDatabase { service, _, database, url in
+        let view = try await service.acting(as: .local("bench")).create(
+            try JSONValue.parse(
+                Data(#"{"project":"bench","source":{"name":"Items","items":[]},"executor":{"name":"Mock"},"sink":{"name":"None"}}"#.utf8)),
+            start: false)
+        let insertStart = ContinuousClock.now
+        try await database.execute(
+            """
+            INSERT INTO workflow (workload_id, uuid, status, inputs, outputs, submission, external_id, submitted, finished)
+            SELECT \(view.record.id), gen_random_uuid(), 'Succeeded', jsonb_build_object('sample', 'S' || g, 'reads', g * 7),
+                   jsonb_build_object('bam', '/data/out/S' || g || '.bam'), '\(UUID().uuidString.lowercased())', 'job-' || g, now(), now()
+            FROM generate_series(1, \(options.items)) AS g
+            """)
+        try await database.execute("ANALYZE workflow")
+        print("inserted \(options.items) workflows in \(format(seconds(since: insertStart))) s")
+
+        let wfl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wfl").path
+        guard FileManager.default.isExecutableFile(atPath: wfl) else {
+            print("build wfl first: swift build -c release --product wfl")
+            return
+        }
+        let port = Int.random(in: 30_000..<60_000)
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("wfl-bench-listing-\(port)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: wfl)
+        serve.arguments = ["serve", "--port", String(port), "--interval", "3600"]
+        serve.environment = ProcessInfo.processInfo.environment.merging(["WFL_DATABASE_URL": url, "WFL_HOME": home.path]) { _, b in b }
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer { serve.terminate() }
+        func memory(_ key: String) -> Double {
+            guard let status = try? String(contentsOfFile: "/proc/\(serve.processIdentifier)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
+                let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+            else { return -1 }
+            return kb / 1024
+        }
+        func get(_ path: String) throws -> (bytes: Int, seconds: Double) {
+            let start = ContinuousClock.now
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = ["-sS", "-o", "/dev/null", "-w", "%{size_download}", "http://127.0.0.1:\(port)\(path)"]
+            let pipe = Pipe()
+            curl.standardOutput = pipe
+            try curl.run()
+            curl.waitUntilExit()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return (Int(text) ?? -1, seconds(since: start))
+        }
+        var ready = false
+        for _ in 0..<100 where !ready {
+            try await Task.sleep(for: .milliseconds(100))
+            ready = ((try? get("/status"))?.bytes ?? 0) > 0
+        }
+        let uuid = view.record.uuid.uuidString.lowercased()
+        _ = try get("/api/v1/workload/\(uuid)/workflows?limit=10")  // warm up
+        let before = memory("VmRSS")
+        let whole = try get("/api/v1/workload/\(uuid)/workflows")
+        let peak = memory("VmHWM")
+        print(
+            "whole listing: \(format(Double(whole.bytes) / 1_048_576, 1)) MiB in \(format(whole.seconds)) s "
+                + "(\(Int(Double(options.items) / whole.seconds)) workflows/s)")
+        print(
+            "wfl serve memory: \(format(before, 1)) MiB before, peak \(format(peak, 1)) MiB after "
+                + "(+\(format(peak - before, 1)) MiB for a \(format(Double(whole.bytes) / 1_048_576, 1)) MiB answer: "
+                + "\(format((peak - before) / (Double(whole.bytes) / 1_048_576), 3)) MiB per MiB sent)")
+        let page = try get("/api/v1/workload/\(uuid)/workflows?limit=1000")
+        print("one page of 1,000 with limit: \(format(page.seconds * 1000, 1)) ms")
+    }
+}
+
+if options.mode == "listing" { try await listing() }
 if options.mode == "json" || options.mode == "all" { try json() }
+if options.mode == "validation" || options.mode == "all" { try validation() }
 if options.mode == "throughput" || options.mode == "all" { try await throughput() }
 if options.mode == "containers" || options.mode == "all" { try await containers() }
 if options.mode == "slurm" || options.mode == "all" { try await slurm() }

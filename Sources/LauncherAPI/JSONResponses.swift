@@ -24,6 +24,40 @@ enum JSONResponses {
             status: status, headers: headers)
     }
 
+    /// A whole listing as one JSON array, written page by page as it is read: memory stays
+    /// that of one page however long the listing. A failure once the answer has begun cannot
+    /// change its status: it is logged and the connection closed, so the client sees an
+    /// incomplete array, never a complete-looking wrong one.
+    static func stream<Element: Sendable>(
+        _ listing: Listing<Element>, context: some RequestContext, json: @escaping @Sendable (Element) -> JSONValue
+    ) async throws -> Response {
+        let logger = context.logger
+        let firstPage = try await listing.firstPage()
+        let body = ResponseBody { writer in
+            var first = true
+            func encode(_ page: [Element]) -> ByteBuffer {
+                var text = ""
+                for element in page {
+                    if !first { text += "," }
+                    first = false
+                    text += json(element).serialized()
+                }
+                return ByteBuffer(string: text)
+            }
+            try await writer.write(ByteBuffer(string: "["))
+            try await writer.write(encode(firstPage))
+            do {
+                try await listing.forEachPage(after: firstPage) { page in try await writer.write(encode(page)) }
+            } catch {
+                logger.error("a streamed listing failed part way; closing the connection", metadata: ["error": "\(error)"])
+                throw error
+            }
+            try await writer.write(ByteBuffer(string: "]\n"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
+    }
+
     /// A page as a JSON array (WFL's shape); the next page's cursor goes in `X-Next-Cursor`
     /// and a `Link: <…>; rel="next"` header.
     static func page(_ items: [JSONValue], nextCursor: String?, request: Request) -> Response {
@@ -48,6 +82,8 @@ extension LauncherError.Kind {
         case .notFound: .notFound
         case .conflict: .conflict
         case .unavailable: .serviceUnavailable
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
         case .internalError: .internalServerError
         }
     }
@@ -56,15 +92,44 @@ extension LauncherError.Kind {
 /// The routes the API serves, by method and path pattern (`:uuid` matches one segment): for
 /// `405 Method Not Allowed` with an `Allow` header, and for the OpenAPI document.
 struct RouteTable: Sendable {
-    var routes: [(method: HTTPRequest.Method, path: String)] = []
+    /// Who may call a route: anyone, or a caller with at least a role (the service layer
+    /// checks the role again, with the operation's own rules).
+    enum Access: Sendable, Equatable {
+        case open
+        /// Open when `WFL_METRICS_PUBLIC` says so, else viewers.
+        case metrics
+        case role(Role)
+    }
 
-    /// The methods the path is served with (empty: an unknown path).
-    func methods(for path: String) -> [HTTPRequest.Method] {
+    var routes: [(method: HTTPRequest.Method, path: String, access: Access)] = []
+
+    private func matching(_ path: String) -> [(method: HTTPRequest.Method, path: String, access: Access)] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         return routes.filter { route in
             let pattern = route.path.split(separator: "/", omittingEmptySubsequences: true)
             return pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
-        }.map(\.method)
+        }
+    }
+
+    /// The methods the path is served with (empty: an unknown path).
+    func methods(for path: String) -> [HTTPRequest.Method] { matching(path).map(\.method) }
+
+    /// Who may call the route the request names; nil for an unknown route.
+    func access(_ method: HTTPRequest.Method, _ path: String) -> Access? {
+        matching(path).first(where: { $0.method == method || (method == .head && $0.method == .get) })?.access
+    }
+
+    /// Whether the route answers without credentials. Unknown routes are not open, so a caller
+    /// without credentials learns nothing of what exists.
+    func isOpen(_ method: HTTPRequest.Method, _ path: String, metricsPublic: Bool) -> Bool {
+        guard let route = matching(path).first(where: { $0.method == method || (method == .head && $0.method == .get) }) else {
+            return false
+        }
+        switch route.access {
+        case .open: return true
+        case .metrics: return metricsPublic
+        case .role: return false
+        }
     }
 }
 
@@ -85,6 +150,16 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[HTTPField.Name("X-Request-Id")!] = context.id
             return response
         } catch let error as LauncherError {
+            if error.kind == .unauthenticated {
+                if let detail = error.internalDetail {
+                    context.logger.notice("credentials refused", metadata: ["reason": "\(error.message)", "internal": "\(detail)"])
+                }
+                // RFC 6750: say how to authenticate, and that the token given (if any) is bad.
+                let given = request.headers[.authorization] != nil
+                let challenge = given ? "Bearer realm=\"wfl\", error=\"invalid_token\"" : "Bearer realm=\"wfl\""
+                return JSONResponses.error(
+                    .unauthorized, error.message, details: error.details, requestID: context.id, headers: [.wwwAuthenticate: challenge])
+            }
             if error.isClientError {
                 return JSONResponses.error(error.kind.httpStatus, error.message, details: error.details, requestID: context.id)
             }

@@ -1,16 +1,18 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import LauncherCore
 import Logging
 import Metrics
 import NIOCore
 
-/// The request context: Hummingbird's own, plus the peer's address (to tell a trusted proxy's
-/// identity headers from anyone else's).
-public struct LauncherRequestContext: RequestContext, RemoteAddressRequestContext {
+/// The request context: Hummingbird's own, the caller's identity (hummingbird-auth's), and the
+/// peer's address (to tell a trusted proxy's identity headers from anyone else's).
+public struct LauncherRequestContext: AuthRequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    public var identity: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -24,34 +26,42 @@ public struct APIRoutes: Sendable {
     let metrics: @Sendable () -> String
     let maxBodySize: Int
     let loop: LoopStatus?
-    /// Peers whose `X-Forwarded-Email` is believed (an authenticating proxy in front).
+    /// Peers whose `X-Forwarded-Email` is believed (an authenticating proxy in front), with
+    /// authentication off.
     let trustedProxies: Set<String>
+    let auth: AuthConfiguration
 
     public init(
         service: WorkloadService, maxBodySize: Int = 256 << 20, loop: LoopStatus? = nil, trustedProxies: [String] = [],
-        metrics: @escaping @Sendable () -> String = { "" }
+        auth: AuthConfiguration = .off, metrics: @escaping @Sendable () -> String = { "" }
     ) {
         self.service = service
         self.metrics = metrics
         self.maxBodySize = maxBodySize
         self.loop = loop
         self.trustedProxies = Set(trustedProxies)
+        self.auth = auth
     }
 
-    /// Every route, with its method: for 405 and for the OpenAPI document.
-    static let table = RouteTable(routes: [
-        (.get, "/"), (.get, "/status"), (.get, "/version"), (.get, "/health"), (.get, "/metrics"),
-        (.get, "/api/v1/stages"), (.post, "/api/v1/create"), (.post, "/api/v1/exec"), (.post, "/api/v1/start"), (.post, "/api/v1/stop"),
-        (.get, "/api/v1/workload"), (.get, "/api/v1/workload/:uuid"), (.get, "/api/v1/workload/:uuid/workflows"),
-        (.get, "/api/v1/workload/:uuid/events"), (.post, "/api/v1/workload/:uuid/retry"), (.post, "/api/v1/workload/:uuid/abort"),
-        (.post, "/api/v1/workload/:uuid/redeliver"),
-    ])
+    /// Every route, with its method and who may call it (from `APIContract`): for 401s, 405s
+    /// and the access test.
+    static let table = RouteTable(routes: APIContract.routes(StageRegistry()).map { ($0.method, $0.path, $0.access) })
+
+    /// The service acting for the caller (the anonymous admin with authentication off).
+    private func caller(_ context: LauncherRequestContext) throws -> WorkloadService {
+        guard let principal = context.identity else {
+            throw LauncherError(.unauthenticated, "authentication required: send Authorization: Bearer <API token or OIDC JWT>")
+        }
+        return service.acting(as: principal)
+    }
 
     public func router() -> Router<LauncherRequestContext> {
         let router = Router(context: LauncherRequestContext.self)
         router.addMiddleware {
             ErrorMiddleware<LauncherRequestContext>(routes: Self.table, maxBodySize: maxBodySize)
             MetricsMiddleware<LauncherRequestContext>()
+            BearerAuthenticator(service: service, configuration: auth)
+            AccessMiddleware(configuration: auth, routes: Self.table, trustedProxies: trustedProxies)
         }
 
         router.get("/") { _, _ in JSONResponses.json(["status": "OK"]) }
@@ -60,7 +70,16 @@ public struct APIRoutes: Sendable {
             JSONResponses.json(["version": .string(service.environment.version), "name": "workflow-launcher"])
         }
         router.get("/health") { _, context in try await health(context) }
-        router.get("/metrics") { _, _ in
+        let document = APIContract.document(service.registry, version: service.environment.version)
+        let page = APIDocs.html(document)
+        router.get("/openapi.json") { _, _ in JSONResponses.json(document) }
+        router.get("/docs") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+        }
+        router.get("/metrics") { _, context in
+            if auth.enabled && !auth.metricsPublic { try caller(context).principal.require(.viewer, to: "read metrics") }
             // Workloads in trouble, counted when scraped (one query, not one per pass).
             if let trouble = try? await service.store.troubleCounts() {
                 Gauge(label: "wfl_workloads_quarantined").record(trouble.quarantined)
@@ -75,23 +94,40 @@ public struct APIRoutes: Sendable {
         }
 
         let api = router.group("api/v1")
-        api.get("stages") { _, _ in JSONResponses.json(.array(service.stages)) }
+        api.get("stages") { _, context in JSONResponses.json(.array(try caller(context).stages())) }
         api.post("create") { request, context in
+            let service = try caller(context)
             let body = try await jsonBody(request)
-            return JSONResponses.json(try await service.create(body, creator: creator(request, context), start: false).json)
+            return JSONResponses.json(try await service.create(body, start: false).json)
         }
         api.post("exec") { request, context in
+            let service = try caller(context)
             let body = try await jsonBody(request)
-            return JSONResponses.json(try await service.create(body, creator: creator(request, context), start: true).json)
+            return JSONResponses.json(try await service.create(body, start: true).json)
         }
-        api.post("start") { request, _ in
-            JSONResponses.json(try await service.start(try await uuidBody(request)).json)
+        api.post("start") { request, context in
+            let service = try caller(context)
+            return JSONResponses.json(try await service.start(try await uuidBody(request)).json)
         }
-        api.post("stop") { request, _ in
-            JSONResponses.json(try await service.stop(try await uuidBody(request)).json)
+        api.post("stop") { request, context in
+            let service = try caller(context)
+            return JSONResponses.json(try await service.stop(try await uuidBody(request)).json)
         }
-        api.get("workload") { request, _ in
-            let query = request.uri.queryParameters
+        api.get("tokens") { _, context in
+            JSONResponses.json(.array(try await caller(context).tokens().map(\.json)))
+        }
+        api.post("tokens") { request, context in
+            let service = try caller(context)
+            return JSONResponses.json(try await service.createToken(try await jsonBody(request)).json)
+        }
+        api.delete("tokens/:name") { _, context in
+            let service = try caller(context)
+            let raw = context.parameters.get("name") ?? ""  // the router does not percent-decode
+            return JSONResponses.json(try await service.revokeToken(name: raw.removingPercentEncoding ?? raw).json)
+        }
+        api.get("workload") { request, context in
+            let service = try caller(context)
+            let query = formQuery(request)
             let uuid = try text(query, "uuid", max: 64)
             let project = try text(query, "project")
             if uuid != nil && project != nil {
@@ -102,33 +138,53 @@ public struct APIRoutes: Sendable {
                     [try await service.workload(WorkloadService.parseUUID(uuid)).json],
                     nextCursor: nil, request: request)
             }
-            let page = try await service.workloads(project: project, cursor: try text(query, "cursor", max: 200), limit: try limit(query))
+            let (cursor, limit) = (try text(query, "cursor", max: 200), try limit(query))
+            if cursor == nil && limit == nil {
+                return try await JSONResponses.stream(try await service.allWorkloads(project: project), context: context) { $0.json }
+            }
+            let page = try await service.workloads(project: project, cursor: cursor, limit: limit)
             return JSONResponses.page(page.items.map(\.json), nextCursor: page.nextCursor, request: request)
         }
         api.get("workload/:uuid") { _, context in
-            JSONResponses.json(try await service.workload(pathUUID(context)).json)
+            JSONResponses.json(try await caller(context).workload(pathUUID(context)).json)
         }
         api.get("workload/:uuid/workflows") { request, context in
-            let query = request.uri.queryParameters
+            let service = try caller(context)
+            let query = formQuery(request)
+            let (uuid, status, submission) = (try pathUUID(context), try text(query, "status", max: 64), try text(query, "submission"))
+            let (includeRetried, cursor, limit) = (try flag(query, "includeRetried"), try text(query, "cursor", max: 200), try limit(query))
+            if cursor == nil && limit == nil {
+                let listing = try await service.allWorkflows(uuid, status: status, submission: submission, includeRetried: includeRetried)
+                return try await JSONResponses.stream(listing, context: context) { $0.json }
+            }
             let page = try await service.workflows(
-                try pathUUID(context), status: try text(query, "status", max: 64), submission: try text(query, "submission"),
-                includeRetried: try flag(query, "includeRetried"), cursor: try text(query, "cursor", max: 200), limit: try limit(query))
+                uuid, status: status, submission: submission, includeRetried: includeRetried, cursor: cursor, limit: limit)
             return JSONResponses.page(page.items.map(\.json), nextCursor: page.nextCursor, request: request)
         }
         api.get("workload/:uuid/events") { request, context in
-            let query = request.uri.queryParameters
-            let page = try await service.events(try pathUUID(context), cursor: try text(query, "cursor", max: 200), limit: try limit(query))
+            let service = try caller(context)
+            let query = formQuery(request)
+            let (uuid, cursor, limit) = (try pathUUID(context), try text(query, "cursor", max: 200), try limit(query))
+            if cursor == nil && limit == nil {
+                return try await JSONResponses.stream(try await service.allEvents(uuid), context: context) { $0.json }
+            }
+            let page = try await service.events(uuid, cursor: cursor, limit: limit)
             return JSONResponses.page(page.items.map(\.json), nextCursor: page.nextCursor, request: request)
         }
         api.post("workload/:uuid/retry") { request, context in
+            let service = try caller(context)
             let uuid = try pathUUID(context)
             let created = try await service.retry(uuid, request: try await jsonBody(request))
-            return JSONResponses.json(.array(created.map(\.json)))
+            // WFL answers a retry with the workload; the new workflows are under `retried`.
+            var workload = try await service.workload(uuid).json.objectValue ?? [:]
+            workload["retried"] = .array(created.map(\.json))
+            return JSONResponses.json(.object(workload))
         }
         api.post("workload/:uuid/abort") { _, context in
-            JSONResponses.json(try await service.abort(pathUUID(context)).json)
+            JSONResponses.json(try await caller(context).abort(pathUUID(context)).json)
         }
         api.post("workload/:uuid/redeliver") { request, context in
+            let service = try caller(context)
             let uuid = try pathUUID(context)
             return JSONResponses.json(try await service.redeliver(uuid, request: try await jsonBody(request, allowEmpty: true)).json)
         }
@@ -203,37 +259,42 @@ public struct APIRoutes: Sendable {
         try WorkloadService.parseUUID(context.parameters.get("uuid") ?? "")
     }
 
+    /// The query string decoded as a form (`application/x-www-form-urlencoded`): `+` is a
+    /// space, as every form-encoding client sends it (`?project=My+Project`, `?status=On+Hold`),
+    /// then percent escapes are decoded. The first value of a repeated name wins.
+    func formQuery(_ request: Request) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in (request.uri.query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                let spaced = text.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            let name = decode(parts[0])
+            if values[name] == nil { values[name] = parts.count > 1 ? decode(parts[1]) : "" }
+        }
+        return values
+    }
+
     /// A query parameter's text: at most `max` bytes and no NUL, else a 400 naming it.
-    private func text(_ query: Parameters, _ name: String, max: Int = 1024) throws -> String? {
-        guard let value = query[Substring(name)].map(String.init) else { return nil }
+    private func text(_ query: [String: String], _ name: String, max: Int = 1024) throws -> String? {
+        guard let value = query[name] else { return nil }
         try Constraint.text(max: max).checkText(value, at: FieldPath(name))
         return value
     }
 
-    private func limit(_ query: Parameters) throws -> Int? {
+    private func limit(_ query: [String: String]) throws -> Int? {
         guard let text = try text(query, "limit", max: 20) else { return nil }
         guard let value = Int(text) else { throw LauncherError.invalid("limit", "expected a whole number, got \"\(text)\"") }
         return value
     }
 
-    private func flag(_ query: Parameters, _ name: String) throws -> Bool {
+    private func flag(_ query: [String: String], _ name: String) throws -> Bool {
         guard let text = try text(query, name, max: 10) else { return false }
         switch text.lowercased() {
         case "true", "1", "yes", "": return true
         case "false", "0", "no": return false
         default: throw LauncherError.invalid(name, "expected true or false, got \"\(text)\"")
         }
-    }
-
-    /// Who is creating the workload: an authenticating proxy's header when the request comes
-    /// from a proxy the operator trusts (`WFL_TRUSTED_PROXIES`); anyone else's is ignored.
-    private func creator(_ request: Request, _ context: LauncherRequestContext) -> String {
-        guard let peer = context.remoteAddress?.ipAddress, trustedProxies.contains(peer) else { return "anonymous" }
-        for name in ["X-Forwarded-Email", "X-Auth-Request-Email", "X-Forwarded-User"] {
-            if let value = request.headers[HTTPField.Name(name)!], !value.isEmpty, value.utf8.count <= 320, !value.utf8.contains(0) {
-                return value
-            }
-        }
-        return "anonymous"
     }
 }

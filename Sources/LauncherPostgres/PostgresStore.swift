@@ -43,11 +43,11 @@ public final class PostgresStore: LauncherStore {
             try await SharedStatements.insertItems(connection, logger: logger, workloadID: record.id, items: items)
             try await SharedStatements.addEvent(
                 connection, logger: logger, workloadID: record.id, kind: "created",
-                message: "Workload created with \(items.count) item(s)", data: ["creator": .string(w.creator)])
+                message: "Workload created with \(items.count) item(s)", data: ["creator": .string(w.creator)], actor: w.creator)
             if start {
                 try await SharedStatements.addEvent(
                     connection, logger: logger, workloadID: record.id,
-                    kind: "started", message: "Workload started", data: .null)
+                    kind: "started", message: "Workload started", data: .null, actor: w.creator)
             }
             if items.count >= 10_000 {
                 // Fresh statistics keep the claim query on its partial index after a bulk load.
@@ -85,7 +85,7 @@ public final class PostgresStore: LauncherStore {
         return counts
     }
 
-    public func start(workloadID: Int64) async throws -> WorkloadRecord {
+    public func start(workloadID: Int64, by actor: String) async throws -> WorkloadRecord {
         try await database.transaction { [self] connection in
             let changed = try await connection.rows(
                 """
@@ -95,13 +95,13 @@ public final class PostgresStore: LauncherStore {
             if !changed.isEmpty {
                 try await SharedStatements.addEvent(
                     connection, logger: logger, workloadID: workloadID,
-                    kind: "started", message: "Workload started", data: .null)
+                    kind: "started", message: "Workload started", data: .null, actor: actor)
             }
             return try await reload(connection, workloadID)
         }
     }
 
-    public func stop(workloadID: Int64) async throws -> WorkloadRecord {
+    public func stop(workloadID: Int64, by actor: String) async throws -> WorkloadRecord {
         try await database.transaction { [self] connection in
             let changed = try await connection.rows(
                 """
@@ -111,13 +111,13 @@ public final class PostgresStore: LauncherStore {
             if !changed.isEmpty {
                 try await SharedStatements.addEvent(
                     connection, logger: logger, workloadID: workloadID, kind: "stopped",
-                    message: "Workload stopped: the source takes no new items", data: .null)
+                    message: "Workload stopped: the source takes no new items", data: .null, actor: actor)
             }
             return try await reload(connection, workloadID)
         }
     }
 
-    public func markAborted(workloadID: Int64) async throws -> WorkloadRecord {
+    public func markAborted(workloadID: Int64, by actor: String) async throws -> WorkloadRecord {
         // One statement may change every workflow of a large workload.
         try await database.transaction(deadline: .seconds(300)) { [self] connection in
             let current = try await connection.rows(
@@ -154,7 +154,7 @@ public final class PostgresStore: LauncherStore {
             try await SharedStatements.addEvent(
                 connection, logger: logger, workloadID: workloadID, kind: "aborted",
                 message: "Workload aborted: \(toAbort) workflow(s) to abort at the backend, \(notLaunched) never launched",
-                data: ["toAbort": .int(Int64(toAbort)), "neverLaunched": .int(Int64(notLaunched))])
+                data: ["toAbort": .int(Int64(toAbort)), "neverLaunched": .int(Int64(notLaunched))], actor: actor)
             return try await reload(connection, workloadID)
         }
     }
@@ -178,7 +178,7 @@ public final class PostgresStore: LauncherStore {
     }
 
     public func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent] {
-        var sql = SQLBuilder("SELECT id, at, kind, message, data FROM workload_event WHERE workload_id = ")
+        var sql = SQLBuilder("SELECT id, at, kind, message, data, actor FROM workload_event WHERE workload_id = ")
         sql.append(sql.bind(workloadID))
         if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
         sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
@@ -186,13 +186,13 @@ public final class PostgresStore: LauncherStore {
             let r = row.makeRandomAccess()
             return WorkloadEvent(
                 id: try r[0].decode(Int64.self), at: try r[1].decode(Date.self), kind: try r[2].decode(String.self),
-                message: try r[3].decode(String.self), data: try r.json(4))
+                message: try r[3].decode(String.self), data: try r.json(4), actor: try r[5].decode(String?.self))
         }
     }
 
     // MARK: Retry
 
-    public func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord] {
+    public func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject, by actor: String) async throws -> [WorkflowRecord] {
         // One statement may change every workflow of a large workload.
         try await database.transaction(deadline: .seconds(300)) { [self] connection in
             // The workload row lock serialises retry with the updater's finish check.
@@ -206,7 +206,7 @@ public final class PostgresStore: LauncherStore {
             var newest = filter
             newest.includeRetried = false
             Self.appendFilter(newest, to: &sql)
-            let submission = sql.bind("retry-\(UUID().uuidString.lowercased())")
+            let submission = sql.bind(UUID().uuidString.lowercased())
             let overridesJSON = sql.bind(JSONValue.object(overrides))
             sql.append(
                 """
@@ -231,7 +231,7 @@ public final class PostgresStore: LauncherStore {
             try await SharedStatements.addEvent(
                 connection, logger: logger, workloadID: workloadID, kind: "retried",
                 message: "Retrying \(created.count) workflow(s)\(wasFinished ? "; workload active again" : "")",
-                data: ["count": .int(Int64(created.count)), "overrides": overrides.isEmpty ? .null : .object(overrides)])
+                data: ["count": .int(Int64(created.count)), "overrides": overrides.isEmpty ? .null : .object(overrides)], actor: actor)
             return created
         }
     }
@@ -320,7 +320,7 @@ public final class PostgresStore: LauncherStore {
         return try row.decode((Int, Int).self)
     }
 
-    public func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int {
+    public func redeliver(workloadID: Int64, uuids: [UUID]?, by actor: String) async throws -> Int {
         // One statement may change every workflow of a large workload.
         try await database.transaction(deadline: .seconds(300)) { [self] connection in
             // The workload row lock serialises this with the updater's finish check, as retry does.
@@ -345,7 +345,7 @@ public final class PostgresStore: LauncherStore {
             try await SharedStatements.addEvent(
                 connection, logger: logger, workloadID: workloadID, kind: "redelivered",
                 message: "Put \(count) set-aside deliver\(count == 1 ? "y" : "ies") back in the sink's queue",
-                data: ["count": .int(Int64(count))])
+                data: ["count": .int(Int64(count))], actor: actor)
             return count
         }
     }

@@ -60,12 +60,12 @@ extension PostgresConnection {
 enum SharedStatements {
     static func addEvent(
         _ connection: PostgresConnection, logger: Logger, workloadID: Int64,
-        kind: String, message: String, data: JSONValue
+        kind: String, message: String, data: JSONValue, actor: String? = nil
     ) async throws {
         try await connection.execute(
             """
-            INSERT INTO workload_event (workload_id, kind, message, data)
-            VALUES (\(workloadID), \(kind), \(message), \(data.isNull ? Optional<JSONValue>.none : data))
+            INSERT INTO workload_event (workload_id, kind, message, data, actor)
+            VALUES (\(workloadID), \(kind), \(message), \(data.isNull ? Optional<JSONValue>.none : data), \(actor))
             """, logger: logger)
     }
 

@@ -4,7 +4,8 @@ import LauncherCore
 
 /// `wfl`: parses arguments, runs the command, and maps failures onto exit codes:
 /// 0 success, 1 an environment or server failure, 2 bad input (usage, validation, unknown
-/// uuid), 3 `exec --wait` finished with failed or aborted workflows.
+/// uuid), 3 `exec --wait` finished with failed or aborted workflows, 4 not authenticated or
+/// not allowed.
 @main
 enum Entry {
     static func main() async {
@@ -24,7 +25,7 @@ enum Entry {
                 message += " (field: \(field))"
             }
             FileHandle.standardError.write(Data((message + "\n").utf8))
-            code = error.isClientError ? 2 : 1
+            code = error.isAccessError ? 4 : error.isClientError ? 2 : 1
         } catch let error as ExitCode {
             code = error.rawValue
         } catch {
@@ -55,6 +56,6 @@ struct WFL: AsyncParsableCommand {
         version: LauncherVersion.current,
         subcommands: [
             Serve.self, Update.self, Migrate.self, Create.self, Exec.self, Start.self, Stop.self, Abort.self,
-            Workloads.self, Workflows.self, Retry.self, Redeliver.self, Events.self, Stages.self, DB.self,
+            Workloads.self, Workflows.self, Retry.self, Redeliver.self, Events.self, Stages.self, Token.self, DB.self,
         ])
 }

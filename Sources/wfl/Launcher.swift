@@ -154,7 +154,7 @@ struct Launcher: Sendable {
             store: PostgresStore(database: database, logger: logger), registry: .builtin,
             environment: LauncherEnvironment(home: connection.home), options: updaterOptions, logger: logger)
         return Launcher(
-            service: parts.service, updater: parts.updater, migrator: migrator, logger: logger,
+            service: parts.service.acting(as: .local(defaultCreator())), updater: parts.updater, migrator: migrator, logger: logger,
             databaseDescription: connection.description)
     }
 

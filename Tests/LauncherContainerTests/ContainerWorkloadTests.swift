@@ -20,7 +20,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                 TestLauncher.request(
                     source: TestLauncher.items(3),
                     executor: container(["command": #"printf '{"square": %d, "inside": "%s"}' $((n * n)) "$(hostname)" > "$WFL_OUTPUTS""#]),
-                    sink: ["name": "Directory", "path": .string(out.path)]), creator: "t", start: true)
+                    sink: ["name": "Directory", "path": .string(out.path)]), start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120))
             #expect(done.counts == [.succeeded: 3])
             for workflow in try await launcher.allWorkflows(view.record.uuid) {
@@ -43,16 +43,16 @@ func container(_ fields: JSONObject) -> JSONValue {
             let failing = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(1), executor: container(["command": "echo 'no reference genome' >&2; exit 3"])),
-                creator: "t", start: true)
+                start: true)
             let hungry = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(1),
                     executor: container(["command": #"x=$(head -c 100000000 /dev/zero | tr '\0' a); echo survived"#, "memory": "20m"])),
-                creator: "t", start: true)
+                start: true)
             let missing = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(1), executor: container(["command": "true", "image": "localhost/no-such-image:1"])),
-                creator: "t", start: true)
+                start: true)
             for uuid in [failing, hungry, missing].map(\.record.uuid) {
                 #expect(try await launcher.runUntilFinished(uuid, timeout: .seconds(120)).counts == [.failed: 1])
             }
@@ -78,7 +78,7 @@ func container(_ fields: JSONObject) -> JSONValue {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(
-                    source: TestLauncher.items(1), executor: container(["command": "sleep 600", "timeout": 1])), creator: "t", start: true)
+                    source: TestLauncher.items(1), executor: container(["command": "sleep 600", "timeout": 1])), start: true)
             // Far sooner than the command would end by itself (podman on a loaded machine takes its time).
             let started = Date()
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(300))
@@ -95,8 +95,7 @@ func container(_ fields: JSONObject) -> JSONValue {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(
-                    source: TestLauncher.items(3), executor: container(["command": "sleep 300", "maxParallel": 2])), creator: "t",
-                start: true)
+                    source: TestLauncher.items(3), executor: container(["command": "sleep 300", "maxParallel": 2])), start: true)
             try await launcher.updateUntil(view.record.uuid, "two running") { $0.counts[.running] == 2 }
             let aborted = try await launcher.service.abort(view.record.uuid)
             #expect(aborted.counts == [.aborted: 3])
@@ -122,7 +121,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                             #"tr -cd ACGT < /input/{{file}} | wc -c > /results/{{file}}.bases; printf '{"bases": "/results/%s.bases"}' {{file}} > "$WFL_OUTPUTS""#,
                         "mounts": [.string("\(input.path):/input:ro"), .string("\(output.path):/results")],
                     ]),
-                    sink: ["name": "Directory", "path": .string(delivered.path)]), creator: "t", start: true)
+                    sink: ["name": "Directory", "path": .string(delivered.path)]), start: true)
             #expect(try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120)).counts == [.succeeded: 1])
             let bases = try String(contentsOf: output.appendingPathComponent("reads.fa.bases"), encoding: .utf8)
             #expect(bases.trimmingCharacters(in: .whitespacesAndNewlines) == "12")
@@ -135,7 +134,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                 TestLauncher.request(
                     source: TestLauncher.items(1),
                     executor: container(["command": "echo x > /input/new", "mounts": [.string("\(input.path):/input:ro")]])),
-                creator: "t", start: true)
+                start: true)
             #expect(try await launcher.runUntilFinished(writer.record.uuid, timeout: .seconds(120)).counts == [.failed: 1])
             #expect(!FileManager.default.fileExists(atPath: input.appendingPathComponent("new").path))
         }
@@ -152,7 +151,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                     executor: container([
                         "command": "echo start >> /logs/events; sleep 1; echo end >> /logs/events",
                         "mounts": [.string("\(logs.path):/logs")], "maxParallel": 2,
-                    ])), creator: "t", start: true)
+                    ])), start: true)
             #expect(
                 try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(20)).counts == [
                     .succeeded: 6
@@ -177,7 +176,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                     executor: container([
                         "command": "echo {{n}} >> /logs/runs; sleep 2", "mounts": [.string("\(logs.path):/logs")], "maxParallel": 3,
                     ])),
-                creator: "t", start: true)
+                start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             #expect(try await launcher.service.workload(view.record.uuid).counts[.submitted] == 3)
             try await launcher.withSecondUpdater { second in
@@ -199,7 +198,7 @@ func container(_ fields: JSONObject) -> JSONValue {
                 TestLauncher.request(
                     source: TestLauncher.items(2),
                     executor: container(["command": #"x=$(head -c 60000000 /dev/zero | tr '\0' a); echo ok"#, "memory": "20m"])),
-                creator: "t", start: true)
+                start: true)
             #expect(try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120)).counts == [.failed: 2])
             #expect(try await launcher.allWorkflows(view.record.uuid).allSatisfy { $0.error?.message.hasPrefix("out of memory") == true })
             let retried = try await launcher.service.retry(

@@ -12,7 +12,7 @@ import Testing
                 TestLauncher.request(
                     source: TestLauncher.items(5),
                     executor: ["name": "Local", "command": .string("echo $$ >> \(marker); exec sleep 60"), "maxParallel": 2]),
-                creator: "me", start: true)
+                start: true)
             let uuid = view.record.uuid
             try await launcher.updateUntil(uuid, "two running") { $0.counts[.running] == 2 }
             let pids = try String(contentsOfFile: marker, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
@@ -43,7 +43,7 @@ import Testing
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock", "delaySeconds": 600]),
-                creator: "me", start: true)
+                start: true)
             _ = await launcher.updater.runPass()
             #expect(try await launcher.service.workload(view.record.uuid).counts == [.running: 3])
             let aborted = try await launcher.service.abort(view.record.uuid)
@@ -51,7 +51,7 @@ import Testing
             #expect(aborted.record.state == "Aborted")
 
             let unstarted = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), creator: "me", start: false)
+                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), start: false)
             await #expect(throws: LauncherError.self) { try await launcher.service.abort(unstarted.record.uuid) }
         }
     }

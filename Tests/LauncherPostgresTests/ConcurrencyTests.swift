@@ -17,7 +17,7 @@ import Testing
                     TestLauncher.request(
                         source: TestLauncher.items(20),
                         executor: ["name": "Local", "command": .string("echo \"$WFL_WORKLOAD_UUID {{n}}\" >> \(log)"), "maxParallel": 8]),
-                    creator: "me", start: true)
+                    start: true)
                 uuids.append(view.record.uuid)
             }
             let ids = uuids
@@ -52,7 +52,7 @@ import Testing
     @Test func twoUpdatersOnAThousandMockItems() async throws {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(1000), executor: ["name": "Mock"]), creator: "me", start: true)
+                TestLauncher.request(source: TestLauncher.items(1000), executor: ["name": "Mock"]), start: true)
             let id = view.record.id
             try await launcher.withSecondUpdater { second in
                 async let a: Void = {
@@ -72,7 +72,7 @@ import Testing
     @Test func aHeldLockMakesOtherUpdatersSkipTheWorkload() async throws {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), creator: "me", start: true)
+                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), start: true)
             let id = view.record.id
             let skipped = try await launcher.store.withWorkloadLock(workloadID: id, wait: .zero) { _ in
                 try await launcher.withSecondUpdater { second in
@@ -90,7 +90,7 @@ import Testing
     @Test func concurrentClaimsFromSeparateConnectionsNeverTakeAnItemTwice() async throws {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(2000), executor: ["name": "Mock"]), creator: "me", start: true)
+                TestLauncher.request(source: TestLauncher.items(2000), executor: ["name": "Mock"]), start: true)
             let id = view.record.id
             let claimed = try await withThrowingTaskGroup(of: [UUID].self) { group in
                 for _ in 0..<8 {

@@ -10,9 +10,9 @@ import Testing
         try await TestLauncher.with(registry: TestStages.registry) { launcher in
             let broken = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Switchable", "backend": .string(key)]),
-                creator: "me", start: true)
+                start: true)
             let healthy = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]), creator: "me", start: true)
+                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]), start: true)
             _ = try await launcher.updater.update(workloadID: broken.record.id)  // launched: Running
             TestStages.backends.setDown(key, true)
             try await launcher.database.execute("UPDATE workload SET wake_at = now()")
@@ -43,7 +43,7 @@ import Testing
         let options = UpdaterOptions(concurrency: 2, batchSize: 100, tickBudget: .seconds(5), maxLaunchAttempts: 2)
         try await TestLauncher.with(registry: TestStages.registry, options: options) { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Flaky"]), creator: "me", start: true)
+                TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Flaky"]), start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             let waiting = try await launcher.allWorkflows(view.record.uuid)
             #expect(waiting.allSatisfy { $0.status == .pending && $0.error?.kind == .infrastructure })
@@ -63,7 +63,7 @@ import Testing
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["reject": true], ["n": 1], ["retry": true], ["n": 2]]],
                     executor: ["name": "Mock"], sink: ["name": "Picky"]),
-                creator: "me", start: true)
+                start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid)
             #expect(done.counts == [.succeeded: 4])
             let workflows = try await launcher.allWorkflows(view.record.uuid)
@@ -87,7 +87,7 @@ import Testing
         try await TestLauncher.with(registry: TestStages.registry, options: options) { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(4), executor: ["name": "Mock"], sink: ["name": "Healing"]),
-                creator: "me", start: true)
+                start: true)
             // As the update loop does: a failed delivery is recorded on the workload, and retried.
             let done = try await launcher.updateUntil(view.record.uuid, "the workload finished") { $0.record.finished != nil }
             #expect(done.counts == [.succeeded: 4])
@@ -108,7 +108,7 @@ import Testing
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(3), executor: ["name": "Mock"], sink: ["name": "Directory", "path": .string(out.path)]),
-                creator: "me", start: true)
+                start: true)
             // A file where the folder should be: every delivery fails.
             try "in the way".write(to: out, atomically: true, encoding: .utf8)
             let failed = try await launcher.updateUntil(view.record.uuid, "deliveries set aside") { $0.record.finished != nil }

@@ -11,7 +11,7 @@ import Testing
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["rows": 3], ["rows": 2], ["rows": 0]]],
                     executor: ["name": "Expanding"]),
-                creator: "t", start: true)
+                start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             let launched = try await launcher.allWorkflows(view.record.uuid)
             #expect(launched.count == 5, "3 + 2 workflows; the empty item yields none")
@@ -30,7 +30,7 @@ import Testing
         try await TestLauncher.with(registry: TestStages.registry) { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"], sink: ["name": "Slow"]),
-                creator: "t", start: true)
+                start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             let started = try await launcher.allWorkflows(view.record.uuid)
             #expect(started.allSatisfy { $0.status == .succeeded && $0.consumed == nil })

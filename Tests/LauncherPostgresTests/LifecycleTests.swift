@@ -8,7 +8,7 @@ import Testing
     @Test func createStartRunFinish() async throws {
         try await TestLauncher.with { launcher in
             let created = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(5), executor: ["name": "Mock"]), creator: "me", start: false)
+                TestLauncher.request(source: TestLauncher.items(5), executor: ["name": "Mock"]), start: false)
             #expect(created.record.state == "Created")
             #expect(created.record.sourceConfig == ["name": "Items", "itemCount": 5])
             #expect(created.record.labels == ["project:test"])
@@ -39,7 +39,7 @@ import Testing
     @Test func theLoopFinishesAThousandMockItems() async throws {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(1000), executor: ["name": "Mock"]), creator: "me", start: true)
+                TestLauncher.request(source: TestLauncher.items(1000), executor: ["name": "Mock"]), start: true)
             var passes = 0
             while try await launcher.service.workload(view.record.uuid).record.finished == nil {
                 _ = await launcher.updater.runPass()
@@ -60,7 +60,7 @@ import Testing
     @Test func stopKeepsDrainingWhatIsQueuedAndStopBeforeStartIsRefused() async throws {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]), creator: "me", start: false)
+                TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock"]), start: false)
             await #expect(throws: LauncherError.self) { try await launcher.service.stop(view.record.uuid) }
             _ = try await launcher.service.start(view.record.uuid)
             let stopped = try await launcher.service.stop(view.record.uuid)
@@ -82,7 +82,7 @@ import Testing
             ]
             for request in bad {
                 await #expect(throws: LauncherError.self, "\(request)") {
-                    try await launcher.service.create(request, creator: "me", start: true)
+                    try await launcher.service.create(request, start: true)
                 }
             }
             let workloads = try await launcher.database.scalar("SELECT count(*) FROM workload")
@@ -97,7 +97,7 @@ import Testing
             for i in 0..<5 {
                 _ = try await launcher.service.create(
                     TestLauncher.request(project: i < 3 ? "alpha" : "beta", source: TestLauncher.items(1), executor: ["name": "Mock"]),
-                    creator: "me", start: false)
+                    start: false)
             }
             let first = try await launcher.service.workloads(project: "alpha", cursor: nil, limit: 2)
             #expect(first.items.count == 2 && first.nextCursor != nil)
@@ -114,7 +114,7 @@ import Testing
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(25), executor: ["name": "Mock", "failWhen": ["odd": true]]),
-                creator: "me", start: true)
+                start: true)
             _ = view
             let uuid = view.record.uuid
             _ = try await launcher.runUntilFinished(uuid)
@@ -143,7 +143,7 @@ import Testing
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock", "delaySeconds": 3600]),
-                creator: "me", start: true)
+                start: true)
             _ = await launcher.updater.runPass()  // launches
             _ = await launcher.updater.runPass()  // polls: nothing can change for an hour
             #expect(try await launcher.service.workload(view.record.uuid).counts == [.running: 1])

@@ -15,7 +15,7 @@ import Testing
                         "name": "Local", "command": #"echo "{\"len\": ${#sample}}" > "$WFL_OUTPUTS"; echo oops >&2; exit {{code}}"#,
                     ],
                     sink: ["name": "Directory", "path": .string(out.path)]),
-                creator: "me", start: true)
+                start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid)
             #expect(done.counts == [.succeeded: 1, .failed: 1])
             let workflows = try await launcher.allWorkflows(view.record.uuid)
@@ -37,7 +37,7 @@ import Testing
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(6), executor: ["name": "Local", "command": .string(command), "maxParallel": 2]),
-                creator: "me", start: true)
+                start: true)
             _ = try await launcher.runUntilFinished(view.record.uuid, pause: .milliseconds(20))
             var running = 0, peak = 0
             for line in try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n") {
@@ -56,7 +56,7 @@ import Testing
                 TestLauncher.request(
                     source: TestLauncher.items(4),
                     executor: ["name": "Local", "command": .string("echo {{n}} >> \(log); sleep 1"), "maxParallel": 4]),
-                creator: "me", start: true)
+                start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             #expect(try await launcher.service.workload(view.record.uuid).counts[.submitted] == 4)
             // The launcher "restarts": another process's updater takes over and finishes.

@@ -11,7 +11,7 @@ import Testing
             TestLauncher.request(
                 source: TestLauncher.items(10) { ["n": .int(Int64($0)), "odd": .bool($0 % 2 == 1)] },
                 executor: ["name": "Mock", "failWhen": ["odd": true]]),
-            creator: "me", start: true)
+            start: true)
         let done = try await launcher.runUntilFinished(view.record.uuid)
         #expect(done.counts == [.succeeded: 5, .failed: 5])
         return view.record.uuid
@@ -118,7 +118,7 @@ import Testing
     @Test func retryBeforeStartIsRefused() async throws {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
-                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), creator: "me", start: false)
+                TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), start: false)
             let error = await launcherError { _ = try await launcher.service.retry(view.record.uuid, request: ["status": "Failed"]) }
             #expect(error?.message == "Cannot retry workload before it's been started.")
         }
@@ -128,7 +128,7 @@ import Testing
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Local", "command": "sleep 2", "timeout": 0.5]),
-                creator: "me", start: true)
+                start: true)
             let first = try await launcher.runUntilFinished(view.record.uuid)
             #expect(first.counts == [.failed: 1])
             #expect(try await launcher.allWorkflows(view.record.uuid)[0].error?.message.contains("timed out") == true)

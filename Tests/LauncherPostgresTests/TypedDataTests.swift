@@ -20,7 +20,7 @@ import Testing
                  "executor": {"name": "Local", "command": "cp \\"$WFL_INPUTS\\" \\"$WFL_OUTPUTS\\""},
                  "sink": {"name": "Directory", "path": "\(out.path)"}}
                 """)
-            let view = try await launcher.service.create(request, creator: "t", start: true)
+            let view = try await launcher.service.create(request, start: true)
             // The stored row: PostgreSQL's jsonb keeps numeric text as written.
             let stored = try await launcher.database.scalarText("SELECT payload::text FROM source_item LIMIT 1") ?? ""
             #expect(stored.contains("3.0") && stored.contains("9223372036854775808"), "\(stored)")

@@ -15,6 +15,30 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
 /// Workloads on a real single-node cluster, with and without accounting. Serialized: one
 /// test stops the controller, which the others must not see.
 @Suite(.serialized) struct SlurmWorkloadTests {
+    /// sbatch hands the job the environment it runs in, so the launcher runs it without its
+    /// secrets: an operator's job must not find the database's URL (an admin's keys).
+    @Test func aJobSeesNoneOfTheLaunchersSecrets() async throws {
+        let cluster = SlurmCluster.plain
+        try cluster.check()
+        try await TestLauncher.with { launcher in
+            #expect(ProcessInfo.processInfo.environment["WFL_TEST_DATABASE_URL"] != nil, "the test needs a secret to look for")
+            let view = try await launcher.service.create(
+                TestLauncher.request(
+                    source: TestLauncher.items(1),
+                    executor: slurmExecutor(
+                        cluster,
+                        [
+                            "command":
+                                #"echo "{\"db\": \"${WFL_TEST_DATABASE_URL:-none}\", \"path\": \"${PATH:-none}\", \"given\": \"$GIVEN\"}" > "$WFL_OUTPUTS""#,
+                            "env": ["GIVEN": "yes"],
+                        ])), start: true)
+            _ = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120))
+            let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
+            #expect(workflow.outputs?["db"] == "none", "the job saw the launcher's database URL: \(workflow.outputs ?? [:])")
+            #expect(workflow.outputs?["given"] == "yes" && workflow.outputs?["path"] != "none", "\(workflow.outputs ?? [:])")
+        }
+    }
+
     @Test(arguments: SlurmCluster.both)
     func successAndFailureWithOutputsDelivered(cluster: SlurmCluster) async throws {
         try cluster.check()
@@ -29,7 +53,7 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
                             "command":
                                 #"echo "{\"sample\": \"$sample\", \"job\": \"$SLURM_JOB_ID\"}" > "$WFL_OUTPUTS"; echo "broken input" >&2; exit {{code}}"#
                         ]),
-                    sink: ["name": "Directory", "path": .string(out.path)]), creator: "t", start: true)
+                    sink: ["name": "Directory", "path": .string(out.path)]), start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120))
             #expect(done.counts == [.succeeded: 1, .failed: 1])
             let workflows = try await launcher.allWorkflows(view.record.uuid)
@@ -59,7 +83,7 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(50) { ["n": .int(Int64($0)), "code": .int(Int64($0 % 3 == 0 ? 1 : 0))] },
-                    executor: slurmExecutor(cluster, ["command": "exit {{code}}", "array": 50])), creator: "t", start: true)
+                    executor: slurmExecutor(cluster, ["command": "exit {{code}}", "array": 50])), start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(180))
             #expect(done.counts == [.succeeded: 33, .failed: 17])
             let workflows = try await launcher.allWorkflows(view.record.uuid)
@@ -80,7 +104,7 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(1), executor: slurmExecutor(cluster, ["command": "true", "partition": "nowhere"])),
-                creator: "t", start: true)
+                start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid)
             #expect(done.counts == [.failed: 1])
             let error = try #require(try await launcher.allWorkflows(view.record.uuid).first?.error)
@@ -95,11 +119,11 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
         try await TestLauncher.with { launcher in
             let running = try await launcher.service.create(
                 TestLauncher.request(
-                    source: TestLauncher.items(2), executor: slurmExecutor(cluster, ["command": "sleep 300"])), creator: "t", start: true)
+                    source: TestLauncher.items(2), executor: slurmExecutor(cluster, ["command": "sleep 300"])), start: true)
             let pending = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(2), executor: slurmExecutor(cluster, ["command": "true", "extraArgs": ["--begin=now+3600"]])),
-                creator: "t", start: true)
+                start: true)
             try await launcher.updateUntil(running.record.uuid, timeout: .seconds(60), "jobs running") { $0.counts[.running] == 2 }
             try await launcher.updateUntil(pending.record.uuid, timeout: .seconds(60), "jobs queued") { $0.counts[.queued] == 2 }
             for uuid in [running.record.uuid, pending.record.uuid] {
@@ -123,7 +147,7 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(3), executor: slurmExecutor(cluster, ["command": "sleep 2", "commandTimeoutSeconds": 30])),
-                creator: "t", start: true)
+                start: true)
             try await launcher.updateUntil(view.record.uuid, timeout: .seconds(60), "jobs submitted") {
                 ($0.counts[.submitted] ?? 0) + ($0.counts[.queued] ?? 0) + ($0.counts[.running] ?? 0) == 3
             }
@@ -158,7 +182,7 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(2), executor: slurmExecutor(cluster, ["command": .string(command), "memory": "100M"])),
-                creator: "t", start: true)
+                start: true)
             let first = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120))
             #expect(first.counts == [.failed: 2])
             #expect(
@@ -185,7 +209,7 @@ func slurmExecutor(_ cluster: SlurmCluster, _ fields: JSONObject) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(1), executor: slurmExecutor(cluster, ["command": "sleep 600", "time": "1"])),
-                creator: "t", start: true)
+                start: true)
             // Failed updates (the controller restarted by the serialized suite) are recorded and retried.
             let done = try await launcher.updateUntil(view.record.uuid, timeout: .seconds(300), "the job to time out") {
                 $0.record.finished != nil

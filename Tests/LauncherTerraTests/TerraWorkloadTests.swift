@@ -23,7 +23,7 @@ import Testing
                             "name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
                             "fromOutputs": ["sample_id": "sample_id", "cram": "cram", "score": "score", "pipeline": "$wfl-v1"],
                         ]),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 let done = try await launcher.runUntilFinished(uuid)
                 #expect(done.counts == [.succeeded: 5], "\(done.counts) \(done.record.lastError ?? "")")
@@ -96,7 +96,7 @@ import Testing
                             "name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample", "identifier": "sample_id",
                             "fromOutputs": ["cram": "cram", "score": "score", "metrics": ["metrics"], "pipeline": "$wfl"],
                         ]),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, "the first rows delivered") { $0.counts[.succeeded] == 3 }
                 try await launcher.updateUntil(uuid, "the first deliveries") { _ in fake.entities(workspace, type: "sample").count == 3 }
@@ -147,7 +147,7 @@ import Testing
                             "pollingIntervalMinutes": 0.01,
                         ],
                         executor: ["name": "Mock"]),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, timeout: .seconds(90), "three snapshots launched") { $0.counts[.succeeded] == 3 }
                 let snapshots = fake.snapshotsOf(dataset: dataset)
@@ -184,7 +184,7 @@ import Testing
                 let view = try await launcher.service.create(
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 var done = try await launcher.runUntilFinished(uuid)
                 #expect(done.counts == [.succeeded: 2, .failed: 2])
@@ -241,7 +241,7 @@ import Testing
                 let view = try await launcher.service.create(
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, "three running") { $0.counts[.running] == 3 }
                 _ = try await launcher.service.abort(uuid)
@@ -263,7 +263,7 @@ import Testing
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]],
                         executor: terraExecutor(["unknownTimeoutMinutes": 0.02])),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 try await launcher.updateUntil(uuid, "three workflows") { $0.counts.values.reduce(0, +) == 3 }
                 fake.dropFromSubmissions([missing])
@@ -285,11 +285,14 @@ import Testing
         try await FakeTerra.with { fake in
             fake.addWorkspace(workspace, methodConfiguration: methodConfiguration)
             let snapshot = fake.addSnapshot(name: "cohort", table: "sample", rows: 2)
-            try await TestLauncher.with(settings: fake.settings) { launcher in
+            // A short request limit here (10 s elsewhere, so a loaded machine does not time out).
+            var settings = fake.settings
+            settings["WFL_TERRA_TIMEOUT_SECONDS"] = "2"
+            try await TestLauncher.with(settings: settings) { launcher in
                 let view = try await launcher.service.create(
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
-                    creator: "t", start: true)
+                    start: true)
                 let uuid = view.record.uuid
                 fake.fail(.init("POST", "/submissions", status: 503, times: 2))  // retried within the call
                 try await launcher.updateUntil(uuid, "two workflows") { $0.counts.values.reduce(0, +) == 2 }
@@ -322,7 +325,7 @@ import Testing
                             "name": "Terra Workspace", "workspace": .string(workspace), "entityType": "sample", "identifier": "sample_id",
                             "fromOutputs": ["cram": "cram"],
                         ]),
-                    creator: "t", start: true)
+                    start: true)
                 let done = try await launcher.runUntilFinished(view.record.uuid)
                 #expect(done.counts == [.succeeded: 3])
                 let workflows = try await launcher.allWorkflows(view.record.uuid)
@@ -350,7 +353,7 @@ import Testing
                             "name": "Terra DataRepo", "dataset": .string(dataset), "table": "result",
                             "fromOutputs": ["sample_id": "sample_id", "cram": "cram"],
                         ]),
-                    creator: "t", start: true)
+                    start: true)
                 let done = try await launcher.runUntilFinished(view.record.uuid)
                 #expect(done.counts == [.succeeded: 3])
                 let rows = fake.datasetRows(dataset, table: "result")
@@ -372,7 +375,7 @@ import Testing
                 _ = try await launcher.service.create(
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
-                    creator: "t", start: false)
+                    start: false)
                 // One fresh token per call (three calls at create; a retried call on a loaded machine makes four).
                 #expect(
                     fake.tokenRequests == fake.authorizedCalls && fake.authorizedCalls >= 3,
@@ -389,12 +392,11 @@ import Testing
             try await TestLauncher.with(settings: fake.settings) { launcher in
                 let a = try await launcher.service.create(
                     TestLauncher.request(
-                        source: ["name": "TDR Snapshots", "snapshots": [.string(shared.id)]], executor: terraExecutor()), creator: "t",
-                    start: true)
+                        source: ["name": "TDR Snapshots", "snapshots": [.string(shared.id)]], executor: terraExecutor()), start: true)
                 let b = try await launcher.service.create(
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(own.id), .string(shared.id)]], executor: terraExecutor()),
-                    creator: "t", start: true)
+                    start: true)
                 // Both workloads update at once, as two updaters would.
                 async let first = launcher.runUntilFinished(a.record.uuid)
                 async let second = launcher.runUntilFinished(b.record.uuid)
@@ -427,7 +429,7 @@ import Testing
                 let view = try await launcher.service.create(
                     TestLauncher.request(
                         source: ["name": "TDR Snapshots", "snapshots": [.string(snapshot.id)]], executor: terraExecutor()),
-                    creator: "t", start: true)
+                    start: true)
                 #expect(try await launcher.runUntilFinished(view.record.uuid).counts == [.succeeded: 1])
                 #expect(fake.tokenRequests == 0 && fake.authorizedCalls > 5)
             }

@@ -59,7 +59,7 @@ final class Headers: @unchecked Sendable {
                             "name": "WES", "url": .string("http://127.0.0.1:\(port)"), "workflowUrl": "https://example.org/wf.cwl",
                             "workflowType": "CWL", "workflowTypeVersion": "v1.2", "tokenEnv": "WFL_TEST_WES_TOKEN",
                         ]),
-                    creator: "t", start: true)
+                    start: true)
                 #expect(view.record.executorConfig["tokenEnv"] == "WFL_TEST_WES_TOKEN")
                 #expect(!view.json.description.contains("s3cret"), "the token itself is never stored")
                 let done = try await launcher.runUntilFinished(view.record.uuid)

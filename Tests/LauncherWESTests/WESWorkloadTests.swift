@@ -25,7 +25,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["name": "ada"], ["name": "grace"]]],
                     executor: wesExecutor("greet.cwl", ["tags": ["study": "wes-test"]]),
-                    sink: ["name": "Directory", "path": .string(out.path)]), creator: "t", start: true)
+                    sink: ["name": "Directory", "path": .string(out.path)]), start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
             #expect(done.counts == [.succeeded: 2])
             for workflow in try await launcher.allWorkflows(view.record.uuid) {
@@ -54,7 +54,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
                 {"project": "numbers", "source": {"name": "Items", "items": [{"float": 3.0, "big": 9223372036854775808}]},
                  "executor": \(wesExecutor("echo-numbers.cwl")), "sink": {"name": "None"}}
                 """)
-            let view = try await launcher.service.create(request, creator: "t", start: true)
+            let view = try await launcher.service.create(request, start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
             #expect(done.counts == [.succeeded: 1], "\(done.record.lastError ?? "")")
             let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
@@ -78,7 +78,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
                         "name": "WES", "url": .string(WESServer.url), "workflowAttachment": .string(WESServer.tool("pipeline")),
                         "workflowUrl": "main.cwl", "workflowType": "CWL", "workflowTypeVersion": "v1.2", "pollSeconds": 0.5,
                     ]),
-                creator: "t", start: true)
+                start: true)
             let done = try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300))
             let workflow = try #require(try await launcher.allWorkflows(view.record.uuid).first)
             #expect(done.counts == [.succeeded: 1], "\(workflow.error?.message ?? "") \(workflow.details["stderr"] ?? .null)")
@@ -93,7 +93,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["name": "nobody", "code": 3]]], executor: wesExecutor("greet.cwl")),
-                creator: "t", start: true)
+                start: true)
             #expect(
                 try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [
                     .failed: 1
@@ -111,7 +111,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
         try await TestLauncher.with { launcher in
             let view = try await launcher.service.create(
                 TestLauncher.request(
-                    source: ["name": "Items", "items": [["seconds": 120]]], executor: wesExecutor("sleep.cwl")), creator: "t", start: true)
+                    source: ["name": "Items", "items": [["seconds": 120]]], executor: wesExecutor("sleep.cwl")), start: true)
             try await launcher.updateUntil(view.record.uuid, timeout: .seconds(60), "the run to start") { $0.counts[.running] == 1 }
             let run = try #require(try await launcher.allWorkflows(view.record.uuid).first?.externalID)
             _ = try await launcher.service.abort(view.record.uuid)
@@ -135,7 +135,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
                 do {
                     _ = try await launcher.service.create(
                         TestLauncher.request(source: TestLauncher.items(1), executor: wesExecutor("greet.cwl", fields)),
-                        creator: "t", start: true)
+                        start: true)
                     Issue.record("accepted \(fields)")
                 } catch let error as LauncherError {
                     #expect(error.details["field"]?.stringValue == field)
@@ -152,7 +152,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["seconds": 4], ["seconds": 5]]], executor: wesExecutor("sleep.cwl")),
-                creator: "t", start: true)
+                start: true)
             try await launcher.updateUntil(view.record.uuid, timeout: .seconds(60), "the runs to start") { $0.counts[.running] == 2 }
             try await WESServer.stop()
             do {
@@ -182,7 +182,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: ["name": "Items", "items": [["reference": .string(marker)]]], executor: wesExecutor("needs-file.cwl")),
-                creator: "t", start: true)
+                start: true)
             #expect(
                 try await launcher.runUntilFinished(view.record.uuid, timeout: .seconds(120), pause: .milliseconds(300)).counts == [
                     .failed: 1
@@ -207,7 +207,7 @@ func wesExecutor(_ tool: String, _ fields: JSONObject = [:]) -> JSONValue {
             let view = try await launcher.service.create(
                 TestLauncher.request(
                     source: TestLauncher.items(1), executor: wesExecutor("greet.cwl", ["workflowUrl": "not-attached.cwl"])),
-                creator: "t", start: true)
+                start: true)
             _ = try await launcher.updater.update(workloadID: view.record.id)
             let waiting = try #require(try await launcher.allWorkflows(view.record.uuid).first)
             #expect(waiting.status == .pending)

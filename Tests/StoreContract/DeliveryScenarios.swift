@@ -77,11 +77,11 @@ extension Scenarios {
         // Redeliver: only set-aside ones, reopening the workload.
         let finishedAt = try await h.reload(w).finished
         let eventCount = try await h.events(w).count
-        #expect(try await store.redeliver(workloadID: w.id, uuids: [ok.uuid]) == 0, "a delivered workflow is not set aside")
-        #expect(try await store.redeliver(workloadID: w.id, uuids: [UUID()]) == 0)
+        #expect(try await store.redeliver(workloadID: w.id, uuids: [ok.uuid], by: "test") == 0, "a delivered workflow is not set aside")
+        #expect(try await store.redeliver(workloadID: w.id, uuids: [UUID()], by: "test") == 0)
         #expect(try await h.reload(w).finished == finishedAt)
         #expect(try await h.events(w).count == eventCount)
-        #expect(try await store.redeliver(workloadID: w.id, uuids: [rejected.uuid]) == 1)
+        #expect(try await store.redeliver(workloadID: w.id, uuids: [rejected.uuid], by: "test") == 1)
         let back = try await h.workflow(w, rejected.uuid)
         #expect(back.consumed == nil && back.deliveryError == nil)
         #expect(try await h.reload(w).finished == nil)
@@ -95,14 +95,14 @@ extension Scenarios {
         #expect(rejectedAgain.setAside == 1 && rejectedAgain.finished)
 
         // All set-aside ones; the sink now takes them.
-        #expect(try await store.redeliver(workloadID: w.id, uuids: nil) == 2)
+        #expect(try await store.redeliver(workloadID: w.id, uuids: nil, by: "test") == 2)
         #expect(try await h.events(w).last?.message == "Put 2 set-aside deliveries back in the sink's queue")
         h.backend.healSink()
         let healed = try await h.tick(w, with: parts)
         #expect(healed.delivered == 2 && healed.finished)
         #expect(try await h.workflows(w).allSatisfy { $0.consumed != nil && $0.deliveryError == nil && $0.json["delivered"] == true })
         for workflow in [ok, rejected, retrying, slowOne] { #expect(h.backend.deliveries(workflow.uuid).count == 1) }
-        #expect(try await store.redeliver(workloadID: w.id, uuids: nil) == 0)
+        #expect(try await store.redeliver(workloadID: w.id, uuids: nil, by: "test") == 0)
         #expect(try await h.reload(w).finished != nil)
     }
 }

@@ -31,7 +31,9 @@ extension Scenarios {
                     && $0.consumed == nil && $0.deliveryError == nil
             })
         let submission = try #require(created.first?.submission)
-        #expect(submission.hasPrefix("retry-") && created.allSatisfy { $0.submission == submission })
+        #expect(
+            UUID(uuidString: submission) != nil && created.allSatisfy { $0.submission == submission },
+            "a retry is a submission of its own, with a UUID")
 
         let reopened = try await h.reload(w)
         #expect(reopened.finished == nil && reopened.state == "Running")
@@ -61,15 +63,18 @@ extension Scenarios {
 
         // Nothing final and newest matches: nothing is written.
         let eventCount = try await h.events(w).count
-        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed]), overrides: [:]).isEmpty)
+        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed]), overrides: [:], by: "test").isEmpty)
         #expect(
-            try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], includeRetried: true), overrides: [:])
-                .isEmpty,
+            try await store.retry(
+                workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], includeRetried: true), overrides: [:], by: "test"
+            )
+            .isEmpty,
             "a retried attempt is never retried again")
         #expect(
-            try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.pending]), overrides: [:]).isEmpty,
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(statuses: [.pending]), overrides: [:], by: "test").isEmpty,
             "only final workflows are retried")
-        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [created[0].uuid]), overrides: [:]).isEmpty)
+        #expect(
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [created[0].uuid]), overrides: [:], by: "test").isEmpty)
         #expect(try await h.events(w).count == eventCount)
         #expect(try await h.workflows(w, WorkflowFilter(includeRetried: true)).count == 9)
         await #expect(throws: LauncherError.self) { try await h.service.retry(w.uuid, request: ["status": "Failed"]) }
@@ -86,25 +91,30 @@ extension Scenarios {
         #expect(try await h.events(w).filter { $0.kind == "finished" }.count == 2)
 
         // By uuid, a succeeded one; while the workload is active, another (no "active again").
-        let one = try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [succeededBefore[0].uuid]), overrides: [:])
+        let one = try await store.retry(
+            workloadID: w.id, filter: WorkflowFilter(uuids: [succeededBefore[0].uuid]), overrides: [:], by: "test")
         #expect(one.count == 1 && one[0].retryOf == succeededBefore[0].uuid && one[0].attempt == 2 && one[0].overrides.isEmpty)
         #expect(try await h.reload(w).finished == nil)
-        let two = try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [succeededBefore[1].uuid]), overrides: [:])
+        let two = try await store.retry(
+            workloadID: w.id, filter: WorkflowFilter(uuids: [succeededBefore[1].uuid]), overrides: [:], by: "test")
         #expect(two.count == 1 && two[0].submission != one[0].submission, "each retry is its own submission")
         let second = try #require(try await h.events(w).last)
         #expect(second.kind == "retried" && second.message == "Retrying 1 workflow(s)")
         #expect(second.data == ["count": 1, "overrides": nil])
-        #expect(try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [succeededBefore[0].uuid]), overrides: [:]).isEmpty)
+        #expect(
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [succeededBefore[0].uuid]), overrides: [:], by: "test")
+                .isEmpty)
         try await h.runUntilFinished(w)
         #expect(try await h.counts(w) == [.succeeded: 3, .failed: 3])
 
         // By submission (the retry's own), and filters combine.
-        let third = try await store.retry(workloadID: w.id, filter: WorkflowFilter(submission: one[0].submission), overrides: [:])
+        let third = try await store.retry(
+            workloadID: w.id, filter: WorkflowFilter(submission: one[0].submission), overrides: [:], by: "test")
         #expect(third.count == 1 && third[0].attempt == 3 && third[0].retryOf == one[0].uuid)
         #expect(
             try await store.retry(
                 workloadID: w.id, filter: WorkflowFilter(statuses: [.failed], submission: two[0].submission),
-                overrides: [:]
+                overrides: [:], by: "test"
             ).isEmpty, "status and submission must both match")
         try await h.runUntilFinished(w)
         #expect(try await h.counts(w) == [.succeeded: 3, .failed: 3])
@@ -130,9 +140,9 @@ extension Scenarios {
         #expect(running.status == .running && pending.status == .pending)
         let failed = try await h.workflow(w, n: 0)
         let unlaunched = try #require(
-            try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [failed.uuid]), overrides: [:]).first)
+            try await store.retry(workloadID: w.id, filter: WorkflowFilter(uuids: [failed.uuid]), overrides: [:], by: "test").first)
 
-        let marked = try await store.markAborted(workloadID: w.id)
+        let marked = try await store.markAborted(workloadID: w.id, by: "test")
         #expect(marked.aborted != nil && marked.stopped != nil && marked.finished == nil && marked.state == "Aborting")
         for n in [3, 4] {
             let item = try await h.workflow(w, n: n)
@@ -166,7 +176,7 @@ extension Scenarios {
         #expect(try await h.counts(w) == [.running: 1, .pending: 1, .aborted: 4])
 
         // Again before it finished: the first abort time stands, nothing more is flagged.
-        let again = try await store.markAborted(workloadID: w.id)
+        let again = try await store.markAborted(workloadID: w.id, by: "test")
         #expect(again.aborted == marked.aborted && again.stopped == marked.stopped)
         #expect(try await h.events(w).last?.message == "Workload aborted: 0 workflow(s) to abort at the backend, 0 never launched")
 
@@ -178,7 +188,7 @@ extension Scenarios {
         #expect(done.state == "Aborted" && done.finished != nil)
         #expect(try await h.counts(w) == [.aborted: 6])
         let eventCount = try await h.events(w).count
-        let afterFinish = try await store.markAborted(workloadID: w.id)
+        let afterFinish = try await store.markAborted(workloadID: w.id, by: "test")
         #expect(afterFinish.finished == done.finished && afterFinish.aborted == done.aborted)
         #expect(try await h.events(w).count == eventCount, "a finished workload is not aborted again")
 

@@ -73,6 +73,7 @@ public enum StoreScenario: String, Sendable, CaseIterable, CustomTestStringConve
     case eventsAndCursors
     case openSourcePollsUntilStopped
     case concurrentUpdatersNeverLaunchTwice
+    case tokensAndWhoDidWhat
 
     public var testDescription: String { rawValue }
 
@@ -92,6 +93,7 @@ public enum StoreScenario: String, Sendable, CaseIterable, CustomTestStringConve
         case .eventsAndCursors: try await Scenarios.eventsAndCursors(h)
         case .openSourcePollsUntilStopped: try await Scenarios.openSourcePollsUntilStopped(h)
         case .concurrentUpdatersNeverLaunchTwice: try await Scenarios.concurrentUpdatersNeverLaunchTwice(h)
+        case .tokensAndWhoDidWhat: try await Scenarios.tokensAndWhoDidWhat(h)
         }
     }
 }
@@ -127,7 +129,7 @@ final class Harness: Sendable {
             logger: logger)
     }
 
-    var service: WorkloadService { parts.service }
+    var service: WorkloadService { parts.service.acting(as: .local("contract")) }
     var updater: Updater { parts.updater }
 
     /// Other parts over the same store (another updater, other policies, another registry).
@@ -165,7 +167,7 @@ final class Harness: Sendable {
     ) async throws -> WorkloadRecord {
         try await service.create(
             Self.request(project: project, items: items, source: source, executor: executor, labels: labels),
-            creator: "contract", start: start
+            start: start
         ).record
     }
 

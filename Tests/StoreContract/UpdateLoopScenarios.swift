@@ -122,9 +122,9 @@ extension Scenarios {
         try await h.queues(s3) { try await $0.setWake(nil) }
         #expect(try await h.due() == [s1.id], "no wake-up time: only when something happens")
 
-        _ = try await store.start(workloadID: u.id)
+        _ = try await store.start(workloadID: u.id, by: "test")
         #expect(try await h.due() == [s1.id, u.id], "start wakes it now")
-        _ = try await store.stop(workloadID: s2.id)
+        _ = try await store.stop(workloadID: s2.id, by: "test")
         #expect(try await h.due() == [s1.id, u.id, s2.id], "stop wakes it now")
 
         try await store.recordUpdateError(workloadID: s1.id, message: "boom", retryAt: Date().addingTimeInterval(3600), quarantine: false)
@@ -189,7 +189,10 @@ extension Scenarios {
         #expect(record.lastError == "quarantined: still broken", "the last error stays on record")
 
         // A stored configuration that does not load: quarantined, backed off.
-        let broken = h.parts(registry: h.backend.registry(executor: false))
+        // A ten-minute backoff, so "backed off" holds however slowly the checks below run.
+        var patient = Harness.options
+        patient.errorBackoff = RetryPolicy(attempts: .max, initialDelay: 600, maxDelay: 600)
+        let broken = h.parts(options: patient, registry: h.backend.registry(executor: false))
         let outcome = await broken.updater.updateRecordingErrors(try await h.reload(w))
         if case .failed = outcome {} else { Issue.record("expected .failed, got \(outcome)") }
         let quarantined = try await h.reload(w)

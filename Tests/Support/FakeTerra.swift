@@ -31,7 +31,7 @@ public final class FakeTerra: @unchecked Sendable {
         [
             "WFL_FIRECLOUD_URL": "\(url)/fc", "WFL_RAWLS_URL": "\(url)/rawls", "WFL_TDR_URL": "\(url)/tdr",
             "WFL_BIGQUERY_URL": "\(url)/bq", "WFL_GOOGLE_TOKEN_URL": "\(url)/token",
-            "GOOGLE_APPLICATION_CREDENTIALS": keyFile, "WFL_GOOGLE_TOKEN": "", "WFL_TERRA_TIMEOUT_SECONDS": "2",
+            "GOOGLE_APPLICATION_CREDENTIALS": keyFile, "WFL_GOOGLE_TOKEN": "", "WFL_TERRA_TIMEOUT_SECONDS": "10",
         ]
     }
 

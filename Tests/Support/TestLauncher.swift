@@ -34,7 +34,7 @@ public final class TestLauncher: Sendable {
         self.environment = environment
         let parts = LauncherParts(store: store, registry: registry, environment: environment, options: options, logger: logger)
         updater = parts.updater
-        service = parts.service
+        service = parts.service.acting(as: .local("test"))
     }
 
     public static let fastOptions = UpdaterOptions(concurrency: 4, batchSize: 100, tickBudget: .seconds(5))

@@ -16,7 +16,7 @@ import Testing
             let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
             let log = launcher.home.appendingPathComponent("runs.log").path
             var serve = ServeProcess(wfl: wfl, home: launcher.home)
-            #expect(await serve.waitHealthy())
+            guard await serve.requireHealthy() else { return }
             let healthy = try await serve.http(
                 .POST, "/api/v1/exec",
                 TestLauncher.request(

@@ -20,7 +20,7 @@ import Testing
                 wfl: WFLBinary(databaseURL: launcher.url, home: launcher.home), home: launcher.home, interval: 1,
                 extra: ["WFL_ALLOWED_ROOTS": root.path, "WFL_SECRETS_DIR": root.appendingPathComponent("secrets").path],
                 workingDirectory: cwd.path)
-            #expect(await serve.waitHealthy())
+            guard await serve.requireHealthy() else { return }
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("fuzz/fuzz_api.py").path
             let examples = ProcessInfo.processInfo.environment["WFL_FUZZ_EXAMPLES"] ?? "2000"

@@ -24,7 +24,7 @@ import Testing
                 extra: extra, arguments: arguments)
             guard await serve.waitHealthy() else {
                 let result = try await serve.stop()
-                Issue.record("wfl serve did not become healthy (exit \(result.status)): \(result.stderr.suffix(3000))")
+                Issue.record("wfl serve did not become healthy (exit \(result.status)): \(ServeProcess.diagnosis(result.stderr))")
                 return
             }
             do {
@@ -194,7 +194,7 @@ import Testing
             let serve = ServeProcess(
                 wfl: WFLBinary(databaseURL: launcher.url, home: launcher.home), home: launcher.home,
                 arguments: ["--log-format", "json"])
-            #expect(await serve.waitHealthy())
+            guard await serve.requireHealthy() else { return }
             try await launcher.database.execute("ALTER TABLE workload_event RENAME TO workload_event_hidden")
             let failed = try await serve.http(.POST, "/api/v1/exec", Self.mock())
             try await launcher.database.execute("ALTER TABLE workload_event_hidden RENAME TO workload_event")

@@ -5,6 +5,7 @@ import LauncherSystem
 import LauncherTestSupport
 import NIOCore
 import NIOHTTP1
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -38,12 +39,49 @@ final class ServeProcess: @unchecked Sendable {
         }
     }
 
+    /// Set once stopped or crashed on purpose; until then, dropping this object kills the
+    /// server, so a test that fails part way leaves no `wfl serve` behind to load the machine.
+    private let ended = NSLock()
+    private var isEnded = false
+
+    deinit {
+        ended.lock()
+        let running = !isEnded
+        ended.unlock()
+        if running, let pid { kill(pid, SIGKILL) }
+    }
+
+    private func markEnded() {
+        ended.lock()
+        isEnded = true
+        ended.unlock()
+    }
+
     var pid: Int32? {
         (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
+    /// What the server logged that says why it is unwell: its error and critical lines, then
+    /// the end of the rest.
+    static func diagnosis(_ stderr: String) -> String {
+        let lines = stderr.split(separator: "\n")
+        let errors = lines.filter { $0.contains(" error ") || $0.contains(" critical ") }.suffix(20).joined(separator: "\n")
+        return "errors:\n\(errors)\nlast lines:\n\(lines.suffix(15).joined(separator: "\n"))"
+    }
+
+    /// Waits until healthy; records an issue with what the server logged when it does not
+    /// become so (and stops it). Returns whether it did.
+    func requireHealthy(sourceLocation: SourceLocation = #_sourceLocation) async -> Bool {
+        if await waitHealthy() { return true }
+        let result = try? await stop()
+        Issue.record(
+            "wfl serve did not become healthy (exit \(result?.status ?? -1)): \(Self.diagnosis(result?.stderr ?? ""))",
+            sourceLocation: sourceLocation)
+        return false
+    }
+
     /// Waits until `/health` answers 200.
-    func waitHealthy(timeout: Duration = .seconds(30)) async -> Bool {
+    func waitHealthy(timeout: Duration = .seconds(60)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if (try? await http(.GET, "/health"))?.status == 200 { return true }
@@ -101,6 +139,7 @@ final class ServeProcess: @unchecked Sendable {
     /// SIGTERM, then the process's result (SIGKILL after 30 s, or at once when it never
     /// recorded its pid).
     func stop() async throws -> Command.Result {
+        defer { markEnded() }
         if pid == nil { task.cancel() }
         signal(SIGTERM)
         let killer = Task { [weak self] in
@@ -113,6 +152,7 @@ final class ServeProcess: @unchecked Sendable {
 
     /// kill -9: a crash.
     func crash() async -> Command.Result? {
+        defer { markEnded() }
         signal(SIGKILL)
         return try? await task.value
     }

@@ -38,7 +38,8 @@ import Testing
             if array {
                 let arrayName = try #require(workflows.first?["submission"]?.stringValue)
                 #expect(workflows.allSatisfy { $0["submission"]?.stringValue == arrayName })
-                #expect(try await cluster.jobs(named: arrayName).count == 3, "one array, three tasks")
+                #expect(
+                    try await cluster.jobs(named: "wfl-array-\(arrayName)").count == 3, "one array (named by its submission), three tasks")
             } else {
                 for workflow in workflows {
                     let name = try #require(workflow["uuid"]?.stringValue)

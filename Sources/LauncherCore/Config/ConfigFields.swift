@@ -203,7 +203,7 @@ extension ConfigStruct {
 
 extension Constraint {
     /// `type` with this constraint's keywords, element and key constraints included.
-    func schema(for type: JSONObject) -> JSONObject {
+    public func schema(for type: JSONObject) -> JSONObject {
         var schema = type.merging(schemaKeywords) { _, constraint in constraint }
         if let nested, case .object(let items)? = type["items"] {
             schema["items"] = .object(nested.elements.schema(for: items))

@@ -14,6 +14,14 @@ public struct Settings: Sendable {
         case creator = "WFL_CREATOR"
         case allowedRoots = "WFL_ALLOWED_ROOTS"
         case trustedProxies = "WFL_TRUSTED_PROXIES"
+        case auth = "WFL_AUTH"
+        case operatorExecutors = "WFL_OPERATOR_EXECUTORS"
+        case metricsPublic = "WFL_METRICS_PUBLIC"
+        case oidcJWKS = "WFL_OIDC_JWKS"
+        case oidcIssuer = "WFL_OIDC_ISSUER"
+        case oidcAudience = "WFL_OIDC_AUDIENCE"
+        case oidcRoles = "WFL_OIDC_ROLES"
+        case oidcGroupsClaim = "WFL_OIDC_GROUPS_CLAIM"
         case secretsDir = "WFL_SECRETS_DIR"
         case secretVariables = "WFL_SECRET_VARIABLES"
         case outboundAllow = "WFL_OUTBOUND_ALLOW"
@@ -49,6 +57,16 @@ public struct Settings: Sendable {
             case .outboundAllow: "Hosts (separated by ,) that request-chosen URLs may reach; unset: any host not denied."
             case .outboundDeny: "More hosts or IPv4 prefixes (separated by ,) that request-chosen URLs may not reach."
             case .trustedProxies: "Addresses (separated by ,) of proxies whose X-Forwarded-Email names the creator; unset: none."
+            case .auth: "1: wfl serve requires credentials (API tokens or OIDC JWTs); required off loopback."
+            case .operatorExecutors:
+                "Executors (separated by ,) operators may create workloads with; unset: all but Local and Container (admins only)."
+            case .metricsPublic: "1: /metrics answers without credentials when authentication is on."
+            case .oidcJWKS: "OIDC: the JSON Web Key Set that signs accepted JWTs: a file, or an https URL (fetched, cached an hour)."
+            case .oidcIssuer: "OIDC: the issuer (iss) accepted JWTs must carry."
+            case .oidcAudience: "OIDC: the audience (aud) accepted JWTs must carry."
+            case .oidcRoles:
+                "OIDC: roles by identity, e.g. admin=ada@example.org;operator=@example.org,group:wfl-ops;viewer=*."
+            case .oidcGroupsClaim: "OIDC: the claim listing a JWT's groups (default groups)."
             case .pgBin: "The folder holding initdb, pg_ctl and postgres, for the embedded database."
             case .pgOSUser: "The user the embedded PostgreSQL runs as when wfl runs as root."
             case .firecloudURL, .rawlsURL, .tdrURL, .bigqueryURL: "A Terra service's base URL."
@@ -96,12 +114,28 @@ public struct Settings: Sendable {
         return roots.isEmpty ? nil : roots
     }
 
+    /// A yes/no setting: 1, true, yes or on.
+    public func flag(_ key: Key) -> Bool {
+        guard let value = self[key]?.lowercased() else { return false }
+        return ["1", "true", "yes", "on"].contains(value)
+    }
+
     /// `WFL_TRUSTED_PROXIES` as a list.
     public var trustedProxies: [String] { list(.trustedProxies) }
 
     /// A comma-separated list setting.
     public func list(_ key: Key) -> [String] {
         self[key]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+    }
+
+    /// The launcher's environment as jobs it submits may see it: without its own settings
+    /// (`WFL_*`: the database URL, tokens), PostgreSQL's (`PG*`), cloud credentials, and the
+    /// variables the operator listed as secrets. `sbatch` hands the environment it runs in to
+    /// the job, so an operator's command must not find the database's credentials there.
+    public static func forJobs(_ environment: [String: String]) -> [String: String] {
+        let secrets = Set(Settings(environment).list(.secretVariables))
+        let prefixes = ["WFL_", "PG", "AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_"]
+        return environment.filter { name, _ in !secrets.contains(name) && !prefixes.contains { name.hasPrefix($0) } }
     }
 
     /// The same settings with some replaced (tests).

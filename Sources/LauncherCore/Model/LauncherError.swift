@@ -8,6 +8,10 @@ public struct LauncherError: Error, Sendable, CustomStringConvertible {
         case notFound
         /// The request conflicts with the workload's state: HTTP 409, CLI exit 2.
         case conflict
+        /// No credentials, or credentials that are not valid: HTTP 401, CLI exit 4.
+        case unauthenticated
+        /// The caller's role does not allow it: HTTP 403, CLI exit 4.
+        case forbidden
         /// A dependency (database, backend) cannot be reached now: HTTP 503, CLI exit 1.
         case unavailable
         /// A bug or an unexpected failure: HTTP 500, CLI exit 1.
@@ -42,5 +46,6 @@ public struct LauncherError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    public var isClientError: Bool { [.badRequest, .notFound, .conflict].contains(kind) }
+    public var isClientError: Bool { [.badRequest, .notFound, .conflict, .unauthenticated, .forbidden].contains(kind) }
+    public var isAccessError: Bool { [.unauthenticated, .forbidden].contains(kind) }
 }

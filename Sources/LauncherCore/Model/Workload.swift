@@ -155,17 +155,25 @@ public struct WorkloadEvent: Sendable {
     public var kind: String
     public var message: String
     public var data: JSONValue
+    /// Who made the request that caused it; nil for the update loop's own events.
+    public var actor: String?
 
-    public init(id: Int64, at: Date, kind: String, message: String, data: JSONValue) {
+    public init(id: Int64, at: Date, kind: String, message: String, data: JSONValue, actor: String? = nil) {
         self.id = id
         self.at = at
         self.kind = kind
         self.message = message
         self.data = data
+        self.actor = actor
     }
 
     public var json: JSONValue {
-        .object(["at": Timestamp.json(at), "kind": .string(kind), "message": .string(message), "data": data].compacted)
+        .object(
+            [
+                "at": Timestamp.json(at), "kind": .string(kind), "message": .string(message), "data": data,
+                "by": actor.map(JSONValue.string) ?? .null,
+            ]
+            .compacted)
     }
 }
 

@@ -9,6 +9,9 @@ struct WorkloadRequest: ConfigStruct {
     var source: JSONValue = .null
     var executor: JSONValue = .null
     var sink: JSONValue = .null
+    /// WFL clients send these; see `finish`.
+    var creator: String?
+    var cromwell: JSONValue = .null
 
     static let fields: [Field<WorkloadRequest>] = [
         Field("project", \.project, .text(max: 1024, nonBlank: true), required: true, "The project the workload belongs to."),
@@ -17,9 +20,18 @@ struct WorkloadRequest: ConfigStruct {
         Field("source", \.source, .stage, "The source stage: {\"name\": …, …}."),
         Field("executor", \.executor, .stage, "The executor stage: {\"name\": …, …}."),
         Field("sink", \.sink, .stage, "The sink stage: {\"name\": …, …}."),
+        Field(
+            "creator", \.creator, .text(max: 320), presence: .requestOnly,
+            "Accepted from WFL clients and ignored: the creator is the caller's authenticated identity."),
+        Field("cromwell", \.cromwell, .freeForm(), presence: .requestOnly, "WFL's legacy executor field: refused; use executor."),
     ]
 
     mutating func finish(at path: FieldPath, context: ConfigContext) throws {
+        if !cromwell.isNull {
+            throw path.key("cromwell").invalid(
+                "WFL's \"cromwell\" field is not supported: give the backend as \"executor\": {\"name\": \"WES\" or \"Terra\", …} (see GET /api/v1/stages)"
+            )
+        }
         project = project.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -97,13 +109,13 @@ struct Watcher: ConfigValue {
 /// A retry request (`POST /api/v1/workload/{uuid}/retry`, `wfl retry`).
 struct RetryRequest: ConfigStruct {
     var status: String?
-    var submission: String?
+    var submission: UUID?
     var uuids: [UUID]?
     var overrides: JSONObject?
 
     static let fields: [Field<RetryRequest>] = [
         Field("status", \.status, .text(max: 64), "Retry workflows with this final status: Succeeded, Failed or Aborted."),
-        Field("submission", \.submission, .text(), "Retry workflows of this submission."),
+        Field("submission", \.submission, "Retry workflows of this submission (a UUID)."),
         Field("uuids", \.uuids, .list(min: 1, max: 100_000), "Retry these workflows."),
         Field("overrides", \.overrides, .freeForm(), "Executor settings for the new attempts (e.g. more memory)."),
     ]

@@ -2,12 +2,19 @@ import Foundation
 import Logging
 
 /// Every operation on workloads. The HTTP API and the CLI both call this and add no rules of
-/// their own: validation, lifecycle transitions and retry semantics live here.
+/// their own: validation, lifecycle transitions, retry semantics and who may do what live here.
+///
+/// A service acts for one principal (`acting(as:)`): the HTTP API makes one per request from
+/// the caller's credentials, the CLI acts as the local user (an admin: it holds the database's
+/// credentials). Every change it makes is checked against the principal's role and recorded
+/// with its name.
 public final class WorkloadService: Sendable {
     public let store: any LauncherStore
     public let registry: StageRegistry
     public let environment: LauncherEnvironment
     public let updater: Updater
+    public let principal: Principal
+    public let access: AccessPolicy
     let logger: Logger
 
     public static let defaultPageSize = 100
@@ -15,13 +22,22 @@ public final class WorkloadService: Sendable {
 
     public init(
         store: any LauncherStore, registry: StageRegistry, environment: LauncherEnvironment,
-        updater: Updater, logger: Logger
+        updater: Updater, logger: Logger, principal: Principal = .anonymous, access: AccessPolicy? = nil
     ) {
         self.store = store
         self.registry = registry
         self.environment = environment
         self.updater = updater
         self.logger = logger
+        self.principal = principal
+        self.access = access ?? AccessPolicy(settings: environment.settings)
+    }
+
+    /// The same service acting for `principal`.
+    public func acting(as principal: Principal) -> WorkloadService {
+        WorkloadService(
+            store: store, registry: registry, environment: environment, updater: updater, logger: logger, principal: principal,
+            access: access)
     }
 
     /// A workload with its workflow counts.
@@ -36,8 +52,9 @@ public final class WorkloadService: Sendable {
     /// Validates a workload request completely (stage configurations, every initial item,
     /// remote checks), then writes it in one transaction. `start` is `exec`. Relative paths
     /// in stage configurations are resolved against `relativeTo` (the local CLI's working
-    /// folder) and refused without it.
-    public func create(_ request: JSONValue, creator: String, start: Bool, relativeTo base: String? = nil) async throws -> WorkloadView {
+    /// folder) and refused without it. The workload's creator is the principal.
+    public func create(_ request: JSONValue, start: Bool, relativeTo base: String? = nil) async throws -> WorkloadView {
+        try principal.require(.operator, to: start ? "exec workloads" : "create workloads")
         guard case .object(let object) = request else {
             throw LauncherError(
                 .badRequest, "a workload request must be a JSON object, got \(request.typeName)",
@@ -45,6 +62,11 @@ public final class WorkloadService: Sendable {
         }
         let context = environment.requestContext(relativeTo: base)
         let workload = try WorkloadRequest.decode(object, at: "", context: context, what: "a workload request")
+        // Before any stage is built: a caller who may not use the executor learns nothing more.
+        if let name = workload.executor.objectValue?["name"]?.stringValue {
+            let needed = access.roleNeeded(forExecutor: name)
+            try principal.require(needed, to: "create workloads with the \(Constraint.excerpt(name, max: 64)) executor")
+        }
         let source = try registry.makeSource(workload.source, context: context)
         let executor = try registry.makeExecutor(workload.executor, context: context)
         let sink = try registry.makeSink(workload.sink, context: context)
@@ -66,7 +88,7 @@ public final class WorkloadService: Sendable {
         let sinkConfig = try await sink.validatedConfig(stageContext)
 
         let new = NewWorkload(
-            uuid: uuid, project: workload.project, creator: creator, labels: workload.normalisedLabels,
+            uuid: uuid, project: workload.project, creator: principal.name, labels: workload.normalisedLabels,
             watchers: .array(workload.watchers.map(\.configJSON)),
             sourceConfig: sourceConfig, executorConfig: executorConfig, sinkConfig: sinkConfig,
             version: environment.version)
@@ -78,31 +100,34 @@ public final class WorkloadService: Sendable {
     // MARK: Lifecycle
 
     public func start(_ uuid: UUID) async throws -> WorkloadView {
+        try principal.require(.operator, to: "start workloads")
         let workload = try await find(uuid)
-        return try await view(store.start(workloadID: workload.id))
+        return try await view(store.start(workloadID: workload.id, by: principal.name))
     }
 
     public func stop(_ uuid: UUID) async throws -> WorkloadView {
+        try principal.require(.operator, to: "stop workloads")
         let workload = try await find(uuid)
         guard workload.started != nil else {
             throw LauncherError(
                 .badRequest, "Cannot stop workload before it's been started.",
                 details: ["uuid": .string(uuid.uuidString.lowercased())])
         }
-        return try await view(store.stop(workloadID: workload.id))
+        return try await view(store.stop(workloadID: workload.id, by: principal.name))
     }
 
     /// Stops the workload and aborts its active workflows at the backend. The abort runs now
     /// when the workload's update lock comes free within a few seconds, else on the updater's
     /// next pass; either way no new workflow is launched from here on.
     public func abort(_ uuid: UUID) async throws -> WorkloadView {
+        try principal.require(.operator, to: "abort workloads")
         let workload = try await find(uuid)
         guard workload.started != nil else {
             throw LauncherError(
                 .badRequest, "Cannot abort workload before it's been started.",
                 details: ["uuid": .string(uuid.uuidString.lowercased())])
         }
-        let marked = try await store.markAborted(workloadID: workload.id)
+        let marked = try await store.markAborted(workloadID: workload.id, by: principal.name)
         if marked.finished == nil {
             do {
                 _ = try await updater.update(workloadID: workload.id, wait: .seconds(5))
@@ -116,10 +141,12 @@ public final class WorkloadService: Sendable {
     // MARK: Queries
 
     public func workload(_ uuid: UUID) async throws -> WorkloadView {
-        try await view(find(uuid))
+        try principal.require(.viewer, to: "read workloads")
+        return try await view(find(uuid))
     }
 
     public func workloads(project: String?, cursor: String?, limit: Int?) async throws -> Page<WorkloadView> {
+        try principal.require(.viewer, to: "read workloads")
         let after = try Cursor.decode(cursor, kind: "workload")
         let limit = try pageSize(limit)
         let records = try await store.workloads(project: project, afterID: after, limit: limit + 1)
@@ -133,17 +160,12 @@ public final class WorkloadService: Sendable {
         _ uuid: UUID, status: String?, submission: String?, includeRetried: Bool,
         cursor: String?, limit: Int?
     ) async throws -> Page<WorkflowRecord> {
-        var filter = WorkflowFilter(submission: submission, includeRetried: includeRetried)
-        if let status {
-            guard let parsed = WorkflowStatus(userInput: status) else {
-                throw LauncherError.invalid(
-                    "status", "unknown status \"\(status)\"; known: \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            filter.statuses = [parsed]
-        }
+        try principal.require(.viewer, to: "read workflows")
+        let (filter, matchesNothing) = try workflowFilter(status: status, submission: submission, includeRetried: includeRetried)
         let after = try Cursor.decode(cursor, kind: "workflow")
         let limit = try pageSize(limit)
         let workload = try await find(uuid)
+        if matchesNothing { return Page(items: [], nextCursor: nil) }
         let rows = try await store.workflows(workloadID: workload.id, filter: filter, afterID: after, limit: limit + 1)
         let page = Array(rows.prefix(limit))
         let next = rows.count > limit ? page.last.map { Cursor.encode($0.id, kind: "workflow") } : nil
@@ -151,6 +173,7 @@ public final class WorkloadService: Sendable {
     }
 
     public func events(_ uuid: UUID, cursor: String?, limit: Int?) async throws -> Page<WorkloadEvent> {
+        try principal.require(.viewer, to: "read events")
         let after = try Cursor.decode(cursor, kind: "event")
         let limit = try pageSize(limit)
         let workload = try await find(uuid)
@@ -160,13 +183,17 @@ public final class WorkloadService: Sendable {
         return Page(items: page, nextCursor: next)
     }
 
-    public var stages: [JSONValue] { registry.catalog }
+    public func stages() throws -> [JSONValue] {
+        try principal.require(.viewer, to: "read the stage catalog")
+        return registry.catalog
+    }
 
     // MARK: Retry
 
     /// Relaunches the final workflows matching `{"status"?, "submission"?, "uuids"?, "overrides"?}`
     /// as new workflows linked to the originals. Returns the new workflows.
     public func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowRecord] {
+        try principal.require(.operator, to: "retry workflows")
         guard case .object(let object) = request else {
             throw LauncherError(.badRequest, "a retry request must be a JSON object, got \(request.typeName)", details: ["field": ""])
         }
@@ -181,7 +208,7 @@ public final class WorkloadService: Sendable {
             }
             filter.statuses = [parsed]
         }
-        filter.submission = retry.submission
+        filter.submission = retry.submission?.uuidString.lowercased()
         filter.uuids = retry.uuids ?? []
         guard !filter.statuses.isEmpty || filter.submission != nil || !filter.uuids.isEmpty else {
             throw LauncherError(
@@ -220,7 +247,7 @@ public final class WorkloadService: Sendable {
             }
         }
 
-        let created = try await store.retry(workloadID: workload.id, filter: filter, overrides: overrides)
+        let created = try await store.retry(workloadID: workload.id, filter: filter, overrides: overrides, by: principal.name)
         guard !created.isEmpty else {
             throw LauncherError(
                 .badRequest, "No workflows to retry for workload and requested workflow filters.",
@@ -239,12 +266,13 @@ public final class WorkloadService: Sendable {
     /// sink's queue with a fresh attempt budget: all of them, or `{"uuids": […]}`. Reopens a
     /// finished workload. Returns the workload.
     public func redeliver(_ uuid: UUID, request: JSONValue) async throws -> WorkloadView {
+        try principal.require(.operator, to: "redeliver workflows")
         guard case .object(let object) = request else {
             throw LauncherError(.badRequest, "a redeliver request must be a JSON object, got \(request.typeName)", details: ["field": ""])
         }
         let redeliver = try RedeliverRequest.decode(object, at: "", context: .request, what: "a redeliver request")
         let workload = try await find(uuid)
-        let count = try await store.redeliver(workloadID: workload.id, uuids: redeliver.uuids)
+        let count = try await store.redeliver(workloadID: workload.id, uuids: redeliver.uuids, by: principal.name)
         guard count > 0 else {
             throw LauncherError(
                 .badRequest,

@@ -4,7 +4,8 @@ import Foundation
 /// `LauncherPostgres`; the core never sees SQL, so it builds without NIO.
 ///
 /// Every state change is conditional on the state it expects, so two processes acting on the
-/// same rows (an HTTP handler and an updater) cannot overwrite each other's work.
+/// same rows (an HTTP handler and an updater) cannot overwrite each other's work. Changes a
+/// request makes name who made it (`by`), recorded on the event they log.
 public protocol LauncherStore: Sendable {
     func ping() async throws
 
@@ -17,12 +18,12 @@ public protocol LauncherStore: Sendable {
     func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]]
 
     /// Sets `started` (no-op when already started). Returns the workload as it now is.
-    func start(workloadID: Int64) async throws -> WorkloadRecord
-    func stop(workloadID: Int64) async throws -> WorkloadRecord
+    func start(workloadID: Int64, by actor: String) async throws -> WorkloadRecord
+    func stop(workloadID: Int64, by actor: String) async throws -> WorkloadRecord
     /// In one transaction: sets `aborted` (and `stopped`), turns unclaimed source items into
     /// `Aborted` workflows (so a retry can relaunch them), aborts `Pending` workflows no launch
     /// attempt reached, and flags the rest for the updater to abort at the backend.
-    func markAborted(workloadID: Int64) async throws -> WorkloadRecord
+    func markAborted(workloadID: Int64, by actor: String) async throws -> WorkloadRecord
 
     func workflows(workloadID: Int64, filter: WorkflowFilter, afterID: Int64?, limit: Int) async throws -> [WorkflowRecord]
     func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent]
@@ -30,7 +31,7 @@ public protocol LauncherStore: Sendable {
     /// In one transaction: relaunch the final, newest-attempt workflows matching `filter` as
     /// new `Pending` workflows (attempt + 1) linked to the originals, reopen a finished
     /// workload, and log the event. Returns the new workflows (empty when nothing matched).
-    func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord]
+    func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject, by actor: String) async throws -> [WorkflowRecord]
 
     /// Started, unfinished workloads whose wake-up time has come, oldest wake-up first.
     func dueWorkloads(limit: Int) async throws -> [WorkloadRef]
@@ -57,7 +58,17 @@ public protocol LauncherStore: Sendable {
     /// delivery was given up) back in the sink's queue with a fresh attempt budget — all of
     /// them, or those of `uuids` — reopens a finished workload, and logs the event. Returns how
     /// many were put back.
-    func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int
+    func redeliver(workloadID: Int64, uuids: [UUID]?, by actor: String) async throws -> Int
+
+    // API tokens (only their hashes are stored)
+    /// Stores a new token; a conflict when a live token already has the name.
+    func createToken(_ token: NewAPIToken) async throws -> APITokenRecord
+    /// Every token, revoked ones included, by name.
+    func tokens() async throws -> [APITokenRecord]
+    /// The live or dead token with this hash.
+    func token(hash: [UInt8]) async throws -> APITokenRecord?
+    /// Revokes the live token of this name; false when there is none.
+    func revokeToken(name: String) async throws -> Bool
 }
 
 /// The queues of one workload, used by its updater while it holds the workload's lock.

@@ -47,8 +47,8 @@ public final class MemoryStore: LauncherStore {
             state.insertItems(id, items, now: now)
             state.addEvent(
                 id, kind: "created", message: "Workload created with \(items.count) item(s)",
-                data: ["creator": .string(w.creator)], now: now)
-            if start { state.addEvent(id, kind: "started", message: "Workload started", data: .null, now: now) }
+                data: ["creator": .string(w.creator)], now: now, actor: w.creator)
+            if start { state.addEvent(id, kind: "started", message: "Workload started", data: .null, now: now, actor: w.creator) }
             return record
         }
     }
@@ -88,7 +88,7 @@ public final class MemoryStore: LauncherStore {
         }
     }
 
-    public func start(workloadID: Int64) async throws -> WorkloadRecord {
+    public func start(workloadID: Int64, by actor: String) async throws -> WorkloadRecord {
         try locked { state in
             let now = Date()
             let changed = try state.withWorkload(workloadID) { data -> Bool in
@@ -99,13 +99,13 @@ public final class MemoryStore: LauncherStore {
                 return true
             }
             if changed {
-                state.addEvent(workloadID, kind: "started", message: "Workload started", data: .null, now: now)
+                state.addEvent(workloadID, kind: "started", message: "Workload started", data: .null, now: now, actor: actor)
             }
             return try state.record(workloadID)
         }
     }
 
-    public func stop(workloadID: Int64) async throws -> WorkloadRecord {
+    public func stop(workloadID: Int64, by actor: String) async throws -> WorkloadRecord {
         try locked { state in
             let now = Date()
             let changed = try state.withWorkload(workloadID) { data -> Bool in
@@ -118,13 +118,13 @@ public final class MemoryStore: LauncherStore {
             if changed {
                 state.addEvent(
                     workloadID, kind: "stopped", message: "Workload stopped: the source takes no new items",
-                    data: .null, now: now)
+                    data: .null, now: now, actor: actor)
             }
             return try state.record(workloadID)
         }
     }
 
-    public func markAborted(workloadID: Int64) async throws -> WorkloadRecord {
+    public func markAborted(workloadID: Int64, by actor: String) async throws -> WorkloadRecord {
         try locked { state in
             let now = Date()
             let current = try state.record(workloadID)
@@ -160,7 +160,7 @@ public final class MemoryStore: LauncherStore {
             state.addEvent(
                 workloadID, kind: "aborted",
                 message: "Workload aborted: \(toAbort) workflow(s) to abort at the backend, \(notLaunched) never launched",
-                data: ["toAbort": .int(Int64(toAbort)), "neverLaunched": .int(Int64(notLaunched))], now: now)
+                data: ["toAbort": .int(Int64(toAbort)), "neverLaunched": .int(Int64(notLaunched))], now: now, actor: actor)
             return try state.record(workloadID)
         }
     }
@@ -189,14 +189,14 @@ public final class MemoryStore: LauncherStore {
 
     // MARK: Retry
 
-    public func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject) async throws -> [WorkflowRecord] {
+    public func retry(workloadID: Int64, filter: WorkflowFilter, overrides: JSONObject, by actor: String) async throws -> [WorkflowRecord] {
         try locked { state in
             guard let wasFinished = state.workloads[workloadID].map({ $0.record.finished != nil }) else { return [] }
             let now = Date()
             var newest = filter
             newest.includeRetried = false
             let statuses = Set(newest.statuses), uuids = Set(newest.uuids)
-            let submission = "retry-\(UUID().uuidString.lowercased())"
+            let submission = UUID().uuidString.lowercased()
             let originals = state.workloads[workloadID]!.rows.filter {
                 $0.status.isFinal && $0.matches(newest, statuses: statuses, uuids: uuids)
             }
@@ -227,7 +227,8 @@ public final class MemoryStore: LauncherStore {
             state.addEvent(
                 workloadID, kind: "retried",
                 message: "Retrying \(created.count) workflow(s)\(wasFinished ? "; workload active again" : "")",
-                data: ["count": .int(Int64(created.count)), "overrides": overrides.isEmpty ? .null : .object(overrides)], now: now)
+                data: ["count": .int(Int64(created.count)), "overrides": overrides.isEmpty ? .null : .object(overrides)], now: now,
+                actor: actor)
             return created
         }
     }
@@ -280,7 +281,7 @@ public final class MemoryStore: LauncherStore {
         }
     }
 
-    public func redeliver(workloadID: Int64, uuids: [UUID]?) async throws -> Int {
+    public func redeliver(workloadID: Int64, uuids: [UUID]?, by actor: String) async throws -> Int {
         try locked { state in
             guard state.workloads[workloadID] != nil else { return 0 }
             let now = Date()
@@ -310,8 +311,40 @@ public final class MemoryStore: LauncherStore {
             state.addEvent(
                 workloadID, kind: "redelivered",
                 message: "Put \(count) set-aside deliver\(count == 1 ? "y" : "ies") back in the sink's queue",
-                data: ["count": .int(Int64(count))], now: now)
+                data: ["count": .int(Int64(count))], now: now, actor: actor)
             return count
+        }
+    }
+
+    // MARK: API tokens
+
+    public func createToken(_ token: NewAPIToken) async throws -> APITokenRecord {
+        try locked { state in
+            guard !state.tokens.contains(where: { $0.record.name == token.name && $0.record.revokedAt == nil }) else {
+                throw LauncherError(
+                    .conflict, "a token named \(token.name) already exists; revoke it first or choose another name",
+                    details: ["field": "name"])
+            }
+            let record = APITokenRecord(
+                name: token.name, role: token.role, createdAt: Date(), createdBy: token.createdBy, expires: token.expires)
+            state.tokens.append((token.hash, record))
+            return record
+        }
+    }
+
+    public func tokens() async throws -> [APITokenRecord] {
+        try locked { state in state.tokens.map(\.record).sorted { $0.name < $1.name } }
+    }
+
+    public func token(hash: [UInt8]) async throws -> APITokenRecord? {
+        try locked { state in state.tokens.first { $0.hash == hash }?.record }
+    }
+
+    public func revokeToken(name: String) async throws -> Bool {
+        try locked { state in
+            guard let i = state.tokens.firstIndex(where: { $0.record.name == name && $0.record.revokedAt == nil }) else { return false }
+            state.tokens[i].record.revokedAt = Date()
+            return true
         }
     }
 }
@@ -682,6 +715,7 @@ fileprivate struct State: Sendable {
     var lastEventID: Int64 = 0
     /// Workloads whose update lock is held.
     var locks: Set<Int64> = []
+    var tokens: [(hash: [UInt8], record: APITokenRecord)] = []
 
     func requireWorkload(_ id: Int64) throws {
         guard workloads[id] != nil else {
@@ -717,10 +751,10 @@ fileprivate struct State: Sendable {
         return WorkflowRow(id: lastWorkflowID, uuid: UUID(), status: status, inputs: inputs, created: now, updated: now)
     }
 
-    mutating func addEvent(_ id: Int64, kind: String, message: String, data: JSONValue, now: Date) {
+    mutating func addEvent(_ id: Int64, kind: String, message: String, data: JSONValue, now: Date, actor: String? = nil) {
         guard workloads[id] != nil else { return }
         lastEventID += 1
-        workloads[id]!.events.append(WorkloadEvent(id: lastEventID, at: now, kind: kind, message: message, data: data))
+        workloads[id]!.events.append(WorkloadEvent(id: lastEventID, at: now, kind: kind, message: message, data: data, actor: actor))
     }
 
     /// Unclaimed items become Aborted workflows, in item order (the PostgreSQL shared statement).

@@ -33,7 +33,7 @@ struct Exec: AsyncParsableCommand {
         let interval = self.interval
         let failed = try await Launcher.with(options) { launcher in
             let view = try await launcher.service.create(
-                request, creator: defaultCreator(), start: true, relativeTo: FileManager.default.currentDirectoryPath)
+                request, start: true, relativeTo: FileManager.default.currentDirectoryPath)
             guard wait else {
                 if json { Output.printJSON(view.json) } else { Output.workload(view) }
                 return false

@@ -13,7 +13,7 @@ struct Create: AsyncParsableCommand {
         let json = options.json
         try await Launcher.with(options) { launcher in
             let view = try await launcher.service.create(
-                request, creator: defaultCreator(), start: false, relativeTo: FileManager.default.currentDirectoryPath)
+                request, start: false, relativeTo: FileManager.default.currentDirectoryPath)
             if json { Output.printJSON(view.json) } else { Output.workload(view) }
         }
     }

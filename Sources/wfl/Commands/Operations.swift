@@ -50,8 +50,12 @@ struct Update: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the HTTP API and an update pass every --interval seconds, until SIGTERM or Ctrl-C.",
-        discussion:
-            "Migrates the database first. The API has no authentication of its own: bind to loopback, or put an authenticating proxy in front."
+        discussion: """
+            Migrates the database first. With --auth (or WFL_AUTH=1) every request but /, /status, /health, /version, \
+            /openapi.json and /docs \
+            needs a bearer token: an API token (wfl token create) or an OIDC JWT (WFL_OIDC_JWKS, WFL_OIDC_ISSUER, \
+            WFL_OIDC_AUDIENCE, WFL_OIDC_ROLES). Authentication is required on any address but loopback.
+            """
     )
 
     @Option(help: "Port to listen on.") var port: Int = 3000
@@ -59,10 +63,31 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between update passes.") var interval: Double = 5
     @Option(name: .customLong("max-body-size"), help: "Largest request body accepted, in bytes (larger ones get 413).")
     var maxBodySize: Int = 256 << 20
+    @Flag(help: "Require credentials (API tokens or OIDC JWTs) on every route but the open ones (default: $WFL_AUTH).")
+    var auth = false
+    @Flag(
+        name: .customLong("insecure-no-auth"),
+        help: "Listen on a non-loopback address without authentication (anyone who can reach it is an admin).")
+    var insecureNoAuth = false
     @OptionGroup var updater: UpdaterFlags
     @OptionGroup var options: GlobalOptions
 
+    /// Whether `host` only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        // 127.0.0.0/8, written as four numbers (not a name that merely starts with "127.").
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
     func validate() throws {
+        let authOn = auth || Settings.process.flag(.auth)
+        if !authOn && !insecureNoAuth && !Self.isLoopback(host) {
+            throw ValidationError(
+                "refusing to listen on \(host) without authentication: anyone who can reach it could run commands on this host. "
+                    + "Use --auth (with tokens from `wfl token create`, or OIDC), or --insecure-no-auth behind a proxy that authenticates.")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be between 0 and 86400 seconds") }
         guard (1024...(4 << 30)).contains(maxBodySize) else { throw ValidationError("--max-body-size must be between 1024 and 4294967296") }
@@ -70,12 +95,18 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let (port, host, interval, maxBodySize) = (port, host, interval, maxBodySize)
+        let authOn = auth || Settings.process.flag(.auth)
         let metrics = MetricsExport.bootstrapPrometheus()
         try await Launcher.serving(options, updaterOptions: updater.updaterOptions) { launcher in
             let loop = LoopStatus(interval: interval)
+            let auth = try AuthConfiguration.from(Settings.process, enabled: authOn, logger: launcher.logger)
+            if authOn, let oidc = auth.oidc { try await oidc.load() }
+            if !authOn && !Self.isLoopback(host) {
+                launcher.logger.warning("serving without authentication on a non-loopback address (--insecure-no-auth)")
+            }
             let routes = APIRoutes(
                 service: launcher.service, maxBodySize: maxBodySize, loop: loop,
-                trustedProxies: Settings.process.trustedProxies, metrics: metrics)
+                trustedProxies: Settings.process.trustedProxies, auth: auth, metrics: metrics)
             let app = Application(
                 router: routes.router(), server: APIRoutes.server,
                 configuration: .init(address: .hostname(host, port: port), serverName: "wfl"),
@@ -84,6 +115,7 @@ struct Serve: AsyncParsableCommand {
                 "wfl serving",
                 metadata: [
                     "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
+                    "auth": "\(authOn ? (auth.oidc != nil ? "API tokens and OIDC" : "API tokens") : "off")",
                 ])
             return [UpdateLoop(updater: launcher.updater, interval: interval, status: loop, logger: launcher.logger), app]
         }

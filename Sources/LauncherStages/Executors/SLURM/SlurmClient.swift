@@ -73,7 +73,8 @@ struct SlurmClient: Sendable {
     }
 
     private func runCommand(_ command: String, _ arguments: [String]) async throws -> Command.Result {
-        var environment = ProcessInfo.processInfo.environment
+        // sbatch gives the job the environment it runs in: never the launcher's secrets.
+        var environment = Settings.forJobs(ProcessInfo.processInfo.environment)
         if let slurmConf { environment["SLURM_CONF"] = slurmConf }
         let result: Command.Result
         do {

@@ -139,7 +139,7 @@ struct SlurmExecutor: Executor, ConfiguredStage {
                 for (uuid, found) in try await lookup(uncertain.map(\.uuid), context: context) {
                     outcomes[uuid] = .launched(
                         Launched(
-                            externalID: found.job, submission: found.array,
+                            externalID: found.job, submission: found.array.map(Self.arraySubmission),
                             details: ["jobId": .string(found.job), "workDir": .string(folder(context, uuid).path)]))
                 }
             } catch {
@@ -262,7 +262,7 @@ struct SlurmExecutor: Executor, ConfiguredStage {
             for (index, workflow) in workflows.enumerated() {
                 outcomes[workflow.uuid] = .launched(
                     Launched(
-                        externalID: "\(jobID)_\(index)", submission: name,
+                        externalID: "\(jobID)_\(index)", submission: Self.arraySubmission(name),
                         details: ["jobId": .string("\(jobID)_\(index)"), "workDir": .string(folder(context, workflow.uuid).path)]))
             }
             return outcomes
@@ -286,6 +286,12 @@ struct SlurmExecutor: Executor, ConfiguredStage {
         exit "$rc"
 
         """
+    }
+
+    /// An array's submission id: the UUID in its job name (`wfl-array-<uuid>`), as every
+    /// submission id the launcher makes is a UUID (WFL's `submission` filter takes one).
+    static func arraySubmission(_ name: String) -> String {
+        name.hasPrefix("wfl-array-") ? String(name.dropFirst("wfl-array-".count)) : name
     }
 
     /// Job ids SLURM has for these workflows, found by job name (or by array name and index).
