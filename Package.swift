@@ -30,7 +30,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
@@ -43,11 +42,8 @@ let package = Package(
                 // SHA-256 of API tokens.
                 .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: swiftSettings),
-        .target(
-            name: "LauncherSystem",
-            dependencies: [
-                .product(name: "Subprocess", package: "swift-subprocess")
-            ], swiftSettings: swiftSettings),
+        // Running commands (posix_spawn, exits found by polling), detached spawns, file locks.
+        .target(name: "LauncherSystem", swiftSettings: swiftSettings),
         // What every backend stage shares: the HTTP client, backend errors, retries, concurrency.
         .target(
             name: "LauncherStageSupport",
