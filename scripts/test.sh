@@ -20,7 +20,7 @@ fi
 # contract test validates the document (openapi-spec-validator) and runs schemathesis on it.
 python3 -c "import hypothesis" 2>/dev/null || python3 -m pip install -q hypothesis >&2
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator >&2
-command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis >&2
+python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schemathesis >&2
 eval "$(scripts/pg-up.sh | tail -1)"
 eval "$(scripts/wes-up.sh | tail -1)"
 export WFL_TEST_DATABASE_URL WFL_TEST_WES_URL

@@ -55,7 +55,8 @@ import Testing
                 func schemathesis(_ token: String, examples: Int, _ more: [String]) async throws -> (Command.Result, Int) {
                     let result = try await Command.run(
                         [
-                            "schemathesis", "run", "\(serve.base)/openapi.json", "-H", "Authorization: Bearer \(token)", "-c", checks,
+                            "python3", "-m", "schemathesis.cli", "run", "\(serve.base)/openapi.json", "-H",
+                            "Authorization: Bearer \(token)", "-c", checks,
                             "-n", String(examples), "--seed", "7", "--request-timeout", "10", "--phases", "examples,fuzzing,stateful",
                             "--generation-deterministic", "--no-color",
                         ] + more, workingDirectory: root.path, timeout: .seconds(400))
@@ -66,7 +67,7 @@ import Testing
                         }.last ?? 0
                     return (result, generated)
                 }
-                let examples = Int(ProcessInfo.processInfo.environment["WFL_SCHEMATHESIS_EXAMPLES"] ?? "") ?? 100
+                let examples = Int(ProcessInfo.processInfo.environment["WFL_SCHEMATHESIS_EXAMPLES"] ?? "") ?? 120
                 let (all, allCases) = try await schemathesis(operatorToken, examples: examples, [])
                 #expect(all.status == 0, "schemathesis found failures:\n\(all.stdout.suffix(8000))\n\(all.stderr.suffix(2000))")
                 let (tokens, tokenCases) = try await schemathesis(adminToken, examples: 50, ["--include-path-regex", "^/api/v1/tokens"])
