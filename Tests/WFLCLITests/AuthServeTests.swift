@@ -5,6 +5,10 @@ import LauncherTestSupport
 import NIOHTTP1
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `wfl serve --auth` and `wfl token` as an operator uses them.
 @Suite struct AuthServeTests {
     @Test func serveRefusesANonLoopbackAddressWithoutAuthentication() async throws {
@@ -60,6 +64,33 @@ import Testing
             #expect(again.status == 2 && again.stderr.contains("No live token named ops"), "\(again.stderr)")
             let result = try await serve.stop()
             #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        }
+    }
+}
+
+/// A serve whose HTTP server cannot start stops, saying why. It used to keep its update loop
+/// spinning (every pass and sleep failing at once, cancelled) with nobody listening.
+@Suite struct ServeStartFailureTests {
+    @Test func aPortInUseStopsServeWithTheReason() async throws {
+        try await TestLauncher.with { launcher in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let listening = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(fd, pointer, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
+                }
+            }
+            try #require(listening)
+            let port = Int(UInt16(bigEndian: address.sin_port))
+            let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
+            let result = try await wfl.run(["serve", "--port", String(port), "--interval", "0.3"], timeout: .seconds(60))
+            #expect(!result.timedOut, "serve kept running without its HTTP server")
+            #expect(result.status != 0, "\(result.stderr.suffix(2000))")
+            #expect(result.stderr.lowercased().contains("address already in use"), "\(result.stderr.suffix(2000))")
         }
     }
 }

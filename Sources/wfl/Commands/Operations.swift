@@ -131,7 +131,10 @@ struct UpdateLoop: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancelled, too, ends the loop: the service group cancels it when another service (the
+        // HTTP server) fails. It used to look for a graceful shutdown only, and a cancelled loop
+        // then spun (every pass and every sleep failing at once) instead of letting serve exit.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let report = await updater.runPass()
             status.passCompleted(listed: report.listed)
             if report.failed > 0 {
