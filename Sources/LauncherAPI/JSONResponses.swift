@@ -122,13 +122,10 @@ struct RouteTable: Sendable {
     /// Whether the route answers without credentials. Unknown routes are not open, so a caller
     /// without credentials learns nothing of what exists.
     func isOpen(_ method: HTTPRequest.Method, _ path: String, metricsPublic: Bool) -> Bool {
-        guard let route = matching(path).first(where: { $0.method == method || (method == .head && $0.method == .get) }) else {
-            return false
-        }
-        switch route.access {
-        case .open: return true
-        case .metrics: return metricsPublic
-        case .role: return false
+        switch access(method, path) {
+        case .open?: true
+        case .metrics?: metricsPublic
+        case .role?, nil: false
         }
     }
 }

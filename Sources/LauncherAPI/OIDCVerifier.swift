@@ -172,16 +172,10 @@ public actor OIDCVerifier {
     /// The JWT's header, decoded without trusting anything in it yet.
     static func header(_ token: String) throws -> JSONObject {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = base64URL(parts[0]), let header = (try? JSONValue.parse(data))?.objectValue else {
+        guard parts.count == 3, let data = Base64URL.decode(parts[0]), let header = (try? JSONValue.parse(data))?.objectValue else {
             throw LauncherError(.unauthenticated, "the bearer token is neither an API token nor a JWT")
         }
         return header
-    }
-
-    static func base64URL(_ text: Substring) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
     }
 
     /// Every claim, kept as JSON: the checks above read the ones they need.

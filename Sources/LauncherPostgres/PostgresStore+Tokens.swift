@@ -40,8 +40,12 @@ extension PostgresStore {
         try await database.rows("SELECT \(unescaped: Self.tokenColumns) FROM api_token WHERE hash = \(Data(hash))").first.map(Self.token)
     }
 
-    public func revokeToken(name: String) async throws -> Bool {
-        !(try await database.rows("UPDATE api_token SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL RETURNING 1"))
-            .isEmpty
+    public func revokeToken(name: String) async throws -> APITokenRecord? {
+        try await database.rows(
+            """
+            UPDATE api_token SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL
+            RETURNING \(unescaped: Self.tokenColumns)
+            """
+        ).first.map(Self.token)
     }
 }

@@ -57,8 +57,8 @@ actor GoogleAuth {
         let (email, pem) = (key.clientEmail, key.privateKey)
         let tokenURL = override ?? key.tokenURI ?? "https://oauth2.googleapis.com/token"
         let now = Int(Date().timeIntervalSince1970)
-        let header = base64URL(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
-        let claims = base64URL(
+        let header = Base64URL.encode(JSONValue.object(["alg": "RS256", "typ": "JWT"]).description)
+        let claims = Base64URL.encode(
             JSONValue.object([
                 "iss": .string(email), "scope": .string(scopes), "aud": .string(tokenURL), "iat": .int(Int64(now)),
                 "exp": .int(Int64(now + 3600)),
@@ -71,7 +71,7 @@ actor GoogleAuth {
         } catch {
             throw Failure(description: "cannot sign with the key in \(keyFile): \(error)")
         }
-        let assertion = "\(signingInput).\(base64URL(signature))"
+        let assertion = "\(signingInput).\(Base64URL.encode(signature))"
         var request = HTTPClientRequest(url: tokenURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -92,12 +92,6 @@ actor GoogleAuth {
         return Cached(token: token, expires: Date().addingTimeInterval(lifetime))
     }
 
-    static func base64URL(_ text: String) -> String { base64URL(Data(text.utf8)) }
-
-    static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
 }
 
 /// A Google service-account key file (the members the launcher needs).

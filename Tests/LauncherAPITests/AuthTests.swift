@@ -43,10 +43,7 @@ struct TestIdentityProvider: Sendable {
         return provider
     }
 
-    static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    static func base64URL(_ data: Data) -> String { Base64URL.encode(data) }
 
     static func claims(
         email: String? = "ada@example.org", issuer: String = issuer, audience: JSONValue = .string(audience), expiresIn: Double = 600,

@@ -152,16 +152,12 @@ enum RequestValidation {
 /// Opaque pagination cursors: the id of the last row on the previous page, tagged by listing.
 enum Cursor {
     static func encode(_ id: Int64, kind: String) -> String {
-        Data("\(kind):\(id)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode("\(kind):\(id)")
     }
 
     static func decode(_ cursor: String?, kind: String) throws -> Int64? {
         guard let cursor, !cursor.isEmpty else { return nil }
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard cursor.utf8.count <= 200, let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+        guard cursor.utf8.count <= 200, let data = Base64URL.decode(cursor), let text = String(data: data, encoding: .utf8),
             text.hasPrefix("\(kind):"), let id = Int64(text.dropFirst(kind.count + 1)), id >= 0
         else {
             throw LauncherError.invalid("cursor", "is not a cursor this listing returned")

@@ -38,12 +38,10 @@ extension WorkloadService {
     public func revokeToken(name: String) async throws -> APITokenRecord {
         try principal.require(.admin, to: "revoke tokens")
         try APITokens.nameConstraint.checkText(name, at: FieldPath("name"))
-        guard try await store.revokeToken(name: name) else {
+        guard let revoked = try await store.revokeToken(name: name) else {
             throw LauncherError.notFound("No live token named \(name)", ["name": .string(name)])
         }
         logger.notice("token revoked", metadata: ["token": "\(name)", "by": "\(principal.name)"])
-        let revoked = try await store.tokens().last { $0.name == name && $0.revokedAt != nil }
-        guard let revoked else { throw LauncherError(.internalError, "a revoked token vanished", internalDetail: name) }
         return revoked
     }
 

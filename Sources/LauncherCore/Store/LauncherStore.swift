@@ -67,8 +67,8 @@ public protocol LauncherStore: Sendable {
     func tokens() async throws -> [APITokenRecord]
     /// The live or dead token with this hash.
     func token(hash: [UInt8]) async throws -> APITokenRecord?
-    /// Revokes the live token of this name; false when there is none.
-    func revokeToken(name: String) async throws -> Bool
+    /// Revokes the live token of this name and returns it; nil when there is none.
+    func revokeToken(name: String) async throws -> APITokenRecord?
 }
 
 /// The queues of one workload, used by its updater while it holds the workload's lock.

@@ -340,11 +340,11 @@ public final class MemoryStore: LauncherStore {
         try locked { state in state.tokens.first { $0.hash == hash }?.record }
     }
 
-    public func revokeToken(name: String) async throws -> Bool {
+    public func revokeToken(name: String) async throws -> APITokenRecord? {
         try locked { state in
-            guard let i = state.tokens.firstIndex(where: { $0.record.name == name && $0.record.revokedAt == nil }) else { return false }
+            guard let i = state.tokens.firstIndex(where: { $0.record.name == name && $0.record.revokedAt == nil }) else { return nil }
             state.tokens[i].record.revokedAt = Date()
-            return true
+            return state.tokens[i].record
         }
     }
 }
