@@ -106,12 +106,14 @@ let package = Package(
         .executableTarget(
             name: "wfl",
             dependencies: [
-                "LauncherCore", "LauncherStages", "LauncherPostgres", "LauncherAPI",
+                "LauncherCore", "LauncherStages", "LauncherStageSupport", "LauncherPostgres", "LauncherAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ], swiftSettings: swiftSettings),
 
         // Benchmarks: `swift run -c release wfl-bench`; not part of the test suite.

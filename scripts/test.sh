@@ -32,6 +32,7 @@ else
   echo "[test] not root: SLURM and podman not set up (they need root); their tests will fail" >&2
 fi
 swift build --build-tests
+scripts/build-info.sh .build/debug
 if [ $# -gt 0 ]; then
   exec swift test --skip-build "$@"
 fi

@@ -7,12 +7,6 @@ import LauncherCore
 /// document at `/openapi.json` (and `/docs`) all come from this list; the response schemas are
 /// checked against the server's real answers by schemathesis in CI.
 struct APIRoute: Sendable {
-    struct Query: Sendable {
-        let name: String
-        let schema: JSONValue
-        let summary: String
-    }
-
     enum Body: Sendable {
         case none
         case json(JSONValue, required: Bool)
@@ -23,7 +17,7 @@ struct APIRoute: Sendable {
     let access: RouteTable.Access
     let id: String
     let summary: String
-    var query: [Query] = []
+    var query: [QueryParameter] = []
     var body: Body = .none
     /// A `$ref` name under components/schemas, or an inline schema.
     let response: JSONValue
@@ -36,13 +30,6 @@ enum APIContract {
 
     static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
     static func array(of name: String) -> JSONValue { ["type": "array", "items": ref(name)] }
-
-    static let pageQuery: [APIRoute.Query] = [
-        .init(
-            name: "limit", schema: ["type": "integer", "minimum": 1, "maximum": .int(Int64(WorkloadService.maxPageSize))],
-            summary: "Items per page. Without limit and cursor the whole listing is returned (as WFL does), streamed."),
-        .init(name: "cursor", schema: ["type": "string", "maxLength": 200], summary: "The X-Next-Cursor of the previous page."),
-    ]
 
     static func routes(_ registry: StageRegistry) -> [APIRoute] {
         let workload = RequestSchemas.workload(registry)
@@ -86,29 +73,18 @@ enum APIContract {
             APIRoute(
                 method: .get, path: "/api/v1/workload", access: .role(.viewer), id: "workloads",
                 summary: "One workload (uuid), or a page of workloads (of a project).",
-                query: [
-                    .init(name: "uuid", schema: ["type": "string", "format": "uuid"], summary: "Only this workload."),
-                    .init(name: "project", schema: ["type": "string", "maxLength": 1024], summary: "Only this project's."),
-                ] + pageQuery, response: array(of: "Workload"), paged: true),
+                query: [QueryParameters.uuid, QueryParameters.project] + QueryParameters.page, response: array(of: "Workload"), paged: true),
             APIRoute(
                 method: .get, path: "/api/v1/workload/:uuid", access: .role(.viewer), id: "workload", summary: "A workload.",
                 response: ref("Workload")),
             APIRoute(
                 method: .get, path: "/api/v1/workload/:uuid/workflows", access: .role(.viewer), id: "workflows",
                 summary: "A page of the workload's workflows (newest attempts unless includeRetried).",
-                query: [
-                    .init(
-                        name: "status",
-                        schema: [
-                            "type": "string", "maxLength": 64,
-                            "examples": .array((WorkflowStatus.allCases.map(\.rawValue) + ["On Hold"]).map(JSONValue.string)),
-                        ], summary: "Only this status (any capitalisation; Cromwell's On Hold matches none)."),
-                    .init(name: "submission", schema: ["type": "string", "format": "uuid"], summary: "Only this submission."),
-                    .init(name: "includeRetried", schema: ["type": "boolean"], summary: "Also attempts that were retried."),
-                ] + pageQuery, response: array(of: "Workflow"), paged: true),
+                query: [QueryParameters.status, QueryParameters.submission, QueryParameters.includeRetried] + QueryParameters.page,
+                response: array(of: "Workflow"), paged: true),
             APIRoute(
                 method: .get, path: "/api/v1/workload/:uuid/events", access: .role(.viewer), id: "events",
-                summary: "A page of the workload's event log, with who caused each event.", query: pageQuery,
+                summary: "A page of the workload's event log, with who caused each event.", query: QueryParameters.page,
                 response: array(of: "Event"), paged: true),
             APIRoute(
                 method: .post, path: "/api/v1/workload/:uuid/retry", access: .role(.operator), id: "retry",
@@ -170,7 +146,13 @@ enum APIContract {
             "Status": ["type": "object", "required": ["status"], "properties": ["status": ["type": "string"]]],
             "Version": [
                 "type": "object", "required": ["name", "version"],
-                "properties": ["name": ["type": "string"], "version": ["type": "string"]],
+                "properties": [
+                    "name": ["type": "string"], "version": ["type": "string"],
+                    "commit": ["type": "string", "description": "The git commit built (with -dirty for uncommitted changes)."],
+                    "committed": ["type": "string", "description": "When that commit was made."],
+                    "built": ["type": "string", "description": "When the binary was built."],
+                    "user": ["type": "string", "description": "Who built it."],
+                ],
             ],
             "Health": [
                 "type": "object", "required": ["status", "database"],

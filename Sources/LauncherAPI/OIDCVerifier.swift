@@ -156,17 +156,55 @@ public actor OIDCVerifier {
             }
             text = String(buffer: body)
         }
-        let collection = JWTKeyCollection()
-        do {
-            try await collection.add(jwksJSON: text)
-        } catch {
-            throw LauncherError(.unavailable, "the OIDC key set is not a valid JWKS", internalDetail: "\(error)")
+        let (collection, ids, skipped) = try await Self.usableKeys(text)
+        for (key, reason) in skipped {
+            logger.notice("OIDC key set: a key is skipped", metadata: ["kid": "\(key)", "reason": "\(reason)"])
         }
-        let ids = (try? JSONValue.parse(Data(text.utf8)))?["keys"]?.arrayValue?.compactMap { $0["kid"]?.stringValue } ?? []
         keys = collection
-        keyIDs = Set(ids)
+        keyIDs = ids
         fetchedAt = Date()
-        logger.info("OIDC key set loaded", metadata: ["keys": "\(ids.count)"])
+        logger.info("OIDC key set loaded", metadata: ["keys": "\(ids.count)", "skipped": "\(skipped.count)"])
+    }
+
+    /// The key set's RS256 and ES256 signing keys, added one by one: a provider's set often
+    /// also holds encryption keys, other algorithms or key types this library does not read,
+    /// and one of those must not make every token unverifiable. Fails only when no key is left.
+    static func usableKeys(_ text: String) async throws -> (JWTKeyCollection, Set<String>, [(String, String)]) {
+        guard let set = try? JSONValue.parse(Data(text.utf8)), let entries = set["keys"]?.arrayValue else {
+            throw LauncherError(.unavailable, "the OIDC key set is not a JWKS (a JSON object with a \"keys\" list)")
+        }
+        let collection = JWTKeyCollection()
+        var ids: Set<String> = []
+        var skipped: [(String, String)] = []
+        for entry in entries.prefix(100) {
+            let raw = entry["kid"]?.stringValue
+            let kid = raw.map { Constraint.excerpt($0, max: 80) } ?? "(none)"
+            let reason: String?
+            if raw == nil {
+                reason = "no kid"
+            } else if let use = entry["use"]?.stringValue, use != "sig" {
+                reason = "use \(Constraint.excerpt(use, max: 20)), not sig"
+            } else if let alg = entry["alg"]?.stringValue, !acceptedAlgorithms.contains(alg) {
+                reason = "algorithm \(Constraint.excerpt(alg, max: 20)) is not accepted"
+            } else if !["RSA", "EC"].contains(entry["kty"]?.stringValue ?? "") {
+                reason = "key type \(Constraint.excerpt(entry["kty"]?.stringValue ?? "none", max: 20)) is not RSA or EC"
+            } else {
+                do {
+                    try await collection.add(jwk: try JSONDecoder().decode(JWK.self, from: Data(entry.serialized().utf8)))
+                    reason = nil
+                } catch {
+                    reason = "unreadable: \(Constraint.excerpt("\(error)", max: 200))"
+                }
+            }
+            if let reason { skipped.append((kid, reason)) } else if let raw { ids.insert(raw) }
+        }
+        if entries.count > 100 { skipped.append(("…", "\(entries.count - 100) keys past the first 100")) }
+        guard !ids.isEmpty else {
+            throw LauncherError(
+                .unavailable, "the OIDC key set has no usable RS256 or ES256 signing key",
+                internalDetail: skipped.map { "\($0.0): \($0.1)" }.joined(separator: "; "))
+        }
+        return (collection, ids, skipped)
     }
 
     /// The JWT's header, decoded without trusting anything in it yet.

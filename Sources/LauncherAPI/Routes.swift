@@ -67,7 +67,9 @@ public struct APIRoutes: Sendable {
         router.get("/") { _, _ in JSONResponses.json(["status": "OK"]) }
         router.get("/status") { _, _ in JSONResponses.json(["status": "OK"]) }
         router.get("/version") { _, _ in
-            JSONResponses.json(["version": .string(service.environment.version), "name": "workflow-launcher"])
+            var body: JSONObject = ["version": .string(service.environment.version), "name": "workflow-launcher"]
+            body.merge(BuildInfo.current.json) { old, _ in old }
+            return JSONResponses.json(.object(body))
         }
         router.get("/health") { _, context in try await health(context) }
         let document = APIContract.document(service.registry, version: service.environment.version)
@@ -128,8 +130,8 @@ public struct APIRoutes: Sendable {
         api.get("workload") { request, context in
             let service = try caller(context)
             let query = formQuery(request)
-            let uuid = try text(query, "uuid", max: 64)
-            let project = try text(query, "project")
+            let uuid = try QueryParameters.uuid.text(query)
+            let project = try QueryParameters.project.text(query)
             if uuid != nil && project != nil {
                 throw LauncherError.invalid("uuid", "give uuid or project, not both")
             }
@@ -138,7 +140,7 @@ public struct APIRoutes: Sendable {
                     [try await service.workload(WorkloadService.parseUUID(uuid)).json],
                     nextCursor: nil, request: request)
             }
-            let (cursor, limit) = (try text(query, "cursor", max: 200), try limit(query))
+            let (cursor, limit) = (try QueryParameters.cursor.text(query), try QueryParameters.limit.integer(query))
             if cursor == nil && limit == nil {
                 return try await JSONResponses.stream(try await service.allWorkloads(project: project), context: context) { $0.json }
             }
@@ -151,8 +153,9 @@ public struct APIRoutes: Sendable {
         api.get("workload/:uuid/workflows") { request, context in
             let service = try caller(context)
             let query = formQuery(request)
-            let (uuid, status, submission) = (try pathUUID(context), try text(query, "status", max: 64), try text(query, "submission"))
-            let (includeRetried, cursor, limit) = (try flag(query, "includeRetried"), try text(query, "cursor", max: 200), try limit(query))
+            let (status, submission) = (try QueryParameters.status.text(query), try QueryParameters.submission.text(query))
+            let (uuid, includeRetried) = (try pathUUID(context), try QueryParameters.includeRetried.flag(query))
+            let (cursor, limit) = (try QueryParameters.cursor.text(query), try QueryParameters.limit.integer(query))
             if cursor == nil && limit == nil {
                 let listing = try await service.allWorkflows(uuid, status: status, submission: submission, includeRetried: includeRetried)
                 return try await JSONResponses.stream(listing, context: context) { $0.json }
@@ -164,7 +167,9 @@ public struct APIRoutes: Sendable {
         api.get("workload/:uuid/events") { request, context in
             let service = try caller(context)
             let query = formQuery(request)
-            let (uuid, cursor, limit) = (try pathUUID(context), try text(query, "cursor", max: 200), try limit(query))
+            let (uuid, cursor, limit) = (
+                try pathUUID(context), try QueryParameters.cursor.text(query), try QueryParameters.limit.integer(query)
+            )
             if cursor == nil && limit == nil {
                 return try await JSONResponses.stream(try await service.allEvents(uuid), context: context) { $0.json }
             }
@@ -274,27 +279,5 @@ public struct APIRoutes: Sendable {
             if values[name] == nil { values[name] = parts.count > 1 ? decode(parts[1]) : "" }
         }
         return values
-    }
-
-    /// A query parameter's text: at most `max` bytes and no NUL, else a 400 naming it.
-    private func text(_ query: [String: String], _ name: String, max: Int = 1024) throws -> String? {
-        guard let value = query[name] else { return nil }
-        try Constraint.text(max: max).checkText(value, at: FieldPath(name))
-        return value
-    }
-
-    private func limit(_ query: [String: String]) throws -> Int? {
-        guard let text = try text(query, "limit", max: 20) else { return nil }
-        guard let value = Int(text) else { throw LauncherError.invalid("limit", "expected a whole number, got \"\(text)\"") }
-        return value
-    }
-
-    private func flag(_ query: [String: String], _ name: String) throws -> Bool {
-        guard let text = try text(query, name, max: 10) else { return false }
-        switch text.lowercased() {
-        case "true", "1", "yes", "": return true
-        case "false", "0", "no": return false
-        default: throw LauncherError.invalid(name, "expected true or false, got \"\(text)\"")
-        }
     }
 }

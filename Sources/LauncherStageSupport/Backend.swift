@@ -113,6 +113,7 @@ package struct BackendClient: Sendable {
     package struct Reply: Sendable {
         package let status: UInt
         package let body: ByteBuffer
+        package var headers: HTTPHeaders = [:]
 
         package var json: JSONValue { body.readableBytes == 0 ? .null : ((try? JSONValue.parse(Data(body.readableBytesView))) ?? .null) }
         package var text: String { String(buffer: body) }
@@ -144,7 +145,7 @@ package struct BackendClient: Sendable {
                 service,
                 (200..<400).contains(code) ? .ok : (400..<500).contains(code) && code != 408 && code != 429 ? .refused : .unavailable,
                 since: start)
-            return Reply(status: code, body: bytes)
+            return Reply(status: code, body: bytes, headers: response.headers)
         } catch let error as BackendError {
             throw error
         } catch {

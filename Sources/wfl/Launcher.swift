@@ -9,6 +9,12 @@ import UnixSignals
 
 struct GlobalOptions: ParsableArguments {
     @Option(
+        help: ArgumentHelp(
+            "Run operator commands on this wfl serve over HTTP, with the token in $WFL_TOKEN (default: $WFL_SERVER).",
+            valueName: "url"))
+    var server: String?
+
+    @Option(
         name: .customLong("database-url"),
         help: "PostgreSQL URL (default: $WFL_DATABASE_URL, else the embedded database in $WFL_HOME).")
     var databaseURL: String?
@@ -63,6 +69,10 @@ struct Launcher: Sendable {
     }
 
     static func connect(_ options: GlobalOptions, migrations: Migrations, defaultLogLevel: Logger.Level) async throws -> Connection {
+        if options.server != nil {
+            throw LauncherError.invalid(
+                "--server", "this command works on the database (--database-url, $WFL_DATABASE_URL); --server is for operator commands")
+        }
         let logger = try bootstrapLogging(options.logLevel, format: options.logFormat, default: defaultLogLevel)
         let home = EmbeddedPostgres.defaultHome()
         let url = options.databaseURL ?? Settings.process[.databaseURL]

@@ -34,30 +34,24 @@ enum Output {
         return rest.isEmpty ? name : "\(name) \(JSONValue.object(rest))"
     }
 
-    static func time(_ date: Date?) -> String {
-        guard let date else { return "-" }
-        return Timestamp.format(date)
-    }
-
-    static func workload(_ view: WorkloadService.WorkloadView) {
-        let w = view.record
-        print("Workload \(w.uuid.uuidString.lowercased())  (project \(w.project))")
+    static func workload(_ w: WorkloadSummary) {
+        print("Workload \(w.uuid)  (project \(w.project))")
         var lines: [(String, String)] = [
-            ("state", w.state), ("source", stage(w.sourceConfig)), ("executor", stage(w.executorConfig)),
-            ("sink", stage(w.sinkConfig)), ("labels", w.labels.joined(separator: ", ")), ("created", time(w.created)),
+            ("state", w.state), ("source", stage(w.source)), ("executor", stage(w.executor)),
+            ("sink", stage(w.sink)), ("labels", w.labels.joined(separator: ", ")), ("created", w.created),
         ]
-        if let started = w.started { lines.append(("started", time(started))) }
-        if let stopped = w.stopped { lines.append(("stopped", time(stopped))) }
-        if let aborted = w.aborted { lines.append(("aborted", time(aborted))) }
-        if let finished = w.finished { lines.append(("finished", time(finished))) }
-        lines.append(("workflows", "\(counts(view.counts)) (\(view.counts.values.reduce(0, +)) total)"))
+        if let started = w.started { lines.append(("started", started)) }
+        if let stopped = w.stopped { lines.append(("stopped", stopped)) }
+        if let aborted = w.aborted { lines.append(("aborted", aborted)) }
+        if let finished = w.finished { lines.append(("finished", finished)) }
+        lines.append(("workflows", "\(counts(w.counts)) (\(w.total) total)"))
         if let error = w.lastError {
-            lines.append(("last error", "\(error) (\(time(w.lastErrorAt)), \(w.errorCount) in a row)"))
+            lines.append(("last error", "\(error.message) (\(error.at ?? "-"), \(error.consecutive ?? 0) in a row)"))
         }
         for (key, value) in lines { print("  \(key.padding(toLength: 11, withPad: " ", startingAt: 0)) \(value)") }
     }
 
-    static func workloads(_ views: [WorkloadService.WorkloadView]) {
+    static func workloads(_ views: [WorkloadSummary]) {
         if views.isEmpty {
             print("No workloads.")
             return
@@ -65,14 +59,11 @@ enum Output {
         table(
             ["UUID", "PROJECT", "STATE", "EXECUTOR", "CREATED", "WORKFLOWS"],
             views.map { view in
-                [
-                    view.record.uuid.uuidString.lowercased(), view.record.project, view.record.state,
-                    view.record.executorConfig["name"]?.stringValue ?? "?", time(view.record.created), counts(view.counts),
-                ]
+                [view.uuid, view.project, view.state, view.executor["name"]?.stringValue ?? "?", view.created, counts(view.counts)]
             })
     }
 
-    static func workflows(_ workflows: [WorkflowRecord]) {
+    static func workflows(_ workflows: [WorkflowSummary]) {
         if workflows.isEmpty {
             print("No workflows.")
             return
@@ -83,8 +74,8 @@ enum Output {
                 var error = w.error.map { ($0.kind == .infrastructure ? "[infrastructure] " : "") + $0.message } ?? w.deliveryError ?? ""
                 if error.count > 80 { error = String(error.prefix(77)) + "..." }
                 return [
-                    w.uuid.uuidString.lowercased(), w.status.rawValue, String(w.attempt), w.externalID ?? "-",
-                    time(w.updated), error.replacingOccurrences(of: "\n", with: " "),
+                    w.uuid, w.status, String(w.attempt), w.externalId ?? "-", w.updated ?? "-",
+                    error.replacingOccurrences(of: "\n", with: " "),
                 ]
             })
     }

@@ -222,6 +222,42 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
         }
     }
 
+    /// Each query parameter's limits in /openapi.json are the ones the server enforces (both
+    /// come from one declaration): one past the limit is a 400 naming the parameter, the limit
+    /// itself is not refused for it.
+    @Test func queryLimitsInTheDocumentAreTheOnesEnforced() async throws {
+        try await withAPI { client, _ in
+            let created = try await client.call(.post, "/api/v1/create", request(1))
+            let uuid = try #require(created.json["uuid"]?.stringValue)
+            let document = try await client.call(.get, "/openapi.json").json
+            var checked = 0
+            for (path, item) in document["paths"]?.objectValue ?? [:] {
+                for parameter in item["get"]?["parameters"]?.arrayValue ?? [] where parameter["in"] == "query" {
+                    let name = try #require(parameter["name"]?.stringValue)
+                    let schema = parameter["schema"] ?? .null
+                    let url = path.replacingOccurrences(of: "{uuid}", with: uuid)
+                    var cases: [(String, Bool)] = []
+                    if let maximum = schema["maximum"]?.intValue, let minimum = schema["minimum"]?.intValue {
+                        cases = [
+                            (String(maximum), false), (String(maximum + 1), true), (String(minimum), false), (String(minimum - 1), true),
+                        ]
+                    } else if let length = schema["maxLength"]?.intValue {
+                        cases = [(String(repeating: "a", count: Int(length) + 1), true)]
+                    } else if schema["format"] == "uuid" {
+                        cases = [(String(repeating: "a", count: 65), true)]
+                    }
+                    for (value, refused) in cases {
+                        let reply = try await client.call(.get, "\(url)?\(name)=\(value)")
+                        let namesIt = reply.status == .badRequest && reply.json["details"]?["field"] == .string(name)
+                        #expect(namesIt == refused, "\(path)?\(name)=\(value.prefix(20))…: \(reply.status) \(reply.json)")
+                        checked += 1
+                    }
+                }
+            }
+            #expect(checked >= 15, "\(checked) cases")
+        }
+    }
+
     @Test func badRetryAndWorkflowQueries() async throws {
         try await withAPI { client, launcher in
             let created = try await client.call(.post, "/api/v1/exec", request(2))

@@ -270,6 +270,54 @@ func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"]
         }
     }
 
+    /// A provider's key set mixes keys: encryption keys, other algorithms, key types jwt-kit
+    /// does not read, broken entries. The usable ones still verify; a set with none stops
+    /// the server with the reason (it used to refuse the whole set for any one of them).
+    @Test func keysThisServerCannotUseAreSkippedOneByOne() async throws {
+        let provider = try await TestIdentityProvider.make()
+        let original = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: provider.jwksPath)))
+        let good = try #require(original["keys"]?.arrayValue)
+        let unusable: [JSONValue] = [
+            ["kty": "RSA", "kid": "enc1", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"],
+            ["kty": "oct", "kid": "hmac1", "alg": "HS256", "k": "c2VjcmV0"],
+            ["kty": "OKP", "kid": "ed1", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"],
+            ["kty": "RSA", "alg": "RS256", "n": "AQAB", "e": "AQAB"],
+            ["kty": "RSA", "kid": "broken", "alg": "RS256", "n": 42, "e": ["x"]],
+            ["kty": "future-type", "kid": "f1"],
+        ]
+        let folder = try TestFiles.temporaryFolder("jwks-mixed")
+        let mixed = folder.appendingPathComponent("mixed.json").path
+        try JSONValue.object(["keys": .array(unusable.prefix(3) + good + unusable.suffix(3))]).description.write(
+            toFile: mixed, atomically: true, encoding: .utf8)
+        let verifier = OIDCVerifier(
+            source: .file(mixed), issuer: TestIdentityProvider.issuer, audience: TestIdentityProvider.audience,
+            roles: try RoleMapping(parsing: "admin=ada@example.org"), logger: Logger(label: "test"))
+        try await verifier.load()
+        for kid in ["rsa1", "ec1"] {
+            let principal = try await verifier.verify(try await provider.token(TestIdentityProvider.claims(), kid: kid))
+            #expect(principal.name == "ada@example.org" && principal.role == .admin, "\(kid)")
+        }
+        let (_, ids, skipped) = try await OIDCVerifier.usableKeys(try String(contentsOfFile: mixed, encoding: .utf8))
+        #expect(ids == ["rsa1", "ec1"] && skipped.count == unusable.count, "\(ids) \(skipped)")
+        #expect(skipped.contains { $0.0 == "enc1" && $0.1.contains("use enc") }, "\(skipped)")
+        #expect(skipped.contains { $0.0 == "hmac1" && $0.1.contains("HS256") }, "\(skipped)")
+
+        let none = folder.appendingPathComponent("none.json").path
+        try JSONValue.object(["keys": .array(unusable)]).description.write(toFile: none, atomically: true, encoding: .utf8)
+        let refusing = OIDCVerifier(
+            source: .file(none), issuer: TestIdentityProvider.issuer, audience: TestIdentityProvider.audience,
+            roles: try RoleMapping(parsing: ""), logger: Logger(label: "test"))
+        let error = await #expect(throws: LauncherError.self) { try await refusing.load() }
+        #expect(error?.message.contains("no usable RS256 or ES256 signing key") == true, "\(String(describing: error))")
+        let notASet = folder.appendingPathComponent("list.json").path
+        try "[1, 2]".write(toFile: notASet, atomically: true, encoding: .utf8)
+        let wrong = OIDCVerifier(
+            source: .file(notASet), issuer: TestIdentityProvider.issuer, audience: TestIdentityProvider.audience,
+            roles: try RoleMapping(parsing: ""), logger: Logger(label: "test"))
+        let notJWKS = await #expect(throws: LauncherError.self) { try await wrong.load() }
+        #expect(notJWKS?.message.contains("not a JWKS") == true, "\(String(describing: notJWKS))")
+    }
+
     /// Swaps the payload of a signed token for one naming an admin, keeping the signature.
     func tamper(_ token: String) -> String {
         let parts = token.split(separator: ".")

@@ -30,3 +30,29 @@ import Testing
         }
     }
 }
+
+/// `wfl-build.json` (written by scripts/build-info.sh) is read defensively: a field that is
+/// not a short line of text is left out, and a missing or broken file gives no fields.
+@Suite struct BuildInfoTests {
+    @Test func fieldsAreReadAndHostileOnesLeftOut() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("build-info-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func read(_ text: String) throws -> BuildInfo {
+            let path = folder.appendingPathComponent("b.json").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return BuildInfo.read(path)
+        }
+        let good = try read(
+            #"{"commit": "abc123", "committed": "2026-12-01T00:00:00+00:00", "built": "2026-12-01T01:00:00Z", "user": "ada"}"#)
+        #expect(good == BuildInfo(commit: "abc123", committed: "2026-12-01T00:00:00+00:00", built: "2026-12-01T01:00:00Z", user: "ada"))
+        #expect(good.json["commit"] == "abc123" && good.json.count == 4)
+        let hostile = try read(
+            #"{"commit": "\#(String(repeating: "a", count: 201))", "committed": "x\ny", "built": 42, "user": ""}"#)
+        #expect(hostile == BuildInfo() && hostile.json.isEmpty, "\(hostile)")
+        #expect(try read("not json") == BuildInfo())
+        #expect(try read("[1]") == BuildInfo())
+        #expect(try read(#"{"commit": "x", "padding": "\#(String(repeating: "p", count: 5000))"}"#) == BuildInfo(), "too large")
+        #expect(BuildInfo.read(folder.appendingPathComponent("missing.json").path) == BuildInfo())
+    }
+}

@@ -13,8 +13,10 @@ public enum Limits {
     /// Commands, scripts and messages, in UTF-8 bytes.
     public static let longText = 64 * 1024
     /// Entries of a list or map inside a stage configuration (environment variables, tags,
-    /// mounts, snapshots): ten thousand. Items are limited by the request size instead.
+    /// mounts, snapshots): ten thousand.
     public static let maxEntries = 10_000
+    /// Items in one request: ten million (the request's size limit usually comes first).
+    public static let maxItems = 10_000_000
     /// A free-form object inside a configuration (engine parameters, a mapping), serialised.
     public static let freeFormBytes = 256 * 1024
     /// Default range of a number field that declares none.

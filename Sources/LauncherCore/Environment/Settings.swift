@@ -12,6 +12,8 @@ public struct Settings: Sendable {
         case logLevel = "WFL_LOG_LEVEL"
         case logFormat = "WFL_LOG_FORMAT"
         case creator = "WFL_CREATOR"
+        case server = "WFL_SERVER"
+        case token = "WFL_TOKEN"
         case allowedRoots = "WFL_ALLOWED_ROOTS"
         case trustedProxies = "WFL_TRUSTED_PROXIES"
         case auth = "WFL_AUTH"
@@ -50,6 +52,8 @@ public struct Settings: Sendable {
             case .logLevel: "trace … critical."
             case .logFormat: "text, or json (one object per line)."
             case .creator: "The creator the CLI records on workloads."
+            case .server: "The CLI: a wfl serve to run operator commands on over HTTP, instead of the database."
+            case .token: "The CLI, with WFL_SERVER: the bearer token (API token or OIDC JWT) its requests carry."
             case .allowedRoots: "Folders (separated by :) that configurations may point into; unset: anywhere."
             case .secretsDir:
                 "A folder of named secrets (one file each) that configurations may name; NAME.hosts lists where NAME may be sent."

@@ -99,3 +99,45 @@ public struct LauncherEnvironment: Sendable {
 public enum LauncherVersion {
     public static let current = "0.1.0"
 }
+
+/// Where this binary came from, as WFL's `/version` says it: read from `wfl-build.json`
+/// beside the executable, which `scripts/build-info.sh` writes after a build (SwiftPM has no
+/// way to stamp values into a build without a plugin). Missing fields stay nil.
+public struct BuildInfo: Sendable, Equatable {
+    public var commit: String?
+    public var committed: String?
+    public var built: String?
+    public var user: String?
+
+    public static let fileName = "wfl-build.json"
+
+    public init(commit: String? = nil, committed: String? = nil, built: String? = nil, user: String? = nil) {
+        self.commit = commit
+        self.committed = committed
+        self.built = built
+        self.user = user
+    }
+
+    public static let current: BuildInfo = {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return read(executable.deletingLastPathComponent().appendingPathComponent(fileName).path)
+    }()
+
+    /// The file's fields; each must be a short line of text, or it is left out.
+    public static func read(_ path: String) -> BuildInfo {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 4096,
+            let object = (try? JSONValue.parse(data))?.objectValue
+        else { return BuildInfo() }
+        func field(_ name: String) -> String? {
+            guard let text = object[name]?.stringValue, !text.isEmpty, text.utf8.count <= 200,
+                text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+            else { return nil }
+            return text
+        }
+        return BuildInfo(commit: field("commit"), committed: field("committed"), built: field("built"), user: field("user"))
+    }
+
+    public var json: JSONObject {
+        ["commit": JSONValue(commit), "committed": JSONValue(committed), "built": JSONValue(built), "user": JSONValue(user)].compacted
+    }
+}

@@ -14,7 +14,9 @@ struct ItemsSource: Source, ConfiguredStage {
         var itemCount = 0
 
         static let fields: [Field<Config>] = [
-            Field("items", \.items, .list(max: .max), required: true, presence: .requestOnly, "The items: one object of inputs each."),
+            Field(
+                "items", \.items, .list(max: Limits.maxItems), required: true, presence: .requestOnly,
+                "The items: one object of inputs each."),
             Field("itemCount", \.itemCount, .range(0...Int(Int32.max)), presence: .storedOnly, "How many items the request listed."),
         ]
 

@@ -9,21 +9,22 @@ import LauncherCore
 
 struct Exec: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create and start a workload in one step; with --wait, run it here until it finishes.",
+        abstract: "Create and start a workload in one step; with --wait, follow it until it finishes.",
         discussion: """
-            --wait updates this workload every --interval seconds and shows its progress. It is safe \
-            alongside `wfl serve` or other updaters: whichever holds the workload's lock updates it. \
+            On the database, --wait updates this workload every --interval seconds and shows its progress. It is safe \
+            alongside `wfl serve` or other updaters: whichever holds the workload's lock updates it. With --server, the \
+            server's update loop runs it and --wait follows it. \
             Exit status with --wait: 0 when every workflow succeeded, 3 when some failed or were aborted. \
             Ctrl-C stops waiting; the workload carries on under `wfl serve` or `wfl update`.
             """)
 
     @Argument(help: "The workload request: a JSON file, or - for standard input.") var file: String
-    @Flag(help: "Run the workload here until it finishes, showing progress.") var wait = false
+    @Flag(help: "Follow the workload until it finishes, showing progress.") var wait = false
     @Option(help: "Seconds between updates with --wait.") var interval: Double = 1
     @OptionGroup var options: GlobalOptions
 
     func validate() throws {
-        guard interval > 0 else { throw ValidationError("--interval must be greater than 0") }
+        guard interval > 0 && interval <= 3600 else { throw ValidationError("--interval must be between 0 and 3600 seconds") }
     }
 
     func run() async throws {
@@ -31,39 +32,36 @@ struct Exec: AsyncParsableCommand {
         let json = options.json
         let wait = self.wait
         let interval = self.interval
-        let failed = try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.create(
-                request, start: true, relativeTo: FileManager.default.currentDirectoryPath)
+        let failed = try await Clients.with(options) { client in
+            let view = try await client.create(request, start: true)
             guard wait else {
                 if json { Output.printJSON(view.json) } else { Output.workload(view) }
                 return false
             }
             if !json {
-                print("Started workload \(view.record.uuid.uuidString.lowercased()); waiting for it to finish (Ctrl-C stops waiting).")
+                print("Started workload \(view.uuid); waiting for it to finish (Ctrl-C stops waiting).")
             }
-            let final = try await Self.drive(view.record.uuid, launcher: launcher, interval: interval, quiet: json)
+            let final = try await Self.follow(view.uuid, client: client, interval: interval, quiet: json)
             if json { Output.printJSON(final.json) } else { Output.workload(final) }
-            return (final.counts[.failed] ?? 0) + (final.counts[.aborted] ?? 0) > 0 || final.record.finished == nil
+            return final.hasFailures || !final.isFinished
         }
         if failed { throw ExitCode(3) }
     }
 
-    /// Updates the workload until it finishes (or Ctrl-C), printing counts as they change.
-    static func drive(_ uuid: UUID, launcher: Launcher, interval: Double, quiet: Bool) async throws -> WorkloadService.WorkloadView {
+    /// Moves the workload along (or lets the server do it) until it finishes or Ctrl-C,
+    /// printing counts as they change.
+    static func follow(_ id: String, client: any LauncherClient, interval: Double, quiet: Bool) async throws -> WorkloadSummary {
+        let uuid = try parseUUID(id)
         let interrupt = Interrupt()
         let started = Date()
         let tty = isatty(STDOUT_FILENO) == 1
         var lastLine = ""
         while true {
-            let current = try await launcher.service.workload(uuid)
-            if current.record.finished == nil {
-                _ = await launcher.updater.updateRecordingErrors(current.record, wait: .zero)
-            }
-            let view = try await launcher.service.workload(uuid)
-            let total = view.counts.values.reduce(0, +)
+            await client.advance(uuid)
+            let view = try await client.workload(uuid)
             let done = WorkflowStatus.final.reduce(0) { $0 + (view.counts[$1] ?? 0) }
-            var line = "[\(Int(Date().timeIntervalSince(started)))s] \(Output.counts(view.counts))  (\(done)/\(total) done)"
-            if let error = view.record.lastError, view.record.errorCount > 0 { line += "  last error: \(error)" }
+            var line = "[\(Int(Date().timeIntervalSince(started)))s] \(Output.counts(view.counts))  (\(done)/\(view.total) done)"
+            if let error = view.lastError, (error.consecutive ?? 0) > 0 { line += "  last error: \(error.message)" }
             if !quiet && line != lastLine {
                 if tty {
                     print("\r\u{1B}[K" + line, terminator: "")
@@ -73,11 +71,9 @@ struct Exec: AsyncParsableCommand {
                 }
                 lastLine = line
             }
-            if view.record.finished != nil || interrupt.fired {
+            if view.isFinished || interrupt.fired {
                 if !quiet && tty { print("") }
-                if interrupt.fired && !quiet {
-                    print("Stopped waiting. The workload goes on under `wfl serve` or `wfl update`.")
-                }
+                if interrupt.fired && !quiet { print("Stopped waiting. \(client.carriesOn)") }
                 return view
             }
             let deadline = Date().addingTimeInterval(interval)

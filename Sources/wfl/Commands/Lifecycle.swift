@@ -11,9 +11,8 @@ struct Create: AsyncParsableCommand {
     func run() async throws {
         let request = try readJSON(file)
         let json = options.json
-        try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.create(
-                request, start: false, relativeTo: FileManager.default.currentDirectoryPath)
+        try await Clients.with(options) { client in
+            let view = try await client.create(request, start: false)
             if json { Output.printJSON(view.json) } else { Output.workload(view) }
         }
     }
@@ -54,12 +53,12 @@ struct Abort: AsyncParsableCommand {
 /// Runs one lifecycle operation on a workload and prints the workload as it is afterwards.
 private func showing(
     _ uuid: String, _ options: GlobalOptions,
-    _ operation: @escaping @Sendable (WorkloadService, UUID) async throws -> WorkloadService.WorkloadView
+    _ operation: @escaping @Sendable (any LauncherClient, UUID) async throws -> WorkloadSummary
 ) async throws {
     let id = try parseUUID(uuid)
     let json = options.json
-    try await Launcher.with(options) { launcher in
-        let view = try await operation(launcher.service, id)
+    try await Clients.with(options) { client in
+        let view = try await operation(client, id)
         if json { Output.printJSON(view.json) } else { Output.workload(view) }
     }
 }
@@ -95,8 +94,8 @@ struct Retry: AsyncParsableCommand {
             request["overrides"] = .object(object)
         }
         let json = options.json
-        try await Launcher.with(options) { [request] launcher in
-            let created = try await launcher.service.retry(id, request: .object(request))
+        try await Clients.with(options) { [request] client in
+            let created = try await client.retry(id, request: .object(request))
             if json {
                 Output.printJSON(.array(created.map(\.json)))
             } else {
@@ -122,8 +121,8 @@ struct Redeliver: AsyncParsableCommand {
         let id = try parseUUID(uuid)
         let request: JSONValue = uuids.isEmpty ? [:] : ["uuids": .array(uuids.map(JSONValue.string))]
         let json = options.json
-        try await Launcher.with(options) { launcher in
-            let view = try await launcher.service.redeliver(id, request: request)
+        try await Clients.with(options) { client in
+            let view = try await client.redeliver(id, request: request)
             if json { Output.printJSON(view.json) } else { Output.workload(view) }
         }
     }

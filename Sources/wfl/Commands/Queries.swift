@@ -15,13 +15,13 @@ struct Workloads: AsyncParsableCommand {
     func run() async throws {
         let id = try uuid.map(parseUUID)
         let (json, project, limit, cursor) = (options.json, project, limit, cursor)
-        try await Launcher.with(options) { launcher in
+        try await Clients.with(options) { client in
             if let id {
-                let view = try await launcher.service.workload(id)
+                let view = try await client.workload(id)
                 if json { Output.printJSON(view.json) } else { Output.workload(view) }
                 return
             }
-            let page = try await launcher.service.workloads(project: project, cursor: cursor, limit: limit)
+            let page = try await client.workloads(project: project, cursor: cursor, limit: limit)
             if json { Output.printJSON(.array(page.items.map(\.json))) } else { Output.workloads(page.items) }
             Output.nextPage(page.nextCursor)
         }
@@ -46,11 +46,11 @@ struct Workflows: AsyncParsableCommand {
             options.json, status, submission, includeRetried, limit, allPages
         )
         let firstCursor = cursor
-        try await Launcher.with(options) { launcher in
+        try await Clients.with(options) { client in
             var cursor = firstCursor
-            var all: [WorkflowRecord] = []
+            var all: [WorkflowSummary] = []
             repeat {
-                let page = try await launcher.service.workflows(
+                let page = try await client.workflows(
                     id, status: status, submission: submission, includeRetried: includeRetried,
                     cursor: cursor, limit: limit)
                 all += page.items
@@ -73,14 +73,14 @@ struct Events: AsyncParsableCommand {
     func run() async throws {
         let id = try parseUUID(uuid)
         let (json, limit, cursor) = (options.json, limit, cursor)
-        try await Launcher.with(options) { launcher in
-            let page = try await launcher.service.events(id, cursor: cursor, limit: limit)
+        try await Clients.with(options) { client in
+            let page = try await client.events(id, cursor: cursor, limit: limit)
             if json {
                 Output.printJSON(.array(page.items.map(\.json)))
             } else if page.items.isEmpty {
                 print("No events.")
             } else {
-                Output.table(["TIME", "KIND", "MESSAGE"], page.items.map { [Output.time($0.at), $0.kind, $0.message] })
+                Output.table(["TIME", "KIND", "BY", "MESSAGE"], page.items.map { [$0.at, $0.kind, $0.by ?? "-", $0.message] })
             }
             Output.nextPage(page.nextCursor)
         }
@@ -92,8 +92,9 @@ struct Stages: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        // The catalog needs no database.
-        let catalog = StageRegistry.builtinCatalog
+        // On the database, the catalog is this binary's own and needs no connection; a server
+        // answers with its own (which is what requests to it are checked against).
+        let catalog = try await RemoteClient.chosen(options)?.stages() ?? StageRegistry.builtinCatalog
         if options.json {
             Output.printJSON(.array(catalog))
             return

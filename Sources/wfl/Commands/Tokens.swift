@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import LauncherCore
 
-/// `wfl token create|list|revoke`: API tokens for `wfl serve --auth`. Works on the database
-/// (as its admin: whoever holds the database's credentials).
+/// `wfl token create|list|revoke`: API tokens for `wfl serve --auth`. On the database as its
+/// admin (whoever holds the database's credentials); with --server, as an admin token allows.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list and revoke API tokens for wfl serve --auth (only their hashes are stored).",
@@ -24,14 +24,13 @@ struct TokenCreate: AsyncParsableCommand {
         var request: JSONObject = ["name": .string(name), "role": .string(role)]
         if let expires { request["expires"] = .string(expires) }
         let (json, body) = (options.json, JSONValue.object(request))
-        let created = try await Launcher.with(options) { launcher in try await launcher.service.createToken(body) }
+        let created = try await Clients.with(options) { client in try await client.createToken(body) }
         if json {
             Output.printJSON(created.json)
         } else {
-            print(created.token)
-            let lifetime = created.record.expires.map { "expires \(Output.time($0))" } ?? "does not expire"
-            FileHandle.standardError.write(
-                Data("Token \(created.record.name) (\(created.record.role.rawValue), \(lifetime)). It is shown only now.\n".utf8))
+            print(created.token ?? "")
+            let lifetime = created.expires.map { "expires \($0)" } ?? "does not expire"
+            FileHandle.standardError.write(Data("Token \(created.name) (\(created.role), \(lifetime)). It is shown only now.\n".utf8))
         }
     }
 }
@@ -42,13 +41,13 @@ struct TokenList: AsyncParsableCommand {
 
     func run() async throws {
         let json = options.json
-        let tokens = try await Launcher.with(options) { launcher in try await launcher.service.tokens() }
+        let tokens = try await Clients.with(options) { client in try await client.tokens() }
         if json { return Output.printJSON(.array(tokens.map(\.json))) }
         if tokens.isEmpty { return print("No tokens.") }
         Output.table(
             ["NAME", "ROLE", "CREATED", "BY", "EXPIRES", "REVOKED"],
             tokens.map {
-                [$0.name, $0.role.rawValue, Output.time($0.createdAt), $0.createdBy, Output.time($0.expires), Output.time($0.revokedAt)]
+                [$0.name, $0.role, $0.created, $0.createdBy, $0.expires ?? "-", $0.revoked ?? "-"]
             })
     }
 }
@@ -61,7 +60,7 @@ struct TokenRevoke: AsyncParsableCommand {
 
     func run() async throws {
         let (json, name) = (options.json, name)
-        let revoked = try await Launcher.with(options) { launcher in try await launcher.service.revokeToken(name: name) }
+        let revoked = try await Clients.with(options) { client in try await client.revokeToken(name: name) }
         if json { Output.printJSON(revoked.json) } else { print("Revoked token \(revoked.name).") }
     }
 }
