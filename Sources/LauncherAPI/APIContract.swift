@@ -23,6 +23,8 @@ struct APIRoute: Sendable {
     let response: JSONValue
     var paged = false
     var contentType = "application/json"
+    /// Response headers besides the request id (and the pagination headers of a paged route).
+    var headers: JSONObject = [:]
 }
 
 enum APIContract {
@@ -82,6 +84,19 @@ enum APIContract {
                 summary: "A page of the workload's workflows (newest attempts unless includeRetried).",
                 query: [QueryParameters.status, QueryParameters.submission, QueryParameters.includeRetried] + QueryParameters.page,
                 response: array(of: "Workflow"), paged: true),
+            APIRoute(
+                method: .get, path: "/api/v1/workflow/:uuid", access: .role(.viewer), id: "workflow",
+                summary: "A workflow (any attempt), with its workload's uuid.", response: ref("WorkflowWithWorkload")),
+            APIRoute(
+                method: .get, path: "/api/v1/workload/:uuid/workflows/:workflow/logs", access: .role(.viewer), id: "logs",
+                summary: "The tail of a workflow's stdout or stderr, or the bytes from an offset on; wherever its executor keeps them.",
+                query: [QueryParameters.stream, QueryParameters.tail, QueryParameters.from], response: ["type": "string"],
+                contentType: "text/plain",
+                headers: [
+                    "X-Log-Size": ["description": "The log's size in bytes (0 when there is none yet).", "schema": ["type": "integer"]],
+                    "X-Log-Start": ["description": "The offset of the first byte answered.", "schema": ["type": "integer"]],
+                    "X-Log-Truncated": ["description": "true when earlier lines or bytes were left out.", "schema": ["type": "boolean"]],
+                ]),
             APIRoute(
                 method: .get, path: "/api/v1/workload/:uuid/events", access: .role(.viewer), id: "events",
                 summary: "A page of the workload's event log, with who caused each event.", query: QueryParameters.page,
@@ -190,6 +205,12 @@ enum APIContract {
                     "delivered": ["type": "boolean"], "deliveryError": ["type": "string"],
                 ],
             ],
+            "WorkflowWithWorkload": [
+                "allOf": [
+                    ref("Workflow"),
+                    ["type": "object", "required": ["workload"], "properties": ["workload": ["type": "string", "format": "uuid"]]],
+                ]
+            ],
             "Event": [
                 "type": "object", "required": ["at", "kind", "message"],
                 "properties": [
@@ -227,7 +248,7 @@ enum APIContract {
             var parameters: [JSONValue] = route.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { segment in
                 let name = String(segment.dropFirst())
                 let schema: JSONValue =
-                    name == "uuid"
+                    name == "uuid" || name == "workflow"
                     ? ["type": "string", "format": "uuid"] : .object(APITokens.nameConstraint.schema(for: ["type": "string"]))
                 return ["name": .string(name), "in": "path", "required": true, "schema": schema]
             }
@@ -238,7 +259,7 @@ enum APIContract {
             if case .json(let schema, let required) = route.body {
                 operation["requestBody"] = ["required": .bool(required), "content": ["application/json": ["schema": schema]]]
             }
-            var headers = requestID
+            var headers = requestID.merging(route.headers) { a, _ in a }
             if route.paged {
                 headers["X-Next-Cursor"] = ["description": "The cursor of the next page, when there is one.", "schema": ["type": "string"]]
                 headers["Link"] = ["description": "<…&cursor=…>; rel=\"next\", when there is a next page.", "schema": ["type": "string"]]
@@ -262,7 +283,11 @@ enum APIContract {
                 add("403", "The caller's role does not allow it; details.needed names the role.")
             }
             if route.access != .open && route.access != .metrics && route.id != "stages" && route.id != "tokens" {
-                add("404", "No such workload (or token).")
+                add(
+                    "404",
+                    route.id == "logs"
+                        ? "No such workload or workflow, or its executor keeps no logs (details.link says where they are)."
+                        : "No such workload (or token).")
             }
             if case .json = route.body { add("413", "The body is larger than the server accepts.") }
             if route.id == "createToken" || route.id == "create" || route.id == "exec" { add("409", "A conflict with the current state.") }

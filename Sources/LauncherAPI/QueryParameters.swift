@@ -9,6 +9,7 @@ struct QueryParameter: Sendable {
         case uuid
         case integer(ClosedRange<Int>)
         case boolean
+        case choice([String])
     }
 
     let name: String
@@ -24,6 +25,7 @@ struct QueryParameter: Sendable {
         case .integer(let range):
             schema = ["type": "integer", "minimum": .int(Int64(range.lowerBound)), "maximum": .int(Int64(range.upperBound))]
         case .boolean: schema = ["type": "boolean"]
+        case .choice(let values): schema = ["type": "string", "enum": .array(values.map(JSONValue.string))]
         }
         if !examples.isEmpty { schema["examples"] = .array(examples.map(JSONValue.string)) }
         return .object(schema)
@@ -36,6 +38,7 @@ struct QueryParameter: Sendable {
         case .uuid: 64
         case .integer: 20
         case .boolean: 10
+        case .choice(let values): values.map(\.utf8.count).max() ?? 0
         }
     }
 
@@ -81,4 +84,12 @@ enum QueryParameters {
     static let includeRetried = QueryParameter(name: "includeRetried", kind: .boolean, summary: "Also attempts that were retried.")
 
     static let page = [limit, cursor]
+
+    static let stream = QueryParameter(
+        name: "stream", kind: .choice(LogStream.allCases.map(\.rawValue)), summary: "stdout (the default) or stderr.")
+    static let tail = QueryParameter(
+        name: "tail", kind: .integer(1...LogReader.maxTailLines), summary: "The last N lines (default 100), within the last MiB.")
+    static let from = QueryParameter(
+        name: "from", kind: .integer(0...Int.max),
+        summary: "The bytes from this offset on (at most a MiB): X-Log-Size of the previous answer, to follow a log.")
 }

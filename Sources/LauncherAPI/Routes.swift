@@ -164,6 +164,27 @@ public struct APIRoutes: Sendable {
                 uuid, status: status, submission: submission, includeRetried: includeRetried, cursor: cursor, limit: limit)
             return JSONResponses.page(page.items.map(\.json), nextCursor: page.nextCursor, request: request)
         }
+        api.get("workflow/:uuid") { _, context in
+            let found = try await caller(context).workflow(pathUUID(context))
+            var object = found.record.json.objectValue ?? [:]
+            object["workload"] = .string(found.workload.uuidString.lowercased())
+            return JSONResponses.json(.object(object))
+        }
+        api.get("workload/:uuid/workflows/:workflow/logs") { request, context in
+            let service = try caller(context)
+            let query = formQuery(request)
+            let workflow = try WorkloadService.parseUUID(context.parameters.get("workflow") ?? "", field: "workflow")
+            let chunk = try await service.logs(
+                try pathUUID(context), workflow: workflow, stream: try QueryParameters.stream.text(query),
+                tail: try QueryParameters.tail.integer(query), from: try QueryParameters.from.integer(query).map(Int64.init))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/plain; charset=utf-8", HTTPField.Name("X-Log-Size")!: String(chunk.size),
+                    HTTPField.Name("X-Log-Start")!: String(chunk.start), HTTPField.Name("X-Log-Truncated")!: String(chunk.truncated),
+                ],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: chunk.text)))
+        }
         api.get("workload/:uuid/events") { request, context in
             let service = try caller(context)
             let query = formQuery(request)

@@ -170,6 +170,16 @@ public final class PostgresStore: LauncherStore {
         return try await database.rows(sql.query).map(Rows.workflow)
     }
 
+    public func workflow(uuid: UUID) async throws -> (workload: UUID, record: WorkflowRecord)? {
+        let columns = Rows.workflowColumns.split(separator: ",").map { "f." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        var sql = SQLBuilder(
+            "SELECT \(columns.joined(separator: ", ")), w.uuid FROM workflow f JOIN workload w ON w.id = f.workload_id WHERE f.uuid = ")
+        sql.append(sql.bind(uuid))
+        guard let row = try await database.rows(sql.query).first else { return nil }
+        let workload = try row.makeRandomAccess()[columns.count].decode(UUID.self)
+        return (workload, try Rows.workflow(row))
+    }
+
     static func appendFilter(_ filter: WorkflowFilter, to sql: inout SQLBuilder) {
         if !filter.includeRetried { sql.append(" AND retried_by IS NULL") }
         if !filter.statuses.isEmpty { sql.append(" AND status = ANY(\(sql.bind(filter.statuses)))") }

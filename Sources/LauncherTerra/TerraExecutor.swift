@@ -89,6 +89,14 @@ struct TerraExecutor: Executor, ConfiguredStage {
         Firecloud(services: TerraServices(context.environment), workspace: workspace)
     }
 
+    /// Terra keeps a workflow's logs in its own storage, behind its UI: the link goes there.
+    func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation {
+        var link = "https://app.terra.bio/#workspaces/\(workspace.path)/job_history"
+        if let submission = workflow.submission { link += "/\(BackendClient.escape(submission))" }
+        if let id = workflow.externalID, workflow.submission != nil { link += "/\(BackendClient.escape(id))" }
+        return .unavailable("Terra keeps the workflow's logs; see its job history in the Terra UI", link: link)
+    }
+
     /// This workload's own copy of the method configuration.
     func copyName(_ context: StageContext) -> NamespacedName {
         NamespacedName(

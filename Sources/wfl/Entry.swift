@@ -56,6 +56,6 @@ struct WFL: AsyncParsableCommand {
         version: LauncherVersion.current,
         subcommands: [
             Serve.self, Update.self, Migrate.self, Create.self, Exec.self, Start.self, Stop.self, Abort.self,
-            Workloads.self, Workflows.self, Retry.self, Redeliver.self, Events.self, Stages.self, Token.self, DB.self,
+            Workloads.self, Workflows.self, Logs.self, Retry.self, Redeliver.self, Events.self, Stages.self, Token.self, DB.self,
         ])
 }

@@ -13,6 +13,7 @@ struct Reply {
     let status: HTTPResponse.Status
     let json: JSONValue
     let headers: HTTPFields
+    var text = ""
 }
 
 /// Runs `body` with a client on the API over a fresh database.
@@ -39,7 +40,7 @@ extension TestClientProtocol {
             body: text.map { ByteBuffer(string: $0) })
         let bodyText = String(buffer: response.body)
         let json = bodyText.isEmpty ? JSONValue.null : ((try? JSONValue.parse(bodyText)) ?? .string(bodyText))
-        return Reply(status: response.status, json: json, headers: response.headers)
+        return Reply(status: response.status, json: json, headers: response.headers, text: bodyText)
     }
 }
 
@@ -229,17 +230,21 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
         try await withAPI { client, _ in
             let created = try await client.call(.post, "/api/v1/create", request(1))
             let uuid = try #require(created.json["uuid"]?.stringValue)
+            let workflow = UUID().uuidString.lowercased()
             let document = try await client.call(.get, "/openapi.json").json
             var checked = 0
             for (path, item) in document["paths"]?.objectValue ?? [:] {
                 for parameter in item["get"]?["parameters"]?.arrayValue ?? [] where parameter["in"] == "query" {
                     let name = try #require(parameter["name"]?.stringValue)
                     let schema = parameter["schema"] ?? .null
-                    let url = path.replacingOccurrences(of: "{uuid}", with: uuid)
+                    let url = path.replacingOccurrences(of: "{uuid}", with: uuid).replacingOccurrences(of: "{workflow}", with: workflow)
                     var cases: [(String, Bool)] = []
                     if let maximum = schema["maximum"]?.intValue, let minimum = schema["minimum"]?.intValue {
+                        // One past Int64.max is written out rather than computed (it would trap).
+                        let (past, overflow) = maximum.addingReportingOverflow(1)
                         cases = [
-                            (String(maximum), false), (String(maximum + 1), true), (String(minimum), false), (String(minimum - 1), true),
+                            (String(maximum), false), (overflow ? "9223372036854775808" : String(past), true), (String(minimum), false),
+                            (String(minimum - 1), true),
                         ]
                     } else if let length = schema["maxLength"]?.intValue {
                         cases = [(String(repeating: "a", count: Int(length) + 1), true)]

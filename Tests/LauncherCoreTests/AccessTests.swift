@@ -2,6 +2,10 @@ import Foundation
 import LauncherCore
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct AccessTests {
     @Test func jobsNeverSeeTheLaunchersSecrets() {
         let environment = [
@@ -54,5 +58,63 @@ import Testing
         #expect(try read("[1]") == BuildInfo())
         #expect(try read(#"{"commit": "x", "padding": "\#(String(repeating: "p", count: 5000))"}"#) == BuildInfo(), "too large")
         #expect(BuildInfo.read(folder.appendingPathComponent("missing.json").path) == BuildInfo())
+    }
+}
+
+/// Log tails read a bounded amount whatever the file's size, and refuse what is not a
+/// regular file in the workflow's own folder.
+@Suite struct LogReaderTests {
+    let root: URL
+    let folder: URL
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("logs-\(UUID().uuidString)")
+        folder = root.appendingPathComponent("workload").appendingPathComponent("workflow")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    func read(_ name: String = "stdout.log", tail: Int? = nil, from: Int64? = nil) throws -> LogChunk {
+        try LogReader.read((root, folder, name), tail: tail, from: from)
+    }
+
+    @Test func tailsAndOffsets() throws {
+        let path = folder.appendingPathComponent("stdout.log").path
+        #expect(try read() == LogChunk(text: "", start: 0, size: 0, truncated: false, exists: false))
+        try "a\nb\nc\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try read(tail: 2).text == "b\nc\n" && (try read(tail: 2)).start == 2)
+        #expect(try read(tail: 10) == LogChunk(text: "a\nb\nc\n", start: 0, size: 6, truncated: false))
+        #expect(try read(from: 4).text == "c\n" && (try read(from: 99)).text.isEmpty)
+        try "a\nb\nno newline".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try read(tail: 1).text == "no newline")
+
+        // 3 MiB of lines: a tail reads the last MiB at most, and a long ask gets whole lines only.
+        let line = String(repeating: "x", count: 99) + "\n"
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 0)
+        for _ in 0..<(3 * 10_486) { handle.write(Data(line.utf8)) }
+        handle.write(Data("last\n".utf8))
+        try handle.close()
+        let tail = try read(tail: 3)
+        #expect(tail.text == line + line + "last\n" && tail.truncated)
+        let long = try read(tail: 10_000)
+        #expect(
+            long.text.utf8.count <= LogReader.maxBytes && long.text.hasPrefix("x") && long.text.hasSuffix("last\n"),
+            "\(long.text.prefix(20))")
+        let chunk = try read(from: 0)
+        #expect(chunk.text.utf8.count == LogReader.maxBytes && chunk.truncated && chunk.size > 3_000_000)
+        #expect(LogReader.slice("1\n2\n3", tail: 2, from: nil) == LogChunk(text: "2\n3", start: 2, size: 5, truncated: true))
+    }
+
+    @Test func linksFifosAndEscapesAreRefused() throws {
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.appendingPathComponent("stdout.log").path, withDestinationPath: "/etc/hostname")
+        #expect(throws: LauncherError.self) { try read() }
+        let fifo = folder.appendingPathComponent("stderr.log").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(throws: LauncherError.self) { try read("stderr.log") }  // refused, not blocked on
+        #expect(throws: LauncherError.self) {
+            try LogReader.read((root, root.deletingLastPathComponent(), "stdout.log"), tail: nil, from: nil)
+        }
+        #expect(throws: LauncherError.self) { try LogReader.read((root, folder, "../stdout.log"), tail: nil, from: nil) }
     }
 }

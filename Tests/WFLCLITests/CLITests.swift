@@ -170,7 +170,9 @@ func writeRequest(_ request: JSONValue, in folder: URL) throws -> String {
                 (["retry", UUID().uuidString], "at least one filter"),
                 (["workloads", "--limit", "0"], "limit: must be between 1 and 1000"),
                 (["frobnicate"], "Unexpected argument 'frobnicate'"),
-                (["exec", "x.json", "--interval", "0"], "--interval must be greater than 0"),
+                (["exec", "x.json", "--interval", "0"], "--interval must be between 0 and 3600 seconds"),
+                (["logs", "not-a-uuid"], "WORKFLOW: \"not-a-uuid\" is not a UUID"),
+                (["logs", UUID().uuidString, "--tail", "0"], "--tail must be between 1 and 10000"),
                 (["start"], "Missing expected argument"),
             ]
             for (arguments, message) in cases {

@@ -150,3 +150,54 @@ import Testing
         #expect(flag.status == 2 && flag.stderr.contains("--server: expected"), "\(flag.stderr)")
     }
 }
+
+/// `wfl logs`: a workflow's output, on the database or over HTTP, followed while it runs.
+@Suite struct LogsCLITests {
+    @Test func logsAreTailedAndFollowedTheSameEitherWay() async throws {
+        try await TestLauncher.with { launcher in
+            let local = WFLBinary(databaseURL: launcher.url, home: launcher.home)
+            let serve = ServeProcess(wfl: local, home: launcher.home, interval: 0.2)
+            guard await serve.requireHealthy() else { return }
+            let remote = ["WFL_SERVER": serve.base]
+            let work = try TestFiles.temporaryFolder("logs-cli")
+            let command = "for i in 1 2 3 4 5; do echo step-$i; sleep 0.4; done; echo done-err >&2"
+            let file = try writeRequest(
+                TestLauncher.request(
+                    source: TestLauncher.items(1), executor: ["name": "Local", "command": .string(command), "workDir": .string(work.path)]),
+                in: launcher.home)
+            let started = try JSONValue.parse(try await local.run(["exec", file, "--json"], extra: remote).stdout)
+            let uuid = try #require(started["uuid"]?.stringValue)
+            var workflow: String?
+            for _ in 0..<100 where workflow == nil {
+                workflow = try await local.json(["workflows", uuid])[0]?["uuid"]?.stringValue
+                if workflow == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let id = try #require(workflow)
+
+            // Followed from its start over HTTP: every line once, in order, and the command ends with the workflow.
+            let followed = try await local.run(["logs", id, "--follow", "--interval", "0.2"], extra: remote, timeout: .seconds(60))
+            #expect(followed.status == 0, "\(followed.stderr)")
+            #expect(followed.stdout == (1...5).map { "step-\($0)\n" }.joined(), "\(followed.stdout)")
+
+            for extra in [[:], remote] {
+                let tail = try await local.run(["logs", id, "--tail", "2"], extra: extra)
+                #expect(tail.status == 0 && tail.stdout == "step-4\nstep-5\n", "\(extra): \(tail.stdout) \(tail.stderr)")
+                let stderr = try await local.run(["logs", id, "--stderr"], extra: extra)
+                #expect(stderr.stdout == "done-err\n", "\(extra): \(stderr.stdout)")
+                let json = try await local.json(["logs", id, "--tail", "1"] + (extra.isEmpty ? [] : ["--server", serve.base]))
+                #expect(json["text"] == "step-5\n" && json["size"] == 35 && json["workload"] == .string(uuid), "\(json)")
+            }
+            let missing = try await local.run(["logs", UUID().uuidString], extra: remote)
+            #expect(missing.status == 2 && missing.stderr.contains("No workflow found"), "\(missing.stderr)")
+            let mock = try writeRequest(TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Mock"]), in: launcher.home)
+            let mockUUID = try #require(
+                try JSONValue.parse(try await local.run(["exec", mock, "--wait", "--json"]).stdout)["uuid"]?.stringValue)
+            let mockWorkflow = try #require(try await local.json(["workflows", mockUUID])[0]?["uuid"]?.stringValue)
+            for extra in [[:], remote] {
+                let none = try await local.run(["logs", mockWorkflow], extra: extra)
+                #expect(none.status == 2 && none.stderr.contains("keeps no logs"), "\(extra): \(none.stderr)")
+            }
+            #expect(try await serve.stop().status == 0)
+        }
+    }
+}

@@ -34,11 +34,17 @@ public protocol Executor: Stage {
     /// Aborts workflows at the backend. `Pending` ones are included when an earlier launch
     /// attempt may have reached the backend. Returns their new states (`Aborting` or `Aborted`).
     func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate]
+
+    /// Where the workflow's stdout or stderr is (`wfl logs`, the logs route). Default: nowhere.
+    func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation
 }
 
 extension Executor {
     public var maxActive: Int? { nil }
     public var maxSubmitPerTick: Int? { nil }
+    public func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation {
+        .unavailable("the \(typeName) executor keeps no logs the launcher can read")
+    }
     public func checkInputs(_ inputs: JSONObject) -> String? { nil }
     public func validateOverrides(_ overrides: JSONObject, at path: FieldPath) throws -> JSONObject {
         if let key = overrides.keys.min() {

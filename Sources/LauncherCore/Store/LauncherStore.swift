@@ -26,6 +26,8 @@ public protocol LauncherStore: Sendable {
     func markAborted(workloadID: Int64, by actor: String) async throws -> WorkloadRecord
 
     func workflows(workloadID: Int64, filter: WorkflowFilter, afterID: Int64?, limit: Int) async throws -> [WorkflowRecord]
+    /// One workflow, any attempt, with its workload's uuid (workflow uuids are unique across workloads).
+    func workflow(uuid: UUID) async throws -> (workload: UUID, record: WorkflowRecord)?
     func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent]
 
     /// In one transaction: relaunch the final, newest-attempt workflows matching `filter` as

@@ -180,6 +180,15 @@ public final class MemoryStore: LauncherStore {
         }
     }
 
+    public func workflow(uuid: UUID) async throws -> (workload: UUID, record: WorkflowRecord)? {
+        try locked { state in
+            for data in state.workloads.values {
+                if let index = data.index[uuid], let row = data.workflows[index] { return (data.record.uuid, row.record) }
+            }
+            return nil
+        }
+    }
+
     public func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent] {
         try locked { state in
             guard let events = state.workloads[workloadID]?.events else { return [] }

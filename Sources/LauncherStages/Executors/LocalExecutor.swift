@@ -238,6 +238,10 @@ struct LocalExecutor: Executor, ConfiguredStage {
 
     // MARK: Helpers
 
+    func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation {
+        root(context).log(workflow.uuid, stream)
+    }
+
     private func root(_ context: StageContext) -> WorkRoot {
         WorkRoot(workDir: config.workDir, defaultName: "work", context)
     }

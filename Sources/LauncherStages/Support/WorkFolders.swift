@@ -57,6 +57,11 @@ struct WorkRoot {
         workload.appendingPathComponent(workflow.uuidString.lowercased(), isDirectory: true)
     }
 
+    /// The command's stdout.log or stderr.log in the workflow's folder.
+    func log(_ workflow: UUID, _ stream: LogStream) -> WorkflowLogLocation {
+        .file(root: URL(fileURLWithPath: path, isDirectory: true), folder: folder(workflow), name: "\(stream.rawValue).log")
+    }
+
     /// At create: the root must be writable, or creatable later (a 400 on `executor.workDir`
     /// otherwise). Nothing is created now: a create refused further on leaves nothing on disk.
     func check() throws {

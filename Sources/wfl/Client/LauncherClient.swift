@@ -18,6 +18,9 @@ protocol LauncherClient: Sendable {
         _ uuid: UUID, status: String?, submission: String?, includeRetried: Bool, cursor: String?, limit: Int?
     ) async throws -> Page<WorkflowSummary>
     func events(_ uuid: UUID, cursor: String?, limit: Int?) async throws -> Page<EventSummary>
+    /// A workflow on its own, any attempt (`workload` names its workload).
+    func workflow(_ uuid: UUID) async throws -> WorkflowSummary
+    func logs(_ workload: UUID, workflow: UUID, stream: LogStream, tail: Int?, from: Int64?) async throws -> LogChunk
     /// The new attempts.
     func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowSummary]
     func redeliver(_ uuid: UUID, request: JSONValue) async throws -> WorkloadSummary
@@ -84,6 +87,17 @@ struct LocalClient: LauncherClient {
 
     func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowSummary] {
         try .readAll(try await service.retry(uuid, request: request).map(\.json))
+    }
+
+    func workflow(_ uuid: UUID) async throws -> WorkflowSummary {
+        let found = try await service.workflow(uuid)
+        var json = found.record.json.objectValue ?? [:]
+        json["workload"] = .string(found.workload.uuidString.lowercased())
+        return try .read(.object(json))
+    }
+
+    func logs(_ workload: UUID, workflow: UUID, stream: LogStream, tail: Int?, from: Int64?) async throws -> LogChunk {
+        try await service.logs(workload, workflow: workflow, stream: stream.rawValue, tail: tail, from: from)
     }
 
     func redeliver(_ uuid: UUID, request: JSONValue) async throws -> WorkloadSummary {

@@ -83,6 +83,19 @@ struct RemoteClient: LauncherClient {
         try await page("/api/v1/workload/\(id(uuid))/events", [:], cursor: cursor, limit: limit)
     }
 
+    func workflow(_ uuid: UUID) async throws -> WorkflowSummary { try .read(try await call(.GET, "/api/v1/workflow/\(id(uuid))").json) }
+
+    func logs(_ workload: UUID, workflow: UUID, stream: LogStream, tail: Int?, from: Int64?) async throws -> LogChunk {
+        var query = "stream=\(stream.rawValue)"
+        if let tail { query += "&tail=\(tail)" }
+        if let from { query += "&from=\(from)" }
+        let reply = try await call(.GET, "/api/v1/workload/\(id(workload))/workflows/\(id(workflow))/logs?\(query)")
+        func number(_ name: String) -> Int64 { reply.headers.first(name: name).flatMap { Int64($0) } ?? 0 }
+        return LogChunk(
+            text: reply.text, start: number("X-Log-Start"), size: number("X-Log-Size"),
+            truncated: reply.headers.first(name: "X-Log-Truncated") == "true")
+    }
+
     func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowSummary] {
         // The server answers with the workload, as WFL does; the new attempts are under `retried`.
         let answer = try await call(.POST, "/api/v1/workload/\(id(uuid))/retry", body: request).json

@@ -75,8 +75,12 @@ struct WorkflowSummary: APIView {
     let updated: String?
     let error: WorkflowError?
     let deliveryError: String?
+    /// Only when the workflow was asked for on its own.
+    let workload: String?
 
-    private enum CodingKeys: String, CodingKey { case uuid, status, attempt, externalId, updated, error, deliveryError }
+    private enum CodingKeys: String, CodingKey { case uuid, status, attempt, externalId, updated, error, deliveryError, workload }
+
+    var isFinal: Bool { WorkflowStatus(rawValue: status)?.isFinal ?? false }
 }
 
 struct EventSummary: APIView {

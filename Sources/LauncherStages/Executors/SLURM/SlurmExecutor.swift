@@ -434,6 +434,10 @@ struct SlurmExecutor: Executor, ConfiguredStage {
 
     // MARK: Folders
 
+    func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation {
+        root(context).log(workflow.uuid, stream)
+    }
+
     private func root(_ context: StageContext) -> WorkRoot {
         WorkRoot(workDir: config.workDir, defaultName: "slurm", context)
     }

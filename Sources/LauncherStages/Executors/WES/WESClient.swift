@@ -127,8 +127,9 @@ struct WESRunLog: Decodable, Sendable {
 
     struct Log: Decodable, Sendable {
         @Lenient var exitCode: Int?
+        @Lenient var stdout: String?
         @Lenient var stderr: String?
-        enum CodingKeys: String, CodingKey { case exitCode = "exit_code", stderr }
+        enum CodingKeys: String, CodingKey { case exitCode = "exit_code", stdout, stderr }
     }
 
     @Lenient var request: Request?

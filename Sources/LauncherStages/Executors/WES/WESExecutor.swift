@@ -314,6 +314,22 @@ struct WESExecutor: Executor, ConfiguredStage {
             error: WorkflowError("EXECUTOR_ERROR\(exitCode.map { ": exit code \($0)" } ?? "")\(lastLine)"))
     }
 
+    // MARK: Logs
+
+    /// The run log's stdout or stderr. The WES spec makes them URLs, which are shown, not
+    /// fetched (the server chose them: fetching would let it point the launcher anywhere);
+    /// servers that put the text itself there (wes-service) have it returned, bounded.
+    func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation {
+        guard let run = workflow.externalID else { return .text("") }
+        let log = try await client(context).runLog(run).runLog
+        let value = (stream == .stdout ? log?.stdout : log?.stderr) ?? ""
+        let lowered = value.prefix(8).lowercased()
+        if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
+            return .unavailable("the WES server keeps this log at its own URL", link: String(value.prefix(2048)))
+        }
+        return .text(value.utf8.count > LogReader.maxBytes ? String(decoding: value.utf8.suffix(LogReader.maxBytes), as: UTF8.self) : value)
+    }
+
     // MARK: Abort
 
     func abort(_ workflows: [ActiveWorkflow], context: StageContext) async throws -> [WorkflowUpdate] {
