@@ -3,7 +3,7 @@ import PackageDescription
 
 // The schema/NNNN_*.sql migrations ship inside the binary. Listed by name: SwiftPM caches the
 // manifest, so a listing computed here would miss a new file (MigrationTests checks the list).
-let migrations = ["0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql", "0004_access.sql"]
+let migrations = ["0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql", "0004_access.sql", "0005_dashboard.sql"]
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -96,6 +97,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -7,6 +7,7 @@
 #     scripts/container-down.sh)
 #   - a GA4GH WES server: wes-service + cwltool from PyPI (scripts/wes-up.sh; stop with
 #     scripts/wes-down.sh)
+#   - Chromium from Debian and Playwright from PyPI, for the dashboard (scripts/browser-up.sh)
 # They are left running for the next run. Extra arguments go to `swift test`, e.g.
 #   scripts/test.sh --filter Retry
 set -euo pipefail
@@ -22,6 +23,9 @@ python3 -c "import hypothesis" 2>/dev/null || python3 -m pip install -q hypothes
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator >&2
 python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schemathesis >&2
 eval "$(scripts/pg-up.sh | tail -1)"
+# The dashboard is tested in a real browser: Debian's Chromium driven by Playwright.
+eval "$(scripts/browser-up.sh | tail -1)"
+export WFL_CHROMIUM
 eval "$(scripts/wes-up.sh | tail -1)"
 export WFL_TEST_DATABASE_URL WFL_TEST_WES_URL
 if [ "$(id -u)" = 0 ]; then

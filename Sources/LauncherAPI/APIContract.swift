@@ -95,6 +95,9 @@ enum APIContract {
                 headers: [
                     "X-Log-Size": ["description": "The log's size in bytes (0 when there is none yet).", "schema": ["type": "integer"]],
                     "X-Log-Start": ["description": "The offset of the first byte answered.", "schema": ["type": "integer"]],
+                    "X-Log-End": [
+                        "description": "The offset just past the last byte answered: the next from.", "schema": ["type": "integer"],
+                    ],
                     "X-Log-Truncated": ["description": "true when earlier lines or bytes were left out.", "schema": ["type": "boolean"]],
                 ]),
             APIRoute(
@@ -288,6 +291,7 @@ enum APIContract {
                     route.id == "logs"
                         ? "No such workload or workflow, or its executor keeps no logs (details.link says where they are)."
                         : "No such workload (or token).")
+                if route.id == "logs" { add("409", "The log is a symbolic link or not a regular file: it is not read.") }
             }
             if case .json = route.body { add("413", "The body is larger than the server accepts.") }
             if route.id == "createToken" || route.id == "create" || route.id == "exec" { add("409", "A conflict with the current state.") }

@@ -43,14 +43,27 @@ struct BearerAuthenticator: AuthenticatorMiddleware {
 
     func authenticate(request: Request, context: LauncherRequestContext) async throws -> Principal? {
         guard configuration.enabled else { return nil }
-        guard let header = request.headers[.authorization] else { return nil }
+        guard let header = request.headers[.authorization] else {
+            // A browser on the dashboard carries its token in a cookie limited to /ui (set by
+            // the login page); a stale one sends it back to the login page, not to an error.
+            guard request.uri.path.hasPrefix("/ui/"), let token = DashboardSession.cookie(request, DashboardSession.sessionCookie),
+                !token.isEmpty
+            else { return nil }
+            return try? await principal(forToken: token)
+        }
         // hummingbird-auth's `bearer` matches "Bearer " exactly; the scheme is case-insensitive (RFC 7235).
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw LauncherError(.unauthenticated, "the Authorization header must be \"Bearer <token>\"")
         }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, header.utf8.count <= 16 * 1024 else {
+        guard header.utf8.count <= 16 * 1024 else { throw LauncherError(.unauthenticated, "the bearer token is empty or too long") }
+        return try await principal(forToken: token)
+    }
+
+    /// Who a token (API token or OIDC JWT) stands for.
+    func principal(forToken token: String) async throws -> Principal {
+        guard !token.isEmpty, token.utf8.count <= 16 * 1024 else {
             throw LauncherError(.unauthenticated, "the bearer token is empty or too long")
         }
         if token.hasPrefix(APITokens.prefix) { return try await service.authenticate(apiToken: token) }

@@ -47,6 +47,9 @@ struct QueryParameter: Sendable {
     func text(_ query: [String: String]) throws -> String? {
         guard let value = query[name] else { return nil }
         try Constraint.text(max: maxLength).checkText(value, at: FieldPath(name))
+        if case .choice(let values) = kind, !values.contains(value) {
+            throw LauncherError.invalid(name, "expected \(values.joined(separator: " or ")), got \"\(Constraint.excerpt(value, max: 40))\"")
+        }
         return value
     }
 
@@ -91,5 +94,5 @@ enum QueryParameters {
         name: "tail", kind: .integer(1...LogReader.maxTailLines), summary: "The last N lines (default 100), within the last MiB.")
     static let from = QueryParameter(
         name: "from", kind: .integer(0...Int.max),
-        summary: "The bytes from this offset on (at most a MiB): X-Log-Size of the previous answer, to follow a log.")
+        summary: "The bytes from this offset on (at most a MiB): X-Log-End of the previous answer, to follow a log.")
 }

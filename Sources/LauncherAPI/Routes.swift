@@ -45,7 +45,9 @@ public struct APIRoutes: Sendable {
 
     /// Every route, with its method and who may call it (from `APIContract`): for 401s, 405s
     /// and the access test.
-    static let table = RouteTable(routes: APIContract.routes(StageRegistry()).map { ($0.method, $0.path, $0.access) })
+    static let table = RouteTable(
+        routes: APIContract.routes(StageRegistry()).map { ($0.method, $0.path, $0.access) }
+            + Dashboard.routes.map { ($0.0, $0.1, .open) })
 
     /// The service acting for the caller (the anonymous admin with authentication off).
     private func caller(_ context: LauncherRequestContext) throws -> WorkloadService {
@@ -64,7 +66,14 @@ public struct APIRoutes: Sendable {
             AccessMiddleware(configuration: auth, routes: Self.table, trustedProxies: trustedProxies)
         }
 
-        router.get("/") { _, _ in JSONResponses.json(["status": "OK"]) }
+        // A browser asking for / goes to the dashboard; every other client gets WFL's status.
+        router.get("/") { request, _ in
+            if request.headers[.accept]?.contains("text/html") == true {
+                return Response(status: .found, headers: [.location: "/ui/"])
+            }
+            return JSONResponses.json(["status": "OK"])
+        }
+        Dashboard(service: service, auth: auth).register(router)
         router.get("/status") { _, _ in JSONResponses.json(["status": "OK"]) }
         router.get("/version") { _, _ in
             var body: JSONObject = ["version": .string(service.environment.version), "name": "workflow-launcher"]
@@ -181,7 +190,8 @@ public struct APIRoutes: Sendable {
                 status: .ok,
                 headers: [
                     .contentType: "text/plain; charset=utf-8", HTTPField.Name("X-Log-Size")!: String(chunk.size),
-                    HTTPField.Name("X-Log-Start")!: String(chunk.start), HTTPField.Name("X-Log-Truncated")!: String(chunk.truncated),
+                    HTTPField.Name("X-Log-Start")!: String(chunk.start), HTTPField.Name("X-Log-End")!: String(chunk.end),
+                    HTTPField.Name("X-Log-Truncated")!: String(chunk.truncated),
                 ],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: chunk.text)))
         }

@@ -187,6 +187,26 @@ public final class PostgresStore: LauncherStore {
         if !filter.uuids.isEmpty { sql.append(" AND uuid = ANY(\(sql.bind(filter.uuids)))") }
     }
 
+    public func recentEvents(workloadID: Int64, kind: String?, since: Date, limit: Int) async throws -> [WorkloadEvent] {
+        var sql = SQLBuilder("SELECT id, at, kind, message, data, actor FROM workload_event WHERE workload_id = ")
+        sql.append(sql.bind(workloadID))
+        if let kind {
+            sql.append(" AND kind = \(sql.bind(kind)) AND at >= \(sql.bind(since)) ORDER BY at DESC, id DESC")
+        } else {
+            // The newest of all kinds: the primary key, read backwards.
+            sql.append(" AND at >= \(sql.bind(since)) ORDER BY id DESC")
+        }
+        sql.append(" LIMIT \(sql.bind(limit))")
+        return try await database.rows(sql.query).map(Self.event)
+    }
+
+    static func event(_ row: PostgresRow) throws -> WorkloadEvent {
+        let r = row.makeRandomAccess()
+        return WorkloadEvent(
+            id: try r[0].decode(Int64.self), at: try r[1].decode(Date.self), kind: try r[2].decode(String.self),
+            message: try r[3].decode(String.self), data: try r.json(4), actor: try r[5].decode(String?.self))
+    }
+
     public func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent] {
         var sql = SQLBuilder("SELECT id, at, kind, message, data, actor FROM workload_event WHERE workload_id = ")
         sql.append(sql.bind(workloadID))

@@ -24,6 +24,7 @@ enum Entry {
             if let field = error.details["field"]?.stringValue, !field.isEmpty, !error.message.hasPrefix(field) {
                 message += " (field: \(field))"
             }
+            if let link = error.details["link"]?.stringValue { message += ": \(link)" }
             FileHandle.standardError.write(Data((message + "\n").utf8))
             code = error.isAccessError ? 4 : error.isClientError ? 2 : 1
         } catch let error as ExitCode {

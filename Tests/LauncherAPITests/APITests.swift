@@ -250,6 +250,8 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
                         cases = [(String(repeating: "a", count: Int(length) + 1), true)]
                     } else if schema["format"] == "uuid" {
                         cases = [(String(repeating: "a", count: 65), true)]
+                    } else if let values = schema["enum"]?.arrayValue?.compactMap(\.stringValue), let first = values.first {
+                        cases = [(first, false), (first.uppercased(), true), ("x" + first, true)]
                     }
                     for (value, refused) in cases {
                         let reply = try await client.call(.get, "\(url)?\(name)=\(value)")
@@ -259,7 +261,7 @@ func request(_ items: Int = 3, executor: JSONValue = ["name": "Mock"]) -> JSONVa
                     }
                 }
             }
-            #expect(checked >= 15, "\(checked) cases")
+            #expect(checked >= 20, "\(checked) cases")
         }
     }
 

@@ -105,13 +105,51 @@ import Testing
         #expect(LogReader.slice("1\n2\n3", tail: 2, from: nil) == LogChunk(text: "2\n3", start: 2, size: 5, truncated: true))
     }
 
-    @Test func linksFifosAndEscapesAreRefused() throws {
+    /// Chunks end on whole characters and report where they end in bytes, so a follower
+    /// neither skips nor repeats a byte, whatever the log holds.
+    @Test func followingCountsBytesNotCharacters() throws {
+        let path = folder.appendingPathComponent("stdout.log").path
+        var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: LogReader.maxBytes - 1) + Array("éz\n".utf8) + [0xFF, 0x0A]
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let first = try read(from: 0)
+        #expect(first.end == Int64(LogReader.maxBytes - 1) && first.truncated, "the é is not cut in two: \(first.end)")
+        let second = try read(from: first.end)
+        #expect(second.text.hasPrefix("éz\n") && second.end == Int64(bytes.count) && !second.truncated, "\(second.text)")
+        // Another MiB with no newline at all (a progress bar redrawn with \r): the tail is not empty.
+        bytes += [UInt8](repeating: UInt8(ascii: "#"), count: LogReader.maxBytes + 10)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let bar = try read(tail: 5)
+        #expect(bar.text.utf8.count == LogReader.maxBytes && bar.text.allSatisfy { $0 == "#" } && bar.truncated)
+        let text = LogReader.slice(String(repeating: "x", count: LogReader.maxBytes + 5), tail: nil, from: 3)
+        #expect(
+            text.start == 3 && text.end == Int64(LogReader.maxBytes + 3) && text.size == Int64(LogReader.maxBytes + 5) && text.truncated)
+    }
+
+    @Test func linksFifosDevicesAndEscapesAreRefused() throws {
+        func refused(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let error = #expect(throws: LauncherError.self, sourceLocation: sourceLocation) { try read(name) }
+            #expect(
+                error?.kind == .conflict && error?.message.contains("not read") == true, "\(String(describing: error))",
+                sourceLocation: sourceLocation)
+        }
         try FileManager.default.createSymbolicLink(
             atPath: folder.appendingPathComponent("stdout.log").path, withDestinationPath: "/etc/hostname")
-        #expect(throws: LauncherError.self) { try read() }
+        refused("stdout.log")
         let fifo = folder.appendingPathComponent("stderr.log").path
         #expect(mkfifo(fifo, 0o600) == 0)
-        #expect(throws: LauncherError.self) { try read("stderr.log") }  // refused, not blocked on
+        refused("stderr.log")  // refused, not blocked on
+        if getuid() == 0 {
+            // A job that can make device nodes (a root container) gets none opened.
+            #expect(mknod(folder.appendingPathComponent("device.log").path, S_IFCHR | 0o600, dev_t(1 << 8 | 3)) == 0)  // 1,3: /dev/null
+            refused("device.log")
+        }
+        // A folder on the way that is a link (the job swapped its folder) is refused too.
+        let swapped = root.appendingPathComponent("other")
+        try FileManager.default.createSymbolicLink(atPath: swapped.path, withDestinationPath: folder.deletingLastPathComponent().path)
+        let viaLink = #expect(throws: LauncherError.self) {
+            try LogReader.read((root, swapped.appendingPathComponent("workflow"), "stdout.log"), tail: nil, from: nil)
+        }
+        #expect(viaLink?.kind == .conflict, "\(String(describing: viaLink))")
         #expect(throws: LauncherError.self) {
             try LogReader.read((root, root.deletingLastPathComponent(), "stdout.log"), tail: nil, from: nil)
         }

@@ -24,6 +24,12 @@ extension Scenarios {
         #expect(created.map(\.id) == created.map(\.id).sorted() && created.allSatisfy { $0.id > maxID })
         #expect(created.compactMap(\.retryOf) == failedBefore.map(\.uuid), "one new attempt per original, in the originals' order")
         #expect(created.map(\.inputs) == failedBefore.map(\.inputs))
+        // Any attempt is found by its uuid alone, with its workload (the workflow page, `wfl logs`).
+        for workflow in [created[0], failedBefore[0]] {
+            let found = try #require(try await store.workflow(uuid: workflow.uuid))
+            #expect(found.workload == w.uuid && found.record.uuid == workflow.uuid && found.record.attempt == workflow.attempt)
+        }
+        #expect(try await store.workflow(uuid: UUID()) == nil)
         #expect(
             created.allSatisfy {
                 $0.status == .pending && $0.attempt == 2 && $0.retriedBy == nil && $0.overrides == ["memory": "8G"]

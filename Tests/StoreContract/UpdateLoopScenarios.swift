@@ -243,6 +243,14 @@ extension Scenarios {
         #expect(otherEvents.map(\.kind) == ["created", "started"])
         #expect(Set(otherEvents.map(\.id)).isDisjoint(with: all.map(\.id)))
 
+        // The newest first (the dashboard's log and chart): by kind, since a time, limited.
+        let newest = try await store.recentEvents(workloadID: w.id, kind: nil, since: .distantPast, limit: 3)
+        #expect(newest.map(\.id) == all.suffix(3).reversed().map(\.id), "\(newest.map(\.kind))")
+        let notes = try await store.recentEvents(workloadID: w.id, kind: "note", since: .distantPast, limit: 100)
+        #expect(notes.map(\.message) == (0..<5).reversed().map { "note \($0)" })
+        #expect(try await store.recentEvents(workloadID: w.id, kind: "note", since: Date().addingTimeInterval(60), limit: 100).isEmpty)
+        #expect(try await store.recentEvents(workloadID: other.id, kind: "note", since: .distantPast, limit: 100).isEmpty)
+
         var paged: [Int64] = []
         var after: Int64?
         while true {

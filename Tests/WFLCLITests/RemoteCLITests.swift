@@ -160,7 +160,10 @@ import Testing
             guard await serve.requireHealthy() else { return }
             let remote = ["WFL_SERVER": serve.base]
             let work = try TestFiles.temporaryFolder("logs-cli")
-            let command = "for i in 1 2 3 4 5; do echo step-$i; sleep 0.4; done; echo done-err >&2"
+            // The job waits for the test to start following it, so the follow loop is what prints the rest.
+            let go = work.appendingPathComponent("go").path
+            let command =
+                "echo step-1; while [ ! -f \(go) ]; do sleep 0.1; done; for i in 2 3 4 5; do echo step-$i; sleep 0.3; done; echo done-err >&2"
             let file = try writeRequest(
                 TestLauncher.request(
                     source: TestLauncher.items(1), executor: ["name": "Local", "command": .string(command), "workDir": .string(work.path)]),
@@ -175,7 +178,12 @@ import Testing
             let id = try #require(workflow)
 
             // Followed from its start over HTTP: every line once, in order, and the command ends with the workflow.
-            let followed = try await local.run(["logs", id, "--follow", "--interval", "0.2"], extra: remote, timeout: .seconds(60))
+            let following = Task {
+                try await local.run(["logs", id, "--follow", "--interval", "0.2"], extra: remote, timeout: .seconds(60))
+            }
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(FileManager.default.createFile(atPath: go, contents: Data()))
+            let followed = try await following.value
             #expect(followed.status == 0, "\(followed.stderr)")
             #expect(followed.stdout == (1...5).map { "step-\($0)\n" }.joined(), "\(followed.stdout)")
 

@@ -29,6 +29,8 @@ public protocol LauncherStore: Sendable {
     /// One workflow, any attempt, with its workload's uuid (workflow uuids are unique across workloads).
     func workflow(uuid: UUID) async throws -> (workload: UUID, record: WorkflowRecord)?
     func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent]
+    /// The newest events (of one kind, when given) since a time, newest first (the dashboard).
+    func recentEvents(workloadID: Int64, kind: String?, since: Date, limit: Int) async throws -> [WorkloadEvent]
 
     /// In one transaction: relaunch the final, newest-attempt workflows matching `filter` as
     /// new `Pending` workflows (attempt + 1) linked to the originals, reopen a finished

@@ -189,6 +189,13 @@ public final class MemoryStore: LauncherStore {
         }
     }
 
+    public func recentEvents(workloadID: Int64, kind: String?, since: Date, limit: Int) async throws -> [WorkloadEvent] {
+        try locked { state in
+            let events = state.workloads[workloadID]?.events ?? []
+            return Array(events.reversed().lazy.filter { (kind == nil || $0.kind == kind) && $0.at >= since }.prefix(max(0, limit)))
+        }
+    }
+
     public func events(workloadID: Int64, afterID: Int64?, limit: Int) async throws -> [WorkloadEvent] {
         try locked { state in
             guard let events = state.workloads[workloadID]?.events else { return [] }

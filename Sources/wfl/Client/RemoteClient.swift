@@ -90,10 +90,16 @@ struct RemoteClient: LauncherClient {
         if let tail { query += "&tail=\(tail)" }
         if let from { query += "&from=\(from)" }
         let reply = try await call(.GET, "/api/v1/workload/\(id(workload))/workflows/\(id(workflow))/logs?\(query)")
-        func number(_ name: String) -> Int64 { reply.headers.first(name: name).flatMap { Int64($0) } ?? 0 }
+        func number(_ name: String) -> Int64? { reply.headers.first(name: name).flatMap { Int64($0) } }
+        // The server's offsets are checked, not trusted: a follower does arithmetic on them.
+        guard let start = number("X-Log-Start"), let end = number("X-Log-End"), let size = number("X-Log-Size"),
+            0 <= start, start <= end, end <= size, end - start <= Int64(LogReader.maxBytes)
+        else {
+            throw LauncherError(
+                .unavailable, "the server's answer has no consistent X-Log-Start, X-Log-End and X-Log-Size; are both the same version?")
+        }
         return LogChunk(
-            text: reply.text, start: number("X-Log-Start"), size: number("X-Log-Size"),
-            truncated: reply.headers.first(name: "X-Log-Truncated") == "true")
+            text: reply.text, start: start, end: end, size: size, truncated: reply.headers.first(name: "X-Log-Truncated") == "true")
     }
 
     func retry(_ uuid: UUID, request: JSONValue) async throws -> [WorkflowSummary] {
@@ -138,7 +144,11 @@ struct RemoteClient: LauncherClient {
         if let cursor { parameters["cursor"] = cursor }
         let encoded = parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(BackendClient.escape($0.value))" }
         let reply = try await call(.GET, path + "?" + encoded.joined(separator: "&"))
-        return Page(items: try .readAll(try list(reply.json)), nextCursor: reply.headers.first(name: "X-Next-Cursor"))
+        // A cursor is the server's opaque text, but it is printed and sent back: short and plain only.
+        let next = reply.headers.first(name: "X-Next-Cursor").flatMap { cursor in
+            cursor.utf8.count <= 200 && cursor.utf8.allSatisfy { (0x21...0x7E).contains($0) } ? cursor : nil
+        }
+        return Page(items: try .readAll(try list(reply.json)), nextCursor: next)
     }
 
     private func list(_ json: JSONValue) throws -> [JSONValue] {
@@ -181,7 +191,12 @@ struct RemoteClient: LauncherClient {
             message += " (request \(BackendError.sanitise(request, limit: 80)))"
         }
         // Only `details` as the API defines it: an object (naming the field for bad input).
-        let details: JSONValue = body["details"]?.objectValue.map(JSONValue.object) ?? .null
-        return LauncherError(kind, message, details: details)
+        var details = body["details"]?.objectValue ?? [:]
+        for key in ["field", "link"] {
+            if let text = details[key]?.stringValue {
+                details[key] = .string(BackendError.sanitise(text, limit: key == "link" ? 2048 : 200))
+            }
+        }
+        return LauncherError(kind, message, details: details.isEmpty ? .null : .object(details))
     }
 }

@@ -37,7 +37,7 @@ struct Logs: AsyncParsableCommand {
                 Output.printJSON([
                     "workload": .string(workload.uuidString.lowercased()), "workflow": .string(id.uuidString.lowercased()),
                     "stream": .string(stream.rawValue), "text": .string(chunk.text), "start": .int(chunk.start),
-                    "size": .int(chunk.size), "truncated": .bool(chunk.truncated),
+                    "end": .int(chunk.end), "size": .int(chunk.size), "truncated": .bool(chunk.truncated),
                 ])
                 return
             }
@@ -47,7 +47,7 @@ struct Logs: AsyncParsableCommand {
             Self.write(chunk.text)
             guard follow else { return }
             let interrupt = Interrupt()
-            var offset = chunk.start + Int64(chunk.text.utf8.count)
+            var offset = chunk.end
             while !interrupt.fired {
                 let deadline = Date().addingTimeInterval(interval)
                 while Date() < deadline && !interrupt.fired { try await Task.sleep(for: .milliseconds(50)) }
@@ -56,7 +56,8 @@ struct Logs: AsyncParsableCommand {
                 repeat {
                     chunk = try await client.logs(workload, workflow: id, stream: stream, tail: nil, from: offset)
                     Self.write(chunk.text)
-                    offset = chunk.start + Int64(chunk.text.utf8.count)
+                    guard chunk.end > offset else { break }  // no progress: ask again after the pause
+                    offset = chunk.end
                 } while chunk.truncated
                 if finished { return }
             }

@@ -49,7 +49,9 @@ struct Workflows: AsyncParsableCommand {
         try await Clients.with(options) { client in
             var cursor = firstCursor
             var all: [WorkflowSummary] = []
+            var seen: Set<String> = []
             repeat {
+                if let cursor, !seen.insert(cursor).inserted { break }  // a server repeating itself ends the listing
                 let page = try await client.workflows(
                     id, status: status, submission: submission, includeRetried: includeRetried,
                     cursor: cursor, limit: limit)

@@ -318,7 +318,7 @@ struct WESExecutor: Executor, ConfiguredStage {
 
     /// The run log's stdout or stderr. The WES spec makes them URLs, which are shown, not
     /// fetched (the server chose them: fetching would let it point the launcher anywhere);
-    /// servers that put the text itself there (wes-service) have it returned, bounded.
+    /// servers that put the text itself there (wes-service) have it returned.
     func logLocation(of workflow: ActiveWorkflow, stream: LogStream, context: StageContext) async throws -> WorkflowLogLocation {
         guard let run = workflow.externalID else { return .text("") }
         let log = try await client(context).runLog(run).runLog
@@ -327,7 +327,8 @@ struct WESExecutor: Executor, ConfiguredStage {
         if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
             return .unavailable("the WES server keeps this log at its own URL", link: String(value.prefix(2048)))
         }
-        return .text(value.utf8.count > LogReader.maxBytes ? String(decoding: value.utf8.suffix(LogReader.maxBytes), as: UTF8.self) : value)
+        // Whole (the reply is bounded already): the reader cuts the tail, and a follower's offsets count from its start.
+        return .text(value)
     }
 
     // MARK: Abort
