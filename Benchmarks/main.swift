@@ -27,7 +27,7 @@ struct Options {
             case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
             case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
             case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
-            case "throughput", "idle", "slurm", "containers", "json", "validation", "listing", "all": mode = argument
+            case "throughput", "idle", "slurm", "containers", "json", "validation", "listing", "dashboard", "all": mode = argument
             case "--array": arraySize = Int(rest.next() ?? "") ?? arraySize
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
@@ -314,6 +314,87 @@ func validation() throws {
             + "(\(format(large / small, 2))×; linear ≈ 4, quadratic ≈ 16) ==")
 }
 
+/// The dashboard's pages over the workload of N workflows (`dashboard --items 1000000`): the
+/// server's time per page, p50 and p99 of 20 requests, against the same pages of a workload of
+/// 100 workflows in the same database and server (the ratio is what stays meaningful on a
+/// shared machine), and the statements each page costs the database (pg_stat_database's
+/// transactions before and after one request; every statement outside a transaction is one).
+@Sendable func dashboardPages(
+    _ workload: WorkloadRecord, database: Database, get: @escaping @Sendable (String) throws -> (bytes: Int, seconds: Double)
+) async throws {
+    let small =
+        try await database.scalar(
+            """
+            WITH w AS (INSERT INTO workload (uuid, project, creator, labels, watchers, source_type, source_config, source_state,
+                                             executor_type, executor_config, sink_type, sink_config, version, started)
+                       SELECT gen_random_uuid(), 'bench-small', creator, labels, watchers, source_type, source_config, source_state,
+                              executor_type, executor_config, sink_type, sink_config, version, now()
+                       FROM workload WHERE id = \(workload.id) RETURNING id)
+            SELECT id FROM w
+            """) ?? 0
+    try await database.execute(
+        """
+        INSERT INTO workflow (workload_id, uuid, status, inputs, outputs, submission, external_id, submitted, finished)
+        SELECT \(small), gen_random_uuid(), CASE WHEN g % 50 = 0 THEN 'Failed' ELSE 'Succeeded' END, jsonb_build_object('sample', 'S' || g),
+               jsonb_build_object('bam', '/data/out/S' || g || '.bam'), gen_random_uuid()::text, 'job-' || g, now(), now()
+        FROM generate_series(1, 100) AS g
+        """)
+    // A tick's summary events over the last hour, as a running workload leaves them.
+    for id in [workload.id, small] {
+        try await database.execute(
+            """
+            INSERT INTO workload_event (workload_id, at, kind, message, data)
+            SELECT \(id), now() - (g || ' seconds')::interval, 'workflows', 'Workflows finished', jsonb_build_object('Succeeded', 40, 'Failed', 1)
+            FROM generate_series(1, 3600, 5) AS g
+            """)
+    }
+    try await database.execute("ANALYZE")
+    let smallUUID = try await database.scalarText("SELECT uuid::text FROM workload WHERE id = \(small)") ?? ""
+    let bigUUID = workload.uuid.uuidString.lowercased()
+    let firstID = try await database.scalar("SELECT min(id)::int FROM workflow WHERE workload_id = \(workload.id)") ?? 0
+    let middle = Base64URL.encode("workflow:\(firstID + options.items / 2)")
+    let someWorkflow =
+        try await database.scalarText("SELECT uuid::text FROM workflow WHERE workload_id = \(workload.id) ORDER BY id LIMIT 1") ?? ""
+    func pages(_ uuid: String, deep: String?) -> [(String, String)] {
+        var pages = [
+            ("workload page", "/ui/workloads/\(uuid)"), ("live numbers", "/ui/workloads/\(uuid)/live"),
+            ("workflows, page 1", "/ui/workloads/\(uuid)/workflows"),
+            ("workflows, Failed", "/ui/workloads/\(uuid)/workflows?status=Failed"),
+        ]
+        if let deep { pages.append(("workflows, mid-listing page", "/ui/workloads/\(uuid)/workflows?cursor=\(deep)")) }
+        return pages
+    }
+    func statements() async throws -> Int {
+        try await Task.sleep(for: .milliseconds(1200))  // statistics are flushed at most once a second
+        return try await database.scalar(
+            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()") ?? 0
+    }
+    func timed(_ path: String) throws -> (p50: Double, p99: Double) {
+        _ = try get(path)
+        var times: [Double] = []
+        for _ in 0..<20 { times.append(try get(path).seconds) }
+        times.sort()
+        return (times[times.count / 2], times[min(times.count - 1, Int(Double(times.count) * 0.99))])
+    }
+    print("page                          \(options.items) workflows (p50 / p99)   100 workflows (p50 / p99)   ratio p50   statements")
+    for ((name, big), (_, tiny)) in zip(pages(bigUUID, deep: middle), pages(smallUUID, deep: nil) + [("", "")]) {
+        let large = try timed(big)
+        let baseline = tiny.isEmpty ? nil : try timed(tiny)
+        let before = try await statements()
+        _ = try get(big)
+        let count = try await statements() - before - 1  // the second read of the statistics is one too
+        print(
+            name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + "\(format(large.p50 * 1000, 1)) / \(format(large.p99 * 1000, 1)) ms".padding(toLength: 29, withPad: " ", startingAt: 0)
+                + (baseline.map { "\(format($0.p50 * 1000, 1)) / \(format($0.p99 * 1000, 1)) ms" } ?? "-").padding(
+                    toLength: 28, withPad: " ", startingAt: 0)
+                + (baseline.map { format(large.p50 / $0.p50, 2) + "×" } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0)
+                + "\(count)")
+    }
+    let one = try timed("/ui/workflows/\(someWorkflow)")
+    print("workflow page                 \(format(one.p50 * 1000, 1)) / \(format(one.p99 * 1000, 1)) ms")
+}
+
 /// A listing without `limit` over N workflows, streamed by a real `wfl serve` (release build):
 /// its resident memory before and at its peak after, beside the size of the answer. Constant
 /// memory means the peak does not grow with N (try --items 100000 and 1000000).
@@ -357,7 +438,7 @@ func listing() async throws {
             else { return -1 }
             return kb / 1024
         }
-        func get(_ path: String) throws -> (bytes: Int, seconds: Double) {
+        @Sendable func get(_ path: String) throws -> (bytes: Int, seconds: Double) {
             let start = ContinuousClock.now
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
@@ -376,6 +457,10 @@ func listing() async throws {
         }
         let uuid = view.record.uuid.uuidString.lowercased()
         _ = try get("/api/v1/workload/\(uuid)/workflows?limit=10")  // warm up
+        if options.mode == "dashboard" {
+            try await dashboardPages(view.record, database: database, get: get)
+            return
+        }
         let before = memory("VmRSS")
         let whole = try get("/api/v1/workload/\(uuid)/workflows")
         let peak = memory("VmHWM")
@@ -391,7 +476,7 @@ func listing() async throws {
     }
 }
 
-if options.mode == "listing" { try await listing() }
+if options.mode == "listing" || options.mode == "dashboard" { try await listing() }
 if options.mode == "json" || options.mode == "all" { try json() }
 if options.mode == "validation" || options.mode == "all" { try validation() }
 if options.mode == "throughput" || options.mode == "all" { try await throughput() }

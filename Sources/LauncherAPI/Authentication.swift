@@ -14,11 +14,29 @@ public struct AuthConfiguration: Sendable {
     public var metricsPublic: Bool
     /// JWTs from an OIDC provider, when configured.
     public var oidc: OIDCVerifier?
+    /// With authentication off on loopback: answer only requests addressed to a loopback name.
+    /// A web page can make a browser send requests to 127.0.0.1 under its own name (DNS
+    /// rebinding); the Host header it sends then names the page's site, and is refused.
+    public var loopbackHostsOnly: Bool
 
-    public init(enabled: Bool, metricsPublic: Bool = false, oidc: OIDCVerifier? = nil) {
+    public init(enabled: Bool, metricsPublic: Bool = false, oidc: OIDCVerifier? = nil, loopbackHostsOnly: Bool = false) {
         self.enabled = enabled
         self.metricsPublic = metricsPublic
         self.oidc = oidc
+        self.loopbackHostsOnly = loopbackHostsOnly
+    }
+
+    /// Whether an authority (`127.0.0.1:3000`, `localhost`, `[::1]:8080`) names this machine.
+    public static func isLoopback(authority: String) -> Bool {
+        var host = authority.lowercased()
+        if host.hasPrefix("[") {
+            host = String(host.dropFirst().prefix { $0 != "]" })
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        if host == "localhost" || host == "::1" || host.hasSuffix(".localhost") { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     public static let off = AuthConfiguration(enabled: false)
@@ -86,6 +104,12 @@ struct AccessMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        if configuration.loopbackHostsOnly, let authority = request.head.authority, !AuthConfiguration.isLoopback(authority: authority) {
+            throw LauncherError(
+                .forbidden,
+                "this server runs without authentication and answers only requests addressed to this machine (localhost, 127.0.0.1), not to \(Constraint.excerpt(authority, max: 100))"
+            )
+        }
         if !configuration.enabled {
             context.identity = Principal(name: proxyIdentity(request, context) ?? "anonymous", role: .admin, kind: .anonymous)
             return try await next(request, context)

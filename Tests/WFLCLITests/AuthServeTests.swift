@@ -1,5 +1,6 @@
 import Foundation
 import LauncherCore
+import LauncherPostgres
 import LauncherSystem
 import LauncherTestSupport
 import NIOHTTP1
@@ -64,6 +65,36 @@ import Testing
             #expect(again.status == 2 && again.stderr.contains("No live token named ops"), "\(again.stderr)")
             let result = try await serve.stop()
             #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        }
+    }
+}
+
+/// Without authentication on loopback, a request addressed to another name is refused: a web
+/// page can point its own name at 127.0.0.1 (DNS rebinding) and have a browser send it requests
+/// that then look same-origin to the browser; their Host header gives them away.
+@Suite struct RebindingTests {
+    @Test func aRequestAddressedToAnotherNameIsRefusedWithoutAuthentication() async throws {
+        try await TestLauncher.with { launcher in
+            let wfl = WFLBinary(databaseURL: launcher.url, home: launcher.home)
+            let serve = ServeProcess(wfl: wfl, home: launcher.home)
+            guard await serve.requireHealthy() else { return }
+            for host in ["evil.example:\(serve.port)", "127.0.0.1.evil.example", "localhost.evil.example:80"] {
+                let refused = try await serve.http(
+                    .POST, "/api/v1/exec",
+                    TestLauncher.request(source: TestLauncher.items(1), executor: ["name": "Local", "command": "true"]),
+                    headers: [("Host", host)])
+                #expect(
+                    refused.status == 403 && refused.text.contains("addressed to this machine"),
+                    "\(host): \(refused.status) \(refused.text)")
+                let page = try await serve.http(.GET, "/ui/", headers: [("Host", host)])
+                #expect(page.status == 403, "\(host): \(page.status)")
+            }
+            for host in ["127.0.0.1:\(serve.port)", "localhost:\(serve.port)", "[::1]:\(serve.port)"] {
+                let allowed = try await serve.http(.GET, "/api/v1/workload", headers: [("Host", host)])
+                #expect(allowed.status == 200, "\(host): \(allowed.status) \(allowed.text)")
+            }
+            #expect(try await launcher.database.scalar("SELECT count(*) FROM workload") == 0, "nothing was created")
+            #expect(try await serve.stop().status == 0)
         }
     }
 }

@@ -30,6 +30,11 @@ import Testing
                 TestLauncher.request(source: TestLauncher.items(3), executor: ["name": "Mock", "delaySeconds": 900]),
                 headers: auth)
             let runningUUID = try #require(running.json["uuid"]?.stringValue, "\(running.text)")
+            let live = try await serve.http(
+                .POST, "/api/v1/exec",
+                TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Mock", "delaySeconds": 900]),
+                headers: auth)
+            let liveUUID = try #require(live.json["uuid"]?.stringValue, "\(live.text)")
             var failedCount = 0
             for _ in 0..<200 {
                 let workload = try await serve.http(.GET, "/api/v1/workload/\(finishedUUID)", headers: auth).json
@@ -51,7 +56,7 @@ import Testing
                 environment: ProcessInfo.processInfo.environment.merging([
                     "WFL_BASE": serve.base, "WFL_OPERATOR_TOKEN": operatorToken.trimmingCharacters(in: .whitespacesAndNewlines),
                     "WFL_VIEWER_TOKEN": viewerToken.trimmingCharacters(in: .whitespacesAndNewlines), "WFL_FINISHED": finishedUUID,
-                    "WFL_RUNNING": runningUUID, "WFL_SHOTS": shots.path, "WFL_EXPECT_FAILED": String(failedCount),
+                    "WFL_RUNNING": runningUUID, "WFL_LIVE": liveUUID, "WFL_SHOTS": shots.path,
                 ]) { _, new in new }, timeout: .seconds(300))
             #expect(result.status == 0, "the browser checks failed:\n\(result.stdout.suffix(6000))\n\(result.stderr.suffix(3000))")
             for name in ["workloads", "workload", "workflows", "workflow", "abort-confirm", "workload-viewer"] {

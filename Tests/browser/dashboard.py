@@ -18,6 +18,7 @@ OPERATOR = os.environ["WFL_OPERATOR_TOKEN"]
 VIEWER = os.environ["WFL_VIEWER_TOKEN"]
 FINISHED = os.environ["WFL_FINISHED"]
 RUNNING = os.environ["WFL_RUNNING"]
+LIVE = os.environ["WFL_LIVE"]
 SHOTS = os.environ["WFL_SHOTS"]
 CHROMIUM = os.environ.get("WFL_CHROMIUM", "/usr/bin/chromium")
 failures = []
@@ -35,15 +36,17 @@ def api(path, token=OPERATOR):
         return json.load(reply)
 
 
-def post(path, data, cookie):
-    request = urllib.request.Request(
-        BASE + path, data=data.encode(), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+def post(path, data, cookie, origin=BASE):
+    """A form post as a browser sends it (its Origin), outside the browser: (status, body)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    if origin:
+        headers["Origin"] = origin
+    request = urllib.request.Request(BASE + path, data=data.encode(), method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status
+            return reply.status, reply.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, error.read().decode()
 
 
 def login(page, token):
@@ -69,7 +72,7 @@ with sync_playwright() as playwright:
     # The workloads page, as an operator.
     login(page, OPERATOR)
     rows = page.locator("#workloads tbody tr")
-    check(rows.count() == 2, f"the workloads page lists both workloads ({rows.count()})")
+    check(rows.count() == 3, f"the workloads page lists the three workloads ({rows.count()})")
     finished_row = page.locator(f"tr[data-uuid='{FINISHED}']").inner_text()
     check("6/6" in finished_row and "Finished" in finished_row, f"the finished workload's row says 6/6 Finished: {finished_row!r}")
     page.screenshot(path=f"{SHOTS}/workloads.png", full_page=True)
@@ -97,6 +100,7 @@ with sync_playwright() as playwright:
     page.wait_for_load_state()
     check("\"n\"" in page.locator("#inputs").inner_text(), "the workflow page shows its inputs")
     check(page.locator("text=keeps no logs").count() >= 1, "the workflow page says Mock keeps no logs")
+    check(page.locator("a[href='nil'], a[href='']").count() == 0, "no empty or nil links")
     page.screenshot(path=f"{SHOTS}/workflow.png", full_page=True)
 
     # Retry the failed ones: exactly those are relaunched.
@@ -121,8 +125,8 @@ with sync_playwright() as playwright:
     check(api(f"/api/v1/workload/{RUNNING}").get("aborted") is not None, "the confirmed abort aborted the workload")
     check("Aborted" in page.locator(".notice").inner_text(), "the page says it aborted")
 
-    # Live numbers: the page script refreshes without a reload.
-    page.goto(f"{BASE}/ui/workloads/{FINISHED}")
+    # Live numbers: the page script refreshes a running workload's numbers without a reload.
+    page.goto(f"{BASE}/ui/workloads/{LIVE}")
     # (Polled from here: the page's Content-Security-Policy allows no script Playwright would inject.)
     refreshed = None
     for _ in range(40):
@@ -130,25 +134,38 @@ with sync_playwright() as playwright:
         if refreshed:
             break
         page.wait_for_timeout(300)
-    check(refreshed is not None and number(page, "#done") == "6", "the workload page refreshed its numbers without a reload")
+    check(refreshed is not None and number(page, "#total") == "2", "the workload page refreshed its numbers without a reload")
 
     # A form without the CSRF token, with the operator's cookie, is refused.
     cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
-    check(post(f"/ui/workloads/{RUNNING}/stop", "", cookies) == 403, "a form without its CSRF token is refused (403)")
-    check(post(f"/ui/workloads/{RUNNING}/stop", "csrf=forged", cookies) == 403, "a forged CSRF token is refused (403)")
+    page.goto(f"{BASE}/ui/workloads/{FINISHED}")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    status, body = post(f"/ui/workloads/{RUNNING}/stop", "", cookies)
+    check(status == 403 and "stale" in body, f"a form without its CSRF token is refused ({status})")
+    status, body = post(f"/ui/workloads/{RUNNING}/stop", "csrf=forged", cookies)
+    check(status == 403 and "stale" in body, f"a forged CSRF token is refused ({status})")
+    status, body = post(f"/ui/workloads/{RUNNING}/stop", f"csrf={token}", cookies, origin="http://evil.example")
+    check(status == 403 and "another site" in body, f"a good token from another site's page is refused ({status})")
+    status, body = post(f"/ui/workloads/{RUNNING}/stop", f"csrf={token}", cookies, origin=None)
+    check(status == 403 and "where it comes from" in body, f"a post that names no origin is refused ({status})")
+    status, body = post(f"/ui/workloads/{FINISHED}/start", f"csrf={token}", cookies)
+    check(status == 200 and "Started." in body, f"a post with its token, from the dashboard, is done ({status}; start is a no-op once started)")
     check(not errors, f"no script errors ({errors})")
 
     # A viewer sees no buttons, and the server refuses the action anyway.
     viewer = browser.new_context(viewport={"width": 1366, "height": 900})
     vpage = viewer.new_page()
+    vpage.on("pageerror", lambda error: errors.append(str(error)))
+    vpage.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     login(vpage, VIEWER)
     vpage.goto(f"{BASE}/ui/workloads/{FINISHED}")
     check(vpage.locator("#retry-failed, #abort, #stop, #start").count() == 0, "a viewer gets no buttons")
     vpage.screenshot(path=f"{SHOTS}/workload-viewer.png", full_page=True)
     csrf = vpage.locator("input[name=csrf]").first.get_attribute("value")
     vcookies = "; ".join(f"{c['name']}={c['value']}" for c in viewer.cookies())
-    check(post(f"/ui/workloads/{FINISHED}/retry", f"csrf={csrf}&status=Failed", vcookies) == 403,
-          "a viewer's retry, with a good CSRF token, is refused (403)")
+    status, body = post(f"/ui/workloads/{FINISHED}/retry", f"csrf={csrf}&status=Failed", vcookies)
+    check(status == 403 and "operator role required" in body, f"a viewer's retry, with a good CSRF token, is refused for its role ({status})")
+    check(not errors, f"no script errors on the viewer's pages ({errors})")
     browser.close()
 
 if failures:

@@ -14,6 +14,7 @@ struct Dashboard: Sendable {
     let auth: AuthConfiguration
     let session = DashboardSession()
     let library: MustacheLibrary
+    let logger = Logger(label: "wfl.dashboard")
 
     /// The dashboard's routes, for the route table (they are open there: each page asks for a
     /// login itself, since a browser is sent to a login page rather than answered 401).
@@ -48,16 +49,25 @@ struct Dashboard: Sendable {
             let form = try await DashboardSession.form(request)
             try session.check(request, form: form)
             let token = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty, token.utf8.count <= 16 * 1024, token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
-                return page(request, nil, "login", title: "Log in", notice: "Paste a token.")
+            let next = safeNext(form["next"])
+            guard !token.isEmpty, token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                return page(request, nil, "login", title: "Log in", notice: "Paste a token.", next: next)
+            }
+            // Browsers drop cookies past about 4 KB, which would send the user back here forever.
+            guard token.utf8.count <= 3800 else {
+                return page(
+                    request, nil, "login", title: "Log in",
+                    notice:
+                        "This token is too long to keep in a browser cookie (\(token.utf8.count) bytes); use an API token from `wfl token create`.",
+                    next: next)
             }
             // Checked now, so a wrong token is told here rather than on the next page.
             do {
                 _ = try await BearerAuthenticator(service: service, configuration: auth).principal(forToken: token)
             } catch let error as LauncherError {
-                return page(request, nil, "login", title: "Log in", notice: "Not logged in: \(error.message)")
+                return page(request, nil, "login", title: "Log in", notice: "Not logged in: \(error.message)", next: next)
             }
-            var response = Response(status: .seeOther, headers: [.location: safeNext(form["next"])])
+            var response = Response(status: .seeOther, headers: [.location: next])
             response.headers[values: .setCookie].append(
                 DashboardSession.setCookie(DashboardSession.sessionCookie, token, request: request, maxAge: 12 * 3600))
             _ = context
@@ -137,7 +147,7 @@ struct Dashboard: Sendable {
         let record = view.record
         let id = record.uuid.uuidString.lowercased()
         var page = Page(request: request, session: session, principal: service.principal, title: "Workload \(id.prefix(8))")
-        page["notice"] = formQuery(request)["done"].map { Constraint.excerpt($0, max: 200) }
+        page["notice"] = formQuery(request)["done"].flatMap(Self.notice)
         page["uuid"] = id
         page["project"] = record.project
         page["creator"] = record.creator
@@ -254,9 +264,17 @@ struct Dashboard: Sendable {
             do {
                 let chunk = try await service.logs(found.workload, workflow: uuid, stream: stream.rawValue, tail: 50, from: nil)
                 logs.append(["stream": stream.rawValue, "text": chunk.text.isEmpty ? "(empty)" : chunk.text])
-            } catch let error as LauncherError {
-                logs.append(["stream": stream.rawValue, "message": error.message, "link": error.details["link"]?.stringValue as Any])
+            } catch let error as LauncherError where error.kind == .notFound || error.kind == .conflict {
+                var entry: [String: Any] = ["stream": stream.rawValue, "message": error.message]
+                // Only web links are links (a backend chose this one).
+                if let link = error.details["link"]?.stringValue, link.hasPrefix("https://") || link.hasPrefix("http://") {
+                    entry["link"] = link
+                }
+                logs.append(entry)
                 if error.kind == .notFound { break }  // no logs for this executor: once is enough
+            } catch {
+                logger.warning("dashboard: a workflow's log could not be read", metadata: ["workflow": "\(uuid)", "error": "\(error)"])
+                logs.append(["stream": stream.rawValue, "message": "The log cannot be read now; the server log says why."])
             }
         }
         page["logs"] = logs
@@ -276,10 +294,10 @@ struct Dashboard: Sendable {
         switch action {
         case "start":
             _ = try await service.start(uuid)
-            done = "Started."
+            done = "started"
         case "stop":
             _ = try await service.stop(uuid)
-            done = "Stopped: the source takes no new items; running work drains."
+            done = "stopped"
         case "abort":
             guard form["confirm"] == "yes" else {
                 // Asked first, on a page of its own (no script needed).
@@ -292,7 +310,7 @@ struct Dashboard: Sendable {
                 return render("confirm", page)
             }
             _ = try await service.abort(uuid)
-            done = "Aborted: nothing more is launched, and active workflows are being aborted at the backend."
+            done = "aborted"
         default:
             var body: JSONObject = ["status": .string(form["status"] ?? "Failed")]
             if let text = form["overrides"]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
@@ -302,7 +320,7 @@ struct Dashboard: Sendable {
                 body["overrides"] = overrides
             }
             let retried = try await service.retry(uuid, request: .object(body))
-            done = "Retrying \(retried.count) workflow(s)."
+            done = "retried-\(retried.count)"
         }
         return Response(
             status: .seeOther, headers: [.location: Self.link("/ui/workloads/\(id)", [URLQueryItem(name: "done", value: done)])])
@@ -332,19 +350,38 @@ struct Dashboard: Sendable {
             case .unavailable: status = .serviceUnavailable
             case .internalError: status = .internalServerError
             }
+            if error.kind == .internalError || error.kind == .unavailable {
+                logger.error(
+                    "dashboard: \(request.method) \(request.uri.path) failed",
+                    metadata: ["request": "\(context.id)", "error": "\(error.message)", "internal": "\(error.internalDetail ?? "")"])
+            }
             var page = Page(request: request, session: session, principal: principal, title: "Not done")
+            page["request"] = context.id
             page["heading"] = status == .forbidden ? "Not allowed" : status.code >= 500 ? "The server could not do it" : "Not done"
-            page["message"] = error.kind == .internalError ? "An internal error occurred; the server log has the details." : error.message
+            page["message"] =
+                error.kind == .internalError
+                ? "An internal error occurred; the server log has the details under request \(context.id)." : error.message
             var response = render("error", page)
             response.status = status
+            return response
+        } catch {
+            logger.error(
+                "dashboard: \(request.method) \(request.uri.path) failed", metadata: ["request": "\(context.id)", "error": "\(error)"])
+            var page = Page(request: request, session: session, principal: principal, title: "Not done")
+            page["heading"] = "The server could not do it"
+            page["message"] = "An internal error occurred; the server log has the details under request \(context.id)."
+            var response = render("error", page)
+            response.status = .internalServerError
             return response
         }
     }
 
-    private func page(_ request: Request, _ principal: Principal?, _ template: String, title: String, notice: String) -> Response {
+    private func page(
+        _ request: Request, _ principal: Principal?, _ template: String, title: String, notice: String, next: String
+    ) -> Response {
         var page = Page(request: request, session: session, principal: principal, title: title)
         page["notice"] = notice
-        page["next"] = safeNext(formQuery(request)["next"])
+        page["next"] = next
         return render(template, page)
     }
 
@@ -392,6 +429,19 @@ struct Dashboard: Sendable {
 
     static let states = ["Created", "Running", "Stopped", "Aborting", "Aborted", "Finished"]
 
+    /// What an action did, from the code its redirect carries: fixed words only, so a link
+    /// cannot make the page say something of its author's choosing.
+    static func notice(_ code: String) -> String? {
+        switch code {
+        case "started": return "Started."
+        case "stopped": return "Stopped: the source takes no new items; running work drains."
+        case "aborted": return "Aborted: nothing more is launched, and active workflows are being aborted at the backend."
+        default:
+            guard code.hasPrefix("retried-"), let count = Int(code.dropFirst(8)), count >= 0 else { return nil }
+            return "Retrying \(count) workflow(s)."
+        }
+    }
+
     /// "2026-12-02 00:26:22 UTC": to the second, for people.
     static func time(_ date: Date) -> String {
         Timestamp.format(date).prefix(19).replacingOccurrences(of: "T", with: " ") + " UTC"
@@ -423,7 +473,7 @@ struct Page {
         let (seed, cookie) = session.seed(request)
         setCookie = cookie
         values = [
-            "title": title, "csrf": session.token(for: seed), "who": principal?.name ?? "not logged in",
+            "title": title, "csrf": session.token(for: seed, request: request), "who": principal?.name ?? "not logged in",
             "role": principal?.role?.rawValue ?? "", "loggedIn": principal.map { $0.kind != .anonymous } ?? false,
         ]
     }

@@ -28,23 +28,59 @@ struct DashboardSession: Sendable {
         return (seed, Self.setCookie(Self.csrfCookie, seed, request: request, maxAge: 86_400 * 30))
     }
 
-    func token(for seed: String) -> String {
-        Base64URL.encode(Data(HMAC<SHA256>.authenticationCode(for: Data(seed.utf8), using: key)))
+    /// The form token for a seed and the session it belongs to: a token made for one login
+    /// (or for none) is no good for another, so a seed planted by another site on this host
+    /// (cookies ignore ports) buys nothing once the user logs in.
+    func token(for seed: String, session: String?) -> String {
+        let sessionHash = SHA256.hash(data: Data((session ?? "").utf8))
+        return Base64URL.encode(Data(HMAC<SHA256>.authenticationCode(for: Data(seed.utf8) + Data(sessionHash), using: key)))
+    }
+
+    func token(for seed: String, request: Request) -> String {
+        token(for: seed, session: Self.cookie(request, Self.sessionCookie))
     }
 
     /// A form post is ours: its token matches the browser's seed, and its origin (when the
     /// browser says) is this server.
     func check(_ request: Request, form: [String: String]) throws {
-        if let origin = request.headers[.origin], let host = request.head.authority,
-            URL(string: origin).map({ "\($0.host ?? "")\($0.port.map { ":\($0)" } ?? "")" }) != host
-        {
-            throw LauncherError(.forbidden, "the form was sent from another site (\(Constraint.excerpt(origin, max: 80)))")
+        // Browsers say where a form comes from (Origin, or Sec-Fetch-Site); one that says
+        // neither is not a browser form of ours.
+        let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]
+        if let origin = request.headers[.origin], origin != "null" {
+            guard let authority = request.head.authority, let url = URL(string: origin), let host = url.host,
+                Self.normalised(host: host, port: url.port) == Self.normalised(authority: authority)
+            else {
+                throw LauncherError(.forbidden, "the form was sent from another site (\(Constraint.excerpt(origin, max: 80)))")
+            }
+        } else if site != "same-origin" {
+            throw LauncherError(
+                .forbidden, "the form does not say where it comes from (no Origin header); send it from the dashboard's own page")
         }
         guard let seed = Self.cookie(request, Self.csrfCookie), let sent = form["csrf"],
-            Data(sent.utf8) == Data(token(for: seed).utf8)
+            Data(sent.utf8) == Data(token(for: seed, request: request).utf8)
         else {
             throw LauncherError(.forbidden, "the form is stale or was not made by this server; reload the page and try again")
         }
+    }
+
+    /// `host:port` in lower case, IPv6 without brackets, the port only when it is not 80.
+    static func normalised(host: String, port: Int?) -> String {
+        var host = host.lowercased()
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return port.map { $0 == 80 ? host : "\(host):\($0)" } ?? host
+    }
+
+    static func normalised(authority: String) -> String {
+        let text = authority.lowercased()
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            return normalised(host: host, port: rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil)
+        }
+        if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) {
+            return normalised(host: String(text[..<colon]), port: port)
+        }
+        return text
     }
 
     static func cookie(_ request: Request, _ name: String) -> String? {

@@ -184,7 +184,12 @@ enum DashboardTemplates {
               document.body.dataset.refreshed = String(Date.now());
             } catch (e) { /* the next refresh tries again */ }
           }
-          setInterval(refresh, 5000);
+          // Every 5 s while the tab is visible and the workload not over.
+          const timer = setInterval(() => {
+            const state = (document.getElementById("state") || {}).textContent;
+            if (state === "Finished" || state === "Aborted") { clearInterval(timer); return; }
+            if (!document.hidden) refresh();
+          }, 5000);
         })();
         """
 }

@@ -99,7 +99,8 @@ struct Serve: AsyncParsableCommand {
         let metrics = MetricsExport.bootstrapPrometheus()
         try await Launcher.serving(options, updaterOptions: updater.updaterOptions) { launcher in
             let loop = LoopStatus(interval: interval)
-            let auth = try AuthConfiguration.from(Settings.process, enabled: authOn, logger: launcher.logger)
+            var auth = try AuthConfiguration.from(Settings.process, enabled: authOn, logger: launcher.logger)
+            auth.loopbackHostsOnly = !authOn && Self.isLoopback(host)
             if authOn, let oidc = auth.oidc { try await oidc.load() }
             if !authOn && !Self.isLoopback(host) {
                 launcher.logger.warning("serving without authentication on a non-loopback address (--insecure-no-auth)")
