@@ -406,13 +406,18 @@ func listing() async throws {
                 Data(#"{"project":"bench","source":{"name":"Items","items":[]},"executor":{"name":"Mock"},"sink":{"name":"None"}}"#.utf8)),
             start: false)
         let insertStart = ContinuousClock.now
-        try await database.execute(
-            """
-            INSERT INTO workflow (workload_id, uuid, status, inputs, outputs, submission, external_id, submitted, finished)
-            SELECT \(view.record.id), gen_random_uuid(), 'Succeeded', jsonb_build_object('sample', 'S' || g, 'reads', g * 7),
-                   jsonb_build_object('bam', '/data/out/S' || g || '.bam'), '\(UUID().uuidString.lowercased())', 'job-' || g, now(), now()
-            FROM generate_series(1, \(options.items)) AS g
-            """)
+        // In statements of 100,000 rows: each database call has a 30 s limit.
+        for first in stride(from: 1, through: options.items, by: 100_000) {
+            let last = min(options.items, first + 99_999)
+            try await database.execute(
+                """
+                INSERT INTO workflow (workload_id, uuid, status, inputs, outputs, submission, external_id, submitted, finished)
+                SELECT \(view.record.id), gen_random_uuid(), CASE WHEN g % 50 = 0 THEN 'Failed' ELSE 'Succeeded' END,
+                       jsonb_build_object('sample', 'S' || g, 'reads', g * 7),
+                       jsonb_build_object('bam', '/data/out/S' || g || '.bam'), '\(UUID().uuidString.lowercased())', 'job-' || g, now(), now()
+                FROM generate_series(\(first), \(last)) AS g
+                """)
+        }
         try await database.execute("ANALYZE workflow")
         print("inserted \(options.items) workflows in \(format(seconds(since: insertStart))) s")
 

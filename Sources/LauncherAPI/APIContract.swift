@@ -75,7 +75,10 @@ enum APIContract {
             APIRoute(
                 method: .get, path: "/api/v1/workload", access: .role(.viewer), id: "workloads",
                 summary: "One workload (uuid), or a page of workloads (of a project).",
-                query: [QueryParameters.uuid, QueryParameters.project] + QueryParameters.page, response: array(of: "Workload"), paged: true),
+                query: [
+                    QueryParameters.uuid, QueryParameters.project, QueryParameters.state, QueryParameters.label, QueryParameters.creator,
+                ]
+                    + QueryParameters.page, response: array(of: "Workload"), paged: true),
             APIRoute(
                 method: .get, path: "/api/v1/workload/:uuid", access: .role(.viewer), id: "workload", summary: "A workload.",
                 response: ref("Workload")),

@@ -75,7 +75,12 @@ struct QueryParameter: Sendable {
 /// Every query parameter the API reads.
 enum QueryParameters {
     static let uuid = QueryParameter(name: "uuid", kind: .uuid, summary: "Only this workload.")
-    static let project = QueryParameter(name: "project", kind: .text(max: 1024), summary: "Only this project's.")
+    static let project = QueryParameter(name: "project", kind: .text(max: Limits.shortText), summary: "Only this project's.")
+    static let state = QueryParameter(
+        name: "state", kind: .text(max: 16), summary: "Only workloads in this state (any capitalisation).",
+        examples: WorkloadState.allCases.map(\.rawValue))
+    static let label = QueryParameter(name: "label", kind: .text(max: Limits.shortText), summary: "Only workloads with this label.")
+    static let creator = QueryParameter(name: "creator", kind: .text(max: Limits.shortText), summary: "Only this creator's.")
     static let limit = QueryParameter(
         name: "limit", kind: .integer(1...WorkloadService.maxPageSize),
         summary: "Items per page. Without limit and cursor the whole listing is returned (as WFL does), streamed.")

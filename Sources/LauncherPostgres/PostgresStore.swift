@@ -62,9 +62,22 @@ public final class PostgresStore: LauncherStore {
             .first.map(Rows.workload)
     }
 
-    public func workloads(project: String?, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
+    public func workloads(filter: WorkloadFilter, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
         var sql = SQLBuilder("SELECT \(Rows.workloadColumns) FROM workload WHERE true")
-        if let project { sql.append(" AND project = \(sql.bind(project))") }
+        if let project = filter.project { sql.append(" AND project = \(sql.bind(project))") }
+        if let label = filter.label { sql.append(" AND labels @> ARRAY[\(sql.bind(label))]::text[]") }
+        if let creator = filter.creator { sql.append(" AND creator = \(sql.bind(creator))") }
+        if let state = filter.state {
+            // As WorkloadRecord.state derives it from the timestamps.
+            switch state {
+            case .finished: sql.append(" AND finished IS NOT NULL AND aborted IS NULL")
+            case .aborted: sql.append(" AND finished IS NOT NULL AND aborted IS NOT NULL")
+            case .aborting: sql.append(" AND finished IS NULL AND aborted IS NOT NULL")
+            case .stopped: sql.append(" AND finished IS NULL AND aborted IS NULL AND stopped IS NOT NULL")
+            case .running: sql.append(" AND finished IS NULL AND aborted IS NULL AND stopped IS NULL AND started IS NOT NULL")
+            case .created: sql.append(" AND finished IS NULL AND aborted IS NULL AND stopped IS NULL AND started IS NULL")
+            }
+        }
         if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
         sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
         return try await database.rows(sql.query).map(Rows.workload)

@@ -78,6 +78,38 @@ extension Scenarios {
         #expect(try await store.stop(workloadID: b.id, by: "test").stopped == nil, "a finished workload is not stopped")
         #expect(finished.state == "Finished")
         await #expect(throws: LauncherError.self) { try await h.service.stop(unstarted.uuid) }
+
+        // Filters by state, label and creator, read from the stored timestamps and columns.
+        let p = try await h.create(project: "filters", labels: ["team:y"], start: false)
+        let q = try await h.create(project: "filters", items: [.item(0, ["finish": "stay"])])
+        let r = try await h.create(project: "filters", items: [.item(0, ["finish": "stay"])])
+        let t = try await h.create(project: "filters", items: [.item(0, ["finish": "stay"])])
+        _ = try await h.service.stop(r.uuid)
+        func ids(_ state: WorkloadState? = nil, label: String? = nil, creator: String? = nil) async throws -> [Int64] {
+            try await store.workloads(
+                filter: WorkloadFilter(project: "filters", state: state, label: label, creator: creator), afterID: nil, limit: 100
+            ).map(\.id)
+        }
+        #expect(try await ids(.created) == [p.id])
+        #expect(try await ids(.running) == [q.id, t.id])
+        #expect(try await ids(.stopped) == [r.id])
+        #expect(try await ids(.finished).isEmpty)
+        #expect(try await ids(.aborted).isEmpty)
+        #expect(try await ids(label: "team:y") == [p.id])
+        #expect(try await ids(label: "project:filters") == [p.id, q.id, r.id, t.id])
+        #expect(try await ids(label: "team").isEmpty, "a label matches whole")
+        #expect(try await ids(.running, creator: "contract") == [q.id, t.id])
+        #expect(try await ids(creator: "someone else").isEmpty)
+        let byState = try await h.service.workloads(project: "filters", state: "RUNNING", cursor: nil, limit: 1)
+        #expect(byState.items.map(\.record.id) == [q.id] && byState.nextCursor != nil)
+        let rest = try await h.service.workloads(project: "filters", state: "running", cursor: byState.nextCursor, limit: 10)
+        #expect(rest.items.map(\.record.id) == [t.id] && rest.nextCursor == nil)
+        do {
+            _ = try await h.service.workloads(project: nil, state: "Sleeping", cursor: nil, limit: 10)
+            Issue.record("an unknown state was accepted")
+        } catch let error as LauncherError {
+            #expect(error.kind == .badRequest && error.details["field"] == "state", "\(error)")
+        }
     }
 
     /// The chain end to end: items are claimed into Pending workflows, launched, polled to a

@@ -61,6 +61,8 @@ import Testing
                 ["workloads", uuid], ["workloads", uuid, "--json"], ["workflows", uuid],
                 ["workflows", uuid, "--json", "--status", "failed"],
                 ["events", uuid], ["events", uuid, "--json"], ["workloads", "--limit", "1"], ["stages", "--json"],
+                ["workloads", "--state", "finished", "--label", "project:test", "--creator", "cli-operator"],
+                ["workloads", "--state", "Created"],
             ] {
                 let overHTTP = try await remote(arguments)
                 let onDatabase = try await local.run(arguments)

@@ -107,17 +107,21 @@ struct Dashboard: Sendable {
 
     private func workloads(_ request: Request, _ service: WorkloadService) async throws -> Response {
         let query = formQuery(request)
-        let project = try QueryParameters.project.text(query).flatMap { $0.isEmpty ? nil : $0 }
-        let state = query["state"].flatMap { Self.states.contains($0) ? $0 : nil } ?? ""
-        let cursor = try QueryParameters.cursor.text(query).flatMap { $0.isEmpty ? nil : $0 }
-        // A state is a filter on the page read (the store lists by project and id); a page may
-        // then show fewer rows, and the next link goes on.
-        let listed = try await service.workloads(project: project, cursor: cursor, limit: 50)
-        let views = state.isEmpty ? listed.items : listed.items.filter { $0.record.state == state }
+        func given(_ parameter: QueryParameter) throws -> String? { try parameter.text(query).flatMap { $0.isEmpty ? nil : $0 } }
+        let (project, label, creator) = (
+            try given(QueryParameters.project), try given(QueryParameters.label), try given(QueryParameters.creator)
+        )
+        let state = try given(QueryParameters.state) ?? ""
+        let cursor = try given(QueryParameters.cursor)
+        let listed = try await service.workloads(
+            project: project, state: state.isEmpty ? nil : state, label: label, creator: creator, cursor: cursor, limit: 50)
+        let views = listed.items
         var page = Page(request: request, session: session, principal: service.principal, title: "Workloads")
         page["project"] = project ?? ""
-        page["states"] = ([("", "any")] + Self.states.map { ($0, $0) }).map { value, label in
-            ["value": value, "label": label, "selected": value == state] as [String: Any]
+        page["label"] = label ?? ""
+        page["creator"] = creator ?? ""
+        page["states"] = ([("", "any")] + WorkloadState.allCases.map { ($0.rawValue, $0.rawValue) }).map { value, name in
+            ["value": value, "label": name, "selected": value.lowercased() == state.lowercased()] as [String: Any]
         }
         page["empty"] = views.isEmpty
         page["rows"] = views.map { view -> [String: Any] in
@@ -132,8 +136,9 @@ struct Dashboard: Sendable {
         }
         if let next = listed.nextCursor {
             var items = [URLQueryItem(name: "cursor", value: next)]
-            if let project { items.append(URLQueryItem(name: "project", value: project)) }
-            if !state.isEmpty { items.append(URLQueryItem(name: "state", value: state)) }
+            for (name, value) in [("project", project), ("label", label), ("creator", creator), ("state", state.isEmpty ? nil : state)] {
+                if let value { items.append(URLQueryItem(name: name, value: value)) }
+            }
             page["next"] = Self.link("/ui/", items)
         }
         return render("workloads", page)
@@ -426,8 +431,6 @@ struct Dashboard: Sendable {
         }
         return values
     }
-
-    static let states = ["Created", "Running", "Stopped", "Aborting", "Aborted", "Finished"]
 
     /// What an action did, from the code its redirect carries: fixed words only, so a link
     /// cannot make the page say something of its author's choosing.

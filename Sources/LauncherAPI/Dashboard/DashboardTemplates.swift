@@ -27,10 +27,12 @@ enum DashboardTemplates {
         <h1>Workloads</h1>
         <form method="get" action="/ui/" class="filters">
           <label>Project <input name="project" value="{{project}}" maxlength="1024"></label>
+          <label>Label <input name="label" value="{{label}}" maxlength="1024" placeholder="team:imaging"></label>
+          <label>Creator <input name="creator" value="{{creator}}" maxlength="1024"></label>
           <label>State <select name="state">{{#states}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/states}}</select></label>
           <button>Filter</button>
         </form>
-        {{#empty}}<p class="empty">No workloads{{#project}} in project {{project}}{{/project}}.</p>{{/empty}}
+        {{#empty}}<p class="empty">No workloads match.</p>{{/empty}}
         {{^empty}}
         <table class="list" id="workloads"><thead><tr><th>Workload</th><th>Project</th><th>State</th><th>Executor</th><th>Creator</th><th>Created</th><th>Workflows</th><th>Progress</th></tr></thead><tbody>
         {{#rows}}<tr data-uuid="{{uuid}}"><td><a href="/ui/workloads/{{uuid}}">{{short}}</a></td><td>{{project}}</td><td><span class="state {{stateClass}}">{{state}}</span></td>

@@ -103,6 +103,43 @@ public struct WorkloadRecord: Sendable {
     }
 }
 
+/// A workload's lifecycle state, as `WorkloadRecord.state` derives it from its timestamps.
+public enum WorkloadState: String, Sendable, CaseIterable {
+    case created = "Created", running = "Running", stopped = "Stopped", aborting = "Aborting", aborted = "Aborted"
+    case finished = "Finished"
+
+    /// Any capitalisation of a state's name; a 400 naming `field` otherwise.
+    public static func parse(_ text: String, field: String = "state") throws -> WorkloadState {
+        guard let state = allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+            throw LauncherError.invalid(
+                field,
+                "unknown state \"\(Constraint.excerpt(text, max: 40))\"; use one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return state
+    }
+}
+
+/// Which workloads a listing selects: each filter given must match.
+public struct WorkloadFilter: Sendable, Equatable {
+    public var project: String?
+    public var state: WorkloadState?
+    /// Workloads carrying this label (`team:imaging`).
+    public var label: String?
+    public var creator: String?
+
+    public init(project: String? = nil, state: WorkloadState? = nil, label: String? = nil, creator: String? = nil) {
+        self.project = project
+        self.state = state
+        self.label = label
+        self.creator = creator
+    }
+
+    public func matches(_ record: WorkloadRecord) -> Bool {
+        (project.map { $0 == record.project } ?? true) && (state.map { $0.rawValue == record.state } ?? true)
+            && (label.map { record.labels.contains($0) } ?? true) && (creator.map { $0 == record.creator } ?? true)
+    }
+}
+
 /// What the update loop needs to pick a workload up: nothing it would have to decode, so a
 /// workload whose stored row is damaged is still picked up, and quarantined, on its own.
 public struct WorkloadRef: Sendable {

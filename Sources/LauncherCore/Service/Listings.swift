@@ -33,12 +33,15 @@ public struct Listing<Element: Sendable>: Sendable {
 
 extension WorkloadService {
     /// Every workload (of a project), checked now; read when iterated.
-    public func allWorkloads(project: String?) async throws -> Listing<WorkloadView> {
+    public func allWorkloads(project: String?, state: String? = nil, label: String? = nil, creator: String? = nil) async throws
+        -> Listing<WorkloadView>
+    {
         try principal.require(.viewer, to: "read workloads")
+        let filter = try Self.workloadFilter(project: project, state: state, label: label, creator: creator)
         let store = self.store
         return Listing(
             fetch: { after, limit in
-                let records = try await store.workloads(project: project, afterID: after, limit: limit)
+                let records = try await store.workloads(filter: filter, afterID: after, limit: limit)
                 let counts = try await store.statusCounts(workloadIDs: records.map(\.id))
                 return records.map { WorkloadView(record: $0, counts: counts[$0.id] ?? [:]) }
             }, id: \.record.id)

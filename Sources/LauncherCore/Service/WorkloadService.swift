@@ -145,11 +145,14 @@ public final class WorkloadService: Sendable {
         return try await view(find(uuid))
     }
 
-    public func workloads(project: String?, cursor: String?, limit: Int?) async throws -> Page<WorkloadView> {
+    public func workloads(
+        project: String?, state: String? = nil, label: String? = nil, creator: String? = nil, cursor: String?, limit: Int?
+    ) async throws -> Page<WorkloadView> {
         try principal.require(.viewer, to: "read workloads")
+        let filter = try Self.workloadFilter(project: project, state: state, label: label, creator: creator)
         let after = try Cursor.decode(cursor, kind: "workload")
         let limit = try pageSize(limit)
-        let records = try await store.workloads(project: project, afterID: after, limit: limit + 1)
+        let records = try await store.workloads(filter: filter, afterID: after, limit: limit + 1)
         let page = Array(records.prefix(limit))
         let counts = try await store.statusCounts(workloadIDs: page.map(\.id))
         let next = records.count > limit ? page.last.map { Cursor.encode($0.id, kind: "workload") } : nil
@@ -307,6 +310,14 @@ public final class WorkloadService: Sendable {
             throw LauncherError.invalid("limit", "must be between 1 and \(Self.maxPageSize), got \(limit)")
         }
         return limit
+    }
+
+    /// The filters of a workload listing, each checked and named when wrong.
+    public static func workloadFilter(project: String?, state: String?, label: String?, creator: String?) throws -> WorkloadFilter {
+        for (name, value) in [("project", project), ("label", label), ("creator", creator)] {
+            if let value { try Constraint.text(max: Limits.shortText).checkText(value, at: FieldPath(name)) }
+        }
+        return WorkloadFilter(project: project, state: try state.map { try WorkloadState.parse($0) }, label: label, creator: creator)
     }
 
     public static func parseUUID(_ text: String, field: String = "uuid") throws -> UUID {

@@ -12,8 +12,8 @@ public protocol LauncherStore: Sendable {
     /// Writes the workload and its initial source items in one transaction; nothing on error.
     func createWorkload(_ workload: NewWorkload, items: [JSONValue], start: Bool) async throws -> WorkloadRecord
     func workload(uuid: UUID) async throws -> WorkloadRecord?
-    /// Workloads in creation order after `afterID`, optionally of one project.
-    func workloads(project: String?, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord]
+    /// Workloads in creation order after `afterID` that match the filter.
+    func workloads(filter: WorkloadFilter, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord]
     /// Workflow counts by status (newest attempts only), for many workloads in one query.
     func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]]
 
@@ -159,4 +159,11 @@ public struct DeliveryTally: Sendable {
     public var setAside = 0
     public var lastError: String?
     public init() {}
+}
+
+extension LauncherStore {
+    /// Workloads in creation order after `afterID`, optionally of one project.
+    public func workloads(project: String?, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
+        try await workloads(filter: WorkloadFilter(project: project), afterID: afterID, limit: limit)
+    }
 }

@@ -57,13 +57,13 @@ public final class MemoryStore: LauncherStore {
         try locked { state in state.byUUID[uuid].flatMap { state.workloads[$0]?.record } }
     }
 
-    public func workloads(project: String?, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
+    public func workloads(filter: WorkloadFilter, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
         try locked { state in
             var result: [WorkloadRecord] = []
             for id in state.order where id > (afterID ?? Int64.min) {
                 guard result.count < limit else { break }
                 guard let record = state.workloads[id]?.record else { continue }
-                if let project, record.project != project { continue }
+                if !filter.matches(record) { continue }
                 result.append(record)
             }
             return result

@@ -13,7 +13,9 @@ protocol LauncherClient: Sendable {
     func start(_ uuid: UUID) async throws -> WorkloadSummary
     func stop(_ uuid: UUID) async throws -> WorkloadSummary
     func abort(_ uuid: UUID) async throws -> WorkloadSummary
-    func workloads(project: String?, cursor: String?, limit: Int?) async throws -> Page<WorkloadSummary>
+    func workloads(
+        project: String?, state: String?, label: String?, creator: String?, cursor: String?, limit: Int?
+    ) async throws -> Page<WorkloadSummary>
     func workflows(
         _ uuid: UUID, status: String?, submission: String?, includeRetried: Bool, cursor: String?, limit: Int?
     ) async throws -> Page<WorkflowSummary>
@@ -67,8 +69,10 @@ struct LocalClient: LauncherClient {
     func stop(_ uuid: UUID) async throws -> WorkloadSummary { try .read(try await service.stop(uuid).json) }
     func abort(_ uuid: UUID) async throws -> WorkloadSummary { try .read(try await service.abort(uuid).json) }
 
-    func workloads(project: String?, cursor: String?, limit: Int?) async throws -> Page<WorkloadSummary> {
-        let page = try await service.workloads(project: project, cursor: cursor, limit: limit)
+    func workloads(
+        project: String?, state: String?, label: String?, creator: String?, cursor: String?, limit: Int?
+    ) async throws -> Page<WorkloadSummary> {
+        let page = try await service.workloads(project: project, state: state, label: label, creator: creator, cursor: cursor, limit: limit)
         return Page(items: try .readAll(page.items.map(\.json)), nextCursor: page.nextCursor)
     }
 
