@@ -26,17 +26,22 @@ public struct AuthConfiguration: Sendable {
         self.loopbackHostsOnly = loopbackHostsOnly
     }
 
-    /// Whether an authority (`127.0.0.1:3000`, `localhost`, `[::1]:8080`) names this machine.
-    public static func isLoopback(authority: String) -> Bool {
-        var host = authority.lowercased()
-        if host.hasPrefix("[") {
-            host = String(host.dropFirst().prefix { $0 != "]" })
-        } else if let colon = host.lastIndex(of: ":") {
-            host = String(host[..<colon])
-        }
+    /// Whether a host (`127.0.0.1`, `localhost`, `::1`, `[::1]`) names this machine: 127.0.0.0/8
+    /// written as four numbers, not a name that merely starts with "127.".
+    public static func isLoopback(host: String) -> Bool {
+        var host = host.lowercased()
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host == "localhost" || host == "::1" || host.hasSuffix(".localhost") { return true }
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Whether an authority (`127.0.0.1:3000`, `localhost`, `[::1]:8080`) names this machine.
+    public static func isLoopback(authority: String) -> Bool {
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            return isLoopback(host: String(authority[...close]))
+        }
+        return isLoopback(host: authority.split(separator: ":", maxSplits: 1).first.map(String.init) ?? "")
     }
 
     public static let off = AuthConfiguration(enabled: false)

@@ -54,7 +54,7 @@ public actor OIDCVerifier {
             guard let url = URL(string: jwks), let host = url.host else {
                 throw LauncherError.invalid(Settings.Key.oidcJWKS.rawValue, "\"\(Constraint.excerpt(jwks))\" is not a URL")
             }
-            if url.scheme == "http" && !["127.0.0.1", "localhost", "::1"].contains(host) {
+            if url.scheme == "http" && !AuthConfiguration.isLoopback(host: host) {
                 throw LauncherError.invalid(Settings.Key.oidcJWKS.rawValue, "a key set URL must use https (plain http only on loopback)")
             }
             source = .url(jwks)

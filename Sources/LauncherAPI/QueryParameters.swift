@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import LauncherCore
 
 /// A query parameter, declared once: the OpenAPI document's schema for it and the parsing of
@@ -100,4 +101,26 @@ enum QueryParameters {
     static let from = QueryParameter(
         name: "from", kind: .integer(0...Int.max),
         summary: "The bytes from this offset on (at most a MiB): X-Log-End of the previous answer, to follow a log.")
+}
+
+/// `application/x-www-form-urlencoded`, as query strings and the dashboard's form bodies are
+/// written: `+` is a space (`?project=My+Project`, `?status=On+Hold`), then percent escapes are
+/// decoded. The first value of a repeated name wins.
+enum FormEncoding {
+    static func decode(_ text: Substring) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func unescape(_ text: Substring) -> String {
+                let spaced = text.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            let name = unescape(parts[0])
+            if values[name] == nil { values[name] = parts.count > 1 ? unescape(parts[1]) : "" }
+        }
+        return values
+    }
+
+    /// The request's query string, decoded.
+    static func query(_ request: Request) -> [String: String] { decode(Substring(request.uri.query ?? "")) }
 }

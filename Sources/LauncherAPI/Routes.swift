@@ -300,20 +300,5 @@ public struct APIRoutes: Sendable {
         try WorkloadService.parseUUID(context.parameters.get("uuid") ?? "")
     }
 
-    /// The query string decoded as a form (`application/x-www-form-urlencoded`): `+` is a
-    /// space, as every form-encoding client sends it (`?project=My+Project`, `?status=On+Hold`),
-    /// then percent escapes are decoded. The first value of a repeated name wins.
-    func formQuery(_ request: Request) -> [String: String] {
-        var values: [String: String] = [:]
-        for pair in (request.uri.query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                let spaced = text.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
-            }
-            let name = decode(parts[0])
-            if values[name] == nil { values[name] = parts.count > 1 ? decode(parts[1]) : "" }
-        }
-        return values
-    }
+    func formQuery(_ request: Request) -> [String: String] { FormEncoding.query(request) }
 }

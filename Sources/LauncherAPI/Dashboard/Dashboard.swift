@@ -41,7 +41,7 @@ struct Dashboard: Sendable {
         router.get("/ui/app.js") { _, _ in asset(DashboardTemplates.script, type: "text/javascript; charset=utf-8") }
         router.get("/ui/favicon.svg") { _, _ in asset(DashboardTemplates.favicon, type: "image/svg+xml") }
         router.get("/ui/login") { request, _ in
-            var page = Page(request: request, session: session, principal: nil, title: "Log in")
+            var page = PageValues(request: request, session: session, principal: nil, title: "Log in")
             page["next"] = safeNext(formQuery(request)["next"])
             return render("login", page)
         }
@@ -116,7 +116,7 @@ struct Dashboard: Sendable {
         let listed = try await service.workloads(
             project: project, state: state.isEmpty ? nil : state, label: label, creator: creator, cursor: cursor, limit: 50)
         let views = listed.items
-        var page = Page(request: request, session: session, principal: service.principal, title: "Workloads")
+        var page = PageValues(request: request, session: session, principal: service.principal, title: "Workloads")
         page["project"] = project ?? ""
         page["label"] = label ?? ""
         page["creator"] = creator ?? ""
@@ -151,7 +151,7 @@ struct Dashboard: Sendable {
         let events = try await service.recentEvents(uuid, limit: 50)
         let record = view.record
         let id = record.uuid.uuidString.lowercased()
-        var page = Page(request: request, session: session, principal: service.principal, title: "Workload \(id.prefix(8))")
+        var page = PageValues(request: request, session: session, principal: service.principal, title: "Workload \(id.prefix(8))")
         page["notice"] = formQuery(request)["done"].flatMap(Self.notice)
         page["uuid"] = id
         page["project"] = record.project
@@ -213,7 +213,7 @@ struct Dashboard: Sendable {
         let listed = try await service.workflows(
             uuid, status: status, submission: nil, includeRetried: includeRetried, cursor: cursor, limit: 100)
         let id = uuid.uuidString.lowercased()
-        var page = Page(request: request, session: session, principal: service.principal, title: "Workflows of \(id.prefix(8))")
+        var page = PageValues(request: request, session: session, principal: service.principal, title: "Workflows of \(id.prefix(8))")
         page["uuid"] = id
         page["short"] = String(id.prefix(8))
         page["includeRetried"] = includeRetried
@@ -249,7 +249,7 @@ struct Dashboard: Sendable {
         let found = try await service.workflow(uuid)
         let w = found.record
         let workload = found.workload.uuidString.lowercased()
-        var page = Page(
+        var page = PageValues(
             request: request, session: session, principal: service.principal, title: "Workflow \(uuid.uuidString.lowercased().prefix(8))")
         page["uuid"] = w.uuid.uuidString.lowercased()
         page["workload"] = workload
@@ -308,7 +308,7 @@ struct Dashboard: Sendable {
                 // Asked first, on a page of its own (no script needed).
                 let view = try await service.workload(uuid)
                 try service.principal.require(.operator, to: "abort workloads")
-                var page = Page(request: request, session: session, principal: service.principal, title: "Abort?")
+                var page = PageValues(request: request, session: session, principal: service.principal, title: "Abort?")
                 page["uuid"] = id
                 page["short"] = String(id.prefix(8))
                 page["active"] = WorkflowStatus.allCases.filter { !$0.isFinal }.reduce(0) { $0 + (view.counts[$1] ?? 0) }
@@ -345,22 +345,13 @@ struct Dashboard: Sendable {
         do {
             return try await body(service.acting(as: principal))
         } catch let error as LauncherError {
-            let status: HTTPResponse.Status
-            switch error.kind {
-            case .badRequest: status = .badRequest
-            case .notFound: status = .notFound
-            case .conflict: status = .conflict
-            case .unauthenticated: status = .unauthorized
-            case .forbidden: status = .forbidden
-            case .unavailable: status = .serviceUnavailable
-            case .internalError: status = .internalServerError
-            }
+            let status = error.kind.httpStatus
             if error.kind == .internalError || error.kind == .unavailable {
                 logger.error(
                     "dashboard: \(request.method) \(request.uri.path) failed",
                     metadata: ["request": "\(context.id)", "error": "\(error.message)", "internal": "\(error.internalDetail ?? "")"])
             }
-            var page = Page(request: request, session: session, principal: principal, title: "Not done")
+            var page = PageValues(request: request, session: session, principal: principal, title: "Not done")
             page["request"] = context.id
             page["heading"] = status == .forbidden ? "Not allowed" : status.code >= 500 ? "The server could not do it" : "Not done"
             page["message"] =
@@ -372,7 +363,7 @@ struct Dashboard: Sendable {
         } catch {
             logger.error(
                 "dashboard: \(request.method) \(request.uri.path) failed", metadata: ["request": "\(context.id)", "error": "\(error)"])
-            var page = Page(request: request, session: session, principal: principal, title: "Not done")
+            var page = PageValues(request: request, session: session, principal: principal, title: "Not done")
             page["heading"] = "The server could not do it"
             page["message"] = "An internal error occurred; the server log has the details under request \(context.id)."
             var response = render("error", page)
@@ -384,13 +375,13 @@ struct Dashboard: Sendable {
     private func page(
         _ request: Request, _ principal: Principal?, _ template: String, title: String, notice: String, next: String
     ) -> Response {
-        var page = Page(request: request, session: session, principal: principal, title: title)
+        var page = PageValues(request: request, session: session, principal: principal, title: title)
         page["notice"] = notice
         page["next"] = next
         return render(template, page)
     }
 
-    private func render(_ template: String, _ page: Page) -> Response {
+    private func render(_ template: String, _ page: PageValues) -> Response {
         var values = page.values
         values["version"] = service.environment.version
         let html = library.render(values, withTemplate: template) ?? ""
@@ -418,19 +409,7 @@ struct Dashboard: Sendable {
         return next
     }
 
-    private func formQuery(_ request: Request) -> [String: String] {
-        var values: [String: String] = [:]
-        for pair in (request.uri.query ?? "").split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                let spaced = text.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
-            }
-            let name = decode(parts[0])
-            if values[name] == nil { values[name] = parts.count > 1 ? decode(parts[1]) : "" }
-        }
-        return values
-    }
+    private func formQuery(_ request: Request) -> [String: String] { FormEncoding.query(request) }
 
     /// What an action did, from the code its redirect carries: fixed words only, so a link
     /// cannot make the page say something of its author's choosing.
@@ -468,7 +447,7 @@ struct Dashboard: Sendable {
 }
 
 /// The values a template gets, with what every page needs: who is looking, the CSRF token.
-struct Page {
+struct PageValues {
     var values: [String: Any]
     var setCookie: String?
 

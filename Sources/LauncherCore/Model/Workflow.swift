@@ -76,6 +76,15 @@ public struct WorkflowRecord: Sendable {
     }
 }
 
+extension WorkflowRecord {
+    /// What an executor needs of a workflow it launched.
+    public var active: ActiveWorkflow {
+        ActiveWorkflow(
+            uuid: uuid, status: status, externalID: externalID, submission: submission, attempt: attempt,
+            overrides: overrides, details: details, submitted: submitted)
+    }
+}
+
 /// Which workflows a listing or a retry selects.
 public struct WorkflowFilter: Sendable {
     public var statuses: [WorkflowStatus]

@@ -38,12 +38,9 @@ extension WorkloadService {
         let workflow = found.record
         let executor = try registry.makeExecutor(.object(record.executorConfig), context: environment.storedContext)
         let context = StageContext(workloadUUID: record.uuid, project: record.project, logger: logger, environment: environment)
-        let active = ActiveWorkflow(
-            uuid: workflow.uuid, status: workflow.status, externalID: workflow.externalID, submission: workflow.submission,
-            attempt: workflow.attempt, overrides: workflow.overrides, details: workflow.details, submitted: workflow.submitted)
         let location: WorkflowLogLocation
         do {
-            location = try await executor.logLocation(of: active, stream: stream, context: context)
+            location = try await executor.logLocation(of: workflow.active, stream: stream, context: context)
         } catch let error as LauncherError {
             throw error
         } catch {

@@ -73,13 +73,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     /// Whether `host` only accepts connections from this machine.
-    static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased()
-        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
-        // 127.0.0.0/8, written as four numbers (not a name that merely starts with "127.").
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
-    }
+    static func isLoopback(_ host: String) -> Bool { AuthConfiguration.isLoopback(host: host) }
 
     func validate() throws {
         let authOn = auth || Settings.process.flag(.auth)
