@@ -3,7 +3,9 @@ import PackageDescription
 
 // The schema/NNNN_*.sql migrations ship inside the binary. Listed by name: SwiftPM caches the
 // manifest, so a listing computed here would miss a new file (MigrationTests checks the list).
-let migrations = ["0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql", "0004_access.sql", "0005_dashboard.sql"]
+let migrations = [
+    "0001_init.sql", "0002_async_delivery.sql", "0003_quarantine.sql", "0004_access.sql", "0005_dashboard.sql", "0006_notifications.sql",
+]
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -77,6 +79,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ], swiftSettings: swiftSettings),
+        // Notification channels (Slack's Web API, SMTP, signed webhooks) for the core's outbox.
+        .target(
+            name: "LauncherNotifications",
+            dependencies: [
+                "LauncherCore", "LauncherStageSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: swiftSettings),
         .target(name: "LauncherSchema", path: "schema", resources: migrations.map { .copy($0) }, swiftSettings: swiftSettings),
         .target(
             name: "LauncherPostgres",
@@ -109,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "wfl",
             dependencies: [
-                "LauncherCore", "LauncherStages", "LauncherStageSupport", "LauncherPostgres", "LauncherAPI",
+                "LauncherCore", "LauncherStages", "LauncherStageSupport", "LauncherPostgres", "LauncherAPI", "LauncherNotifications",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -167,10 +180,11 @@ let package = Package(
         .testTarget(
             name: "LauncherWESTests",
             dependencies: [
-                "LauncherStages", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
+                "LauncherStages", "LauncherStageSupport", "LauncherTestSupport", "LauncherSystem", "LauncherPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ], exclude: ["cwl"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LauncherTerraTests",
@@ -195,6 +209,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // The notification tests' Slack fake and webhook receiver.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: swiftSettings),
     ]
 )

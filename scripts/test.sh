@@ -8,6 +8,7 @@
 #   - a GA4GH WES server: wes-service + cwltool from PyPI (scripts/wes-up.sh; stop with
 #     scripts/wes-down.sh)
 #   - Chromium from Debian and Playwright from PyPI, for the dashboard (scripts/browser-up.sh)
+#   - an SMTP server: aiosmtpd from PyPI (scripts/smtp-up.sh; stop with scripts/smtp-down.sh)
 # They are left running for the next run. Extra arguments go to `swift test`, e.g.
 #   scripts/test.sh --filter Retry
 set -euo pipefail
@@ -27,7 +28,9 @@ eval "$(scripts/pg-up.sh | tail -1)"
 eval "$(scripts/browser-up.sh | tail -1)"
 export WFL_CHROMIUM
 eval "$(scripts/wes-up.sh | tail -1)"
-export WFL_TEST_DATABASE_URL WFL_TEST_WES_URL
+# E-mail notifications go to a real SMTP server: aiosmtpd from PyPI.
+eval "$(scripts/smtp-up.sh | tail -1)"
+export WFL_TEST_DATABASE_URL WFL_TEST_WES_URL WFL_TEST_SMTP WFL_TEST_SMTP_DIR
 if [ "$(id -u)" = 0 ]; then
   eval "$(scripts/slurm-test-clusters.sh | tail -2)"
   eval "$(scripts/container-up.sh | tail -2)"

@@ -341,16 +341,19 @@ public final class PostgresStore: LauncherStore {
 
     public func recordUpdateError(workloadID: Int64, message: String, retryAt: Date, quarantine: Bool) async throws {
         try await database.transaction { [self] connection in
-            try await connection.execute(
+            let rows = try await connection.rows(
                 """
                 UPDATE workload SET last_error = \(message), last_error_at = now(), error_count = error_count + 1,
                                     wake_at = \(retryAt), updated = now(),
                                     quarantined_at = CASE WHEN \(quarantine) THEN COALESCE(quarantined_at, now()) END
                 WHERE id = \(workloadID)
+                RETURNING error_count::bigint
                 """, logger: logger)
+            guard let consecutive = try rows.first?.decode(Int64.self) else { return }
+            // The count in the event lets the notification rule tell the first of a streak.
             try await SharedStatements.addEvent(
                 connection, logger: logger, workloadID: workloadID, kind: quarantine ? "quarantined" : "error",
-                message: message, data: ["retryAt": Timestamp.json(retryAt)])
+                message: message, data: ["retryAt": Timestamp.json(retryAt), "consecutive": .int(consecutive)])
         }
     }
 

@@ -425,7 +425,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
             try await Database.transaction(on: connection, logger: logger) { connection in
                 // Lock the row first (as retry does), so the checks below see a committed retry.
                 try await connection.execute("SELECT 1 FROM workload WHERE id = \(workloadID) FOR UPDATE", logger: logger)
-                return
+                let finished =
                     !(try await connection.rows(
                         """
                         UPDATE workload SET finished = now(), updated = now(), wake_at = NULL
@@ -439,6 +439,20 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                                           AND status = \(unescaped: WorkflowStatus.succeeded.sql) AND consumed IS NULL)
                         RETURNING 1
                         """, logger: logger)).isEmpty
+                guard finished else { return false }
+                var counts: JSONObject = [:]
+                for row in try await connection.rows(
+                    """
+                    SELECT status, count(*) FROM workflow WHERE workload_id = \(workloadID) AND retried_by IS NULL GROUP BY 1
+                    """, logger: logger)
+                {
+                    let (status, count) = try row.decode((WorkflowStatus, Int64).self)
+                    counts[status.rawValue] = .int(count)
+                }
+                try await SharedStatements.addEvent(
+                    connection, logger: logger, workloadID: workloadID, kind: "finished", message: "Workload finished",
+                    data: .object(counts))
+                return true
             }
         }
     }

@@ -62,10 +62,28 @@ enum SharedStatements {
         _ connection: PostgresConnection, logger: Logger, workloadID: Int64,
         kind: String, message: String, data: JSONValue, actor: String? = nil
     ) async throws {
+        let stored = data.isNull ? Optional<JSONValue>.none : data
+        guard NotificationRule.notifies(kind: kind, data: data) else {
+            try await connection.execute(
+                """
+                INSERT INTO workload_event (workload_id, kind, message, data, actor)
+                VALUES (\(workloadID), \(kind), \(message), \(stored), \(actor))
+                """, logger: logger)
+            return
+        }
+        // The event and its outbox rows (one per watcher) in one statement.
         try await connection.execute(
             """
-            INSERT INTO workload_event (workload_id, kind, message, data, actor)
-            VALUES (\(workloadID), \(kind), \(message), \(data.isNull ? Optional<JSONValue>.none : data), \(actor))
+            WITH event AS (
+                INSERT INTO workload_event (workload_id, kind, message, data, actor)
+                VALUES (\(workloadID), \(kind), \(message), \(stored), \(actor))
+                RETURNING workload_id, id)
+            INSERT INTO notification (workload_id, event_id, watcher)
+            SELECT event.workload_id, event.id, watcher.value
+            FROM event JOIN workload ON workload.id = event.workload_id,
+                 jsonb_array_elements(CASE WHEN jsonb_typeof(workload.watchers) = 'array' THEN workload.watchers ELSE '[]' END)
+                     WITH ORDINALITY AS watcher(value, n)
+            ORDER BY watcher.n
             """, logger: logger)
     }
 

@@ -138,7 +138,7 @@ package struct BackendClient: Sendable {
         }
         let start = ContinuousClock.now
         do {
-            let response = try await BackendHTTP.client.execute(request, timeout: timeout)
+            let response = try await Self.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: BackendHTTP.maxReplyBytes)
             let code = response.status.code
             BackendMetrics.record(
@@ -151,6 +151,19 @@ package struct BackendClient: Sendable {
         } catch {
             BackendMetrics.record(service, .unavailable, since: start)
             throw BackendError.unavailable(service: service, reason: "\(service) did not answer \(method) \(url): \(Self.describe(error))")
+        }
+    }
+
+    /// Sends the request; a read (GET, HEAD) whose pooled connection the server had closed
+    /// while it sat idle is sent once more on a new one. Python's and Go's servers close idle
+    /// keep-alive connections on their own schedule, and the race with a reused connection
+    /// made a status poll fail now and then for no fault of the server. Writes are not resent:
+    /// the server may have acted on them.
+    static func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        do {
+            return try await BackendHTTP.client.execute(request, timeout: timeout)
+        } catch let error as HTTPClientError where error == .remoteConnectionClosed && [.GET, .HEAD].contains(request.method) {
+            return try await BackendHTTP.client.execute(request, timeout: timeout)
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LauncherCore
+import LauncherNotifications
 import LauncherPostgres
 import LauncherStages
 import Logging
@@ -50,6 +51,8 @@ private struct LaunchService: Service {
 struct Launcher: Sendable {
     let service: WorkloadService
     let updater: Updater
+    /// Sends the notification outbox (`serve` beside the update loop, `update` after its pass).
+    let notifier: Notifier
     let migrator: Migrator
     let logger: Logger
     let databaseDescription: String
@@ -163,9 +166,11 @@ struct Launcher: Sendable {
         let parts = LauncherParts(
             store: PostgresStore(database: database, logger: logger), registry: .builtin,
             environment: LauncherEnvironment(home: connection.home), options: updaterOptions, logger: logger)
+        let (notifier, problems) = NotificationChannels.notifier(store: parts.store, settings: .process, logger: logger)
+        for problem in problems { logger.warning("notifications: \(problem)") }
         return Launcher(
-            service: parts.service.acting(as: .local(defaultCreator())), updater: parts.updater, migrator: migrator, logger: logger,
-            databaseDescription: connection.description)
+            service: parts.service.acting(as: .local(defaultCreator())), updater: parts.updater, notifier: notifier,
+            migrator: migrator, logger: logger, databaseDescription: connection.description)
     }
 
     static func bootstrapLogging(_ level: String?, format: String? = nil, default defaultLevel: Logger.Level) throws -> Logger {

@@ -81,10 +81,54 @@ import Testing
     }
 
     @Test func watchers() throws {
-        _ = try RequestValidation.watchers([["slack", "C0123ABC"], ["slack", "C99", "#alerts"], ["email", "a@b.org"]])
-        for bad: JSONValue in [[["slack", "D123"]], [["email", "not-an-address"]], [["pager", "x"]], [["slack"]], "slack"] {
-            #expect(throws: LauncherError.self, "\(bad)") { try RequestValidation.watchers(bad) }
+        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("wfl-webhook-\(UUID()).key")
+        try "k3y".write(to: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        let configured = Settings([
+            "WFL_SLACK_TOKEN": "xoxb-1", "WFL_SMTP_SERVER": "127.0.0.1:2525", "WFL_WEBHOOK_SECRET_FILE": secret.path,
+        ])
+        let good: JSONValue = [
+            ["slack", "C0123ABC"], ["slack", "C99", "#alerts"], ["email", "a@b.org"], ["webhook", "https://hooks.example.org/wfl"],
+            ["webhook", "http://127.0.0.1:9000/hook"],
+        ]
+        #expect(try RequestValidation.watchers(good, settings: configured) == good)
+        let bad: [(JSONValue, String, String)] = [
+            (["slack", "D123"], "watchers[0]", "channelId starting with C"),
+            (["slack", "C0123ABC\n#x"], "watchers[0]", "channelId starting with C"),
+            (["email", "not-an-address"], "watchers[0]", "a valid address"),
+            (["email", "a@b.org>\r\nRCPT TO:<c@d.org"], "watchers[0]", "a valid address"),
+            (["email", "a@b.org", "extra"], "watchers[0]", "a valid address"),
+            (["pager", "x"], "watchers[0]", "unknown watcher type"),
+            (["slack"], "watchers[0]", "channelId"),
+            (["webhook", "http://hooks.example.org/wfl"], "watchers[0][1]", "must use https"),
+            (["webhook", "ftp://hooks.example.org/wfl"], "watchers[0][1]", "must use https"),
+            (["webhook", "https://user:pw@hooks.example.org/"], "watchers[0][1]", "user name or password"),
+            (["webhook", "https://169.254.169.254/latest/meta-data"], "watchers[0][1]", "link-local or metadata"),
+            (["webhook", "not a url"], "watchers[0][1]", "absolute http(s) URL"),
+        ]
+        for (watcher, field, message) in bad {
+            do {
+                _ = try RequestValidation.watchers([watcher], settings: configured)
+                Issue.record("\(watcher) was accepted")
+            } catch let error as LauncherError {
+                #expect(error.details["field"] == .string(field), "\(watcher): \(error.message)")
+                #expect(error.message.contains(message), "\(watcher): \(error.message)")
+            }
         }
+        #expect(throws: LauncherError.self) { try RequestValidation.watchers("slack", settings: configured) }
+        // A server that cannot send a kind says so at create, naming the watcher.
+        for (watcher, message) in [
+            (["slack", "C0123ABC"], "WFL_SLACK_TOKEN"), (["email", "a@b.org"], "WFL_SMTP_SERVER"),
+            (["webhook", "https://hooks.example.org/"], "WFL_WEBHOOK_SECRET_FILE"),
+        ] as [(JSONValue, String)] {
+            do {
+                _ = try RequestValidation.watchers([["slack", "C1"], watcher], settings: Settings(["WFL_SLACK_TOKEN": "x"]))
+                if message != "WFL_SLACK_TOKEN" { Issue.record("\(watcher) was accepted without \(message)") }
+            } catch let error as LauncherError {
+                #expect(error.details["field"] == "watchers[1]" && error.message.contains(message), "\(error.message)")
+            }
+        }
+        #expect(throws: LauncherError.self) { try RequestValidation.watchers([["slack", "C1"]], settings: Settings([:])) }
     }
 
     @Test func projectIsRequiredAndNotBlank() {
@@ -129,8 +173,11 @@ extension RequestValidation {
         try request(["project": .string(project), "labels": value]).normalisedLabels
     }
 
-    static func watchers(_ value: JSONValue) throws -> JSONValue {
-        .array(try request(["project": "p", "watchers": value]).watchers.map(\.configJSON))
+    static func watchers(_ value: JSONValue, settings: Settings) throws -> JSONValue {
+        let workload = try WorkloadRequest.decode(
+            ["project": "p", "watchers": value], at: "", context: ConfigContext(origin: .request, settings: settings),
+            what: "a workload request")
+        return .array(workload.watchers.map(\.configJSON))
     }
 
     static func project(_ value: JSONValue?) throws -> String {

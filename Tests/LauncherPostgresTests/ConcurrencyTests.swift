@@ -2,6 +2,7 @@ import Foundation
 import LauncherCore
 import LauncherTestSupport
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import LauncherPostgres
@@ -113,6 +114,46 @@ import Testing
             #expect(try await launcher.database.scalar("SELECT count(*) FROM workflow") == 2000)
             #expect(try await launcher.database.scalar("SELECT count(DISTINCT source_item_id) FROM workflow") == 2000)
             #expect(try await launcher.database.scalar("SELECT count(*) FROM source_item WHERE consumed IS NULL") == 0)
+        }
+    }
+}
+
+/// Counts what it is asked to send, after a short pause (a receiver's round trip).
+final class CountingChannel: NotificationChannel {
+    private let keys = Mutex<[UUID]>([])
+
+    func send(_ message: NotificationMessage, to address: String) async -> SendOutcome {
+        try? await Task.sleep(for: .milliseconds(2))
+        keys.withLock { $0.append(message.key) }
+        return .accepted
+    }
+
+    var sent: [UUID] { keys.withLock { $0 } }
+}
+
+@Suite struct NotificationReplicaTests {
+    /// Two replicas sending the same outbox at once: every notification is sent exactly once,
+    /// by one of them (SKIP LOCKED and the lease keep them apart).
+    @Test func twoSendersAtOnceSendEachNotificationOnce() async throws {
+        try await TestLauncher.with(settings: ["WFL_SLACK_TOKEN": "xoxb-test"]) { launcher in
+            let watchers = JSONValue.array((0..<100).map { ["slack", .string("C\($0)")] })
+            let view = try await launcher.service.create(
+                TestLauncher.request(source: TestLauncher.items(2), executor: ["name": "Mock"], watchers: watchers), start: true)
+            _ = try await launcher.runUntilFinished(view.record.uuid)
+            let (first, second) = (CountingChannel(), CountingChannel())
+            let senders = [first, second].map { Notifier(store: launcher.store, channels: [.slack: $0], publicURL: nil) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sender in senders {
+                    group.addTask { while try await sender.sendDue(limit: 15) > 0 {} }
+                }
+                try await group.waitForAll()
+            }
+            let all = first.sent + second.sent
+            #expect(all.count == 200, "100 watchers told of the start and of the finish")
+            #expect(Set(all).count == 200, "no notification sent twice")
+            #expect(!first.sent.isEmpty && !second.sent.isEmpty, "both senders took a share")
+            let pending = try await launcher.database.rows("SELECT count(*) FROM notification WHERE sent IS NULL")
+            #expect(try pending.first?.decode(Int.self) == 0)
         }
     }
 }

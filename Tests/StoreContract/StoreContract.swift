@@ -74,6 +74,7 @@ public enum StoreScenario: String, Sendable, CaseIterable, CustomTestStringConve
     case openSourcePollsUntilStopped
     case concurrentUpdatersNeverLaunchTwice
     case tokensAndWhoDidWhat
+    case notificationOutbox
 
     public var testDescription: String { rawValue }
 
@@ -94,6 +95,7 @@ public enum StoreScenario: String, Sendable, CaseIterable, CustomTestStringConve
         case .openSourcePollsUntilStopped: try await Scenarios.openSourcePollsUntilStopped(h)
         case .concurrentUpdatersNeverLaunchTwice: try await Scenarios.concurrentUpdatersNeverLaunchTwice(h)
         case .tokensAndWhoDidWhat: try await Scenarios.tokensAndWhoDidWhat(h)
+        case .notificationOutbox: try await Scenarios.notificationOutbox(h)
         }
     }
 }
@@ -111,7 +113,9 @@ final class Harness: Sendable {
     let store: any LauncherStore
     let contract: StoreContract
     let backend = ContractBackend()
-    let environment = LauncherEnvironment(home: URL(fileURLWithPath: NSTemporaryDirectory()), settings: [:])
+    /// Slack and e-mail configured, so workloads may have such watchers (nothing is sent).
+    let environment = LauncherEnvironment(
+        home: URL(fileURLWithPath: NSTemporaryDirectory()), settings: ["WFL_SLACK_TOKEN": "contract", "WFL_SMTP_SERVER": "127.0.0.1"])
     let logger: Logger = {
         var logger = Logger(label: "wfl-store-contract")
         logger.logLevel = .critical
@@ -149,24 +153,24 @@ final class Harness: Sendable {
 
     static func request(
         project: String = "contract", items: [JSONObject]? = nil, source: JSONObject? = nil,
-        executor: JSONObject = [:], labels: [String] = []
+        executor: JSONObject = [:], labels: [String] = [], watchers: JSONValue = []
     ) -> JSONValue {
         var executorConfig = executor
         executorConfig["name"] = "ContractExecutor"
         let sourceConfig: JSONObject = source ?? ["name": "ContractItems", "items": .array((items ?? []).map(JSONValue.object))]
         return [
             "project": .string(project), "labels": .array(labels.map(JSONValue.string)), "source": .object(sourceConfig),
-            "executor": .object(executorConfig), "sink": ["name": "ContractSink"],
+            "executor": .object(executorConfig), "sink": ["name": "ContractSink"], "watchers": watchers,
         ]
     }
 
     /// Creates a workload through the service (as `wfl create`/`exec` do).
     func create(
         project: String = "contract", items: [JSONObject] = [], source: JSONObject? = nil, executor: JSONObject = [:],
-        labels: [String] = [], start: Bool = true
+        labels: [String] = [], watchers: JSONValue = [], start: Bool = true
     ) async throws -> WorkloadRecord {
         try await service.create(
-            Self.request(project: project, items: items, source: source, executor: executor, labels: labels),
+            Self.request(project: project, items: items, source: source, executor: executor, labels: labels, watchers: watchers),
             start: start
         ).record
     }

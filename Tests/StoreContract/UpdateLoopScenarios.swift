@@ -166,7 +166,9 @@ extension Scenarios {
         #expect(record.errorCount == 1)
         #expect(record.quarantinedAt == nil)
         let event = try #require(try await h.events(w).last)
-        #expect(event.kind == "error" && event.message == "backend down" && event.data == ["retryAt": Timestamp.json(retryAt)])
+        #expect(
+            event.kind == "error" && event.message == "backend down"
+                && event.data == ["retryAt": Timestamp.json(retryAt), "consecutive": 1])
         #expect(!(try await h.due()).contains(w.id))
 
         try await store.recordUpdateError(

@@ -122,11 +122,11 @@ public final class TestLauncher: Sendable {
     /// A workload request with the given stages.
     public static func request(
         project: String = "test", source: JSONValue, executor: JSONValue,
-        sink: JSONValue = ["name": "None"], labels: [String] = []
+        sink: JSONValue = ["name": "None"], labels: [String] = [], watchers: JSONValue = []
     ) -> JSONValue {
         [
             "project": .string(project), "labels": .array(labels.map(JSONValue.string)), "source": source,
-            "executor": executor, "sink": sink,
+            "executor": executor, "sink": sink, "watchers": watchers,
         ]
     }
 

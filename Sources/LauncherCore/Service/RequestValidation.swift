@@ -16,7 +16,10 @@ struct WorkloadRequest: ConfigStruct {
     static let fields: [Field<WorkloadRequest>] = [
         Field("project", \.project, .text(max: 1024, nonBlank: true), required: true, "The project the workload belongs to."),
         Field("labels", \.labels, .list(max: 100), "\"name:value\" labels; project:<project> is added."),
-        Field("watchers", \.watchers, .list(max: 100), "Who is told about the workload: [\"slack\", channel], [\"email\", address]."),
+        Field(
+            "watchers", \.watchers, .list(max: 100),
+            "Who is told when the workload starts, finishes, has failed workflows or keeps failing to update: [\"slack\", channel], [\"email\", address], [\"webhook\", https URL]."
+        ),
         Field("source", \.source, .stage, "The source stage: {\"name\": …, …}."),
         Field("executor", \.executor, .stage, "The executor stage: {\"name\": …, …}."),
         Field("sink", \.sink, .stage, "The sink stage: {\"name\": …, …}."),
@@ -72,33 +75,66 @@ struct WorkloadLabel: ConfigValue {
     static var typeName: String { "string" }
 }
 
-/// `["slack", "C…channel", "#name"?]` or `["email", "someone@example.org"]`, as in WFL.
+/// `["slack", "C…channel", "#name"?]`, `["email", "someone@example.org"]` (as in WFL) or
+/// `["webhook", "https://…"]`. At create, a watcher this server cannot send to (its operator
+/// configured no Slack token, SMTP relay or webhook key) is refused, as is a webhook URL the
+/// outbound policy does not allow; stored watchers load as they were written.
 struct Watcher: ConfigValue {
     let parts: [String]
 
+    static let shapes = "[\"slack\", channelId, \"#name\"?], [\"email\", address] or [\"webhook\", https URL]"
+
     static func read(_ json: JSONValue, _ constraint: Constraint, at path: FieldPath, _ context: ConfigContext) throws -> Watcher {
-        guard let tuple = json.arrayValue, let kind = tuple.first?.stringValue, tuple.count <= 3,
+        guard let tuple = json.arrayValue, let kindName = tuple.first?.stringValue, tuple.count <= 3,
             tuple.allSatisfy({ $0.stringValue != nil })
         else {
-            throw path.invalid("expected [\"slack\", channelId, \"#name\"?] or [\"email\", address]")
+            throw path.invalid("expected \(shapes)")
         }
         let values = tuple.compactMap(\.stringValue)
-        for (index, value) in values.enumerated() { try Constraint.text(max: 320).checkText(value, at: path.index(index)) }
+        for (index, value) in values.enumerated() { try Constraint.text(max: 2048).checkText(value, at: path.index(index)) }
+        guard let kind = WatcherAddress.Kind(rawValue: kindName) else {
+            throw path.invalid("unknown watcher type \"\(Constraint.excerpt(kindName))\"; known: slack, email, webhook")
+        }
         switch kind {
-        case "slack":
-            guard values.count == 2 || values.count == 3, values[1].hasPrefix("C"),
-                values[1].count > 1, values[1].allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
+        case .slack:
+            guard values.count == 2 || values.count == 3, values[1].hasPrefix("C") || values[1].hasPrefix("G"),
+                (2...32).contains(values[1].count), values[1].allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
             else {
                 throw path.invalid("a slack watcher is [\"slack\", channelId starting with C, \"#name\"?]")
             }
-        case "email":
-            guard values.count == 2, values[1].wholeMatch(of: /[^@\s]+@[^@\s]+\.[^@\s]+/) != nil else {
+        case .email:
+            guard values.count == 2, WatcherAddress.isMailAddress(values[1]) else {
                 throw path.invalid("an email watcher is [\"email\", a valid address]")
             }
-        default:
-            throw path.invalid("unknown watcher type \"\(Constraint.excerpt(kind))\"; known: slack, email")
+        case .webhook:
+            guard values.count == 2 else { throw path.invalid("a webhook watcher is [\"webhook\", an https URL]") }
+            if let problem = webhookProblem(values[1]) { throw path.index(1).invalid(problem) }
+        }
+        if context.origin == .request {
+            let notifications = NotificationSettings(context.settings)
+            if let problem = notifications.unavailable(kind) { throw path.invalid(problem) }
+            if kind == .webhook, let problem = OutboundPolicy(context.settings).problem(url: values[1]) {
+                throw path.index(1).invalid(problem)
+            }
         }
         return Watcher(parts: values)
+    }
+
+    /// https to any host; http only to this machine (a receiver beside the launcher). No
+    /// credentials in the URL (they would show in every listing).
+    static func webhookProblem(_ text: String) -> String? {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            return "expected an absolute http(s) URL, got \(Constraint.excerpt(text))"
+        }
+        if url.user != nil || url.password != nil { return "a webhook URL may not carry a user name or password" }
+        if url.fragment != nil { return "a webhook URL may not have a #fragment" }
+        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
+        switch scheme {
+        case "https": return nil
+        case "http" where loopback: return nil
+        case "http": return "a webhook URL must use https (http only to this machine)"
+        default: return "a webhook URL must use https, not \(Constraint.excerpt(scheme))"
+        }
     }
 
     var configJSON: JSONValue { .array(parts.map(JSONValue.string)) }

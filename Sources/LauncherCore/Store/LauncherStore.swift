@@ -64,6 +64,17 @@ public protocol LauncherStore: Sendable {
     /// many were put back.
     func redeliver(workloadID: Int64, uuids: [UUID]?, by actor: String) async throws -> Int
 
+    // Notifications: the outbox. Events the `NotificationRule` picks are written with one
+    // notification per watcher, in the event's own statement.
+    /// Claims up to `limit` due notifications, oldest first, for `lease`: until then no other
+    /// sender (another replica) claims them, and after it a notification whose result was never
+    /// recorded (the sender crashed) is due again, so one may be sent twice but none is lost.
+    /// Counts the attempt.
+    func claimNotifications(limit: Int, lease: Duration) async throws -> [OutgoingNotification]
+    /// Records attempts' results in one transaction. A notification given up logs a
+    /// `notification-failed` event on its workload with the reason.
+    func recordNotifications(_ results: [Int64: NotificationResult]) async throws
+
     // API tokens (only their hashes are stored)
     /// Stores a new token; a conflict when a live token already has the name.
     func createToken(_ token: NewAPIToken) async throws -> APITokenRecord
@@ -118,7 +129,9 @@ public protocol WorkloadQueues: Sendable {
     func recordDeliveries(_ outcomes: [UUID: DeliveryOutcome], retry: RetryPolicy) async throws -> DeliveryTally
 
     // Workload
-    /// Sets `finished` when nothing is left to do. Serialised with retry by the workload row lock.
+    /// Sets `finished` when nothing is left to do, and logs the `finished` event with the
+    /// counts by status in the same transaction (its watchers are told: the event cannot be
+    /// lost to a crash after the finish). Serialised with retry by the workload row lock.
     func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool
     /// When the next update of this workload is due (nil: only when something happens).
     func setWake(_ at: Date?) async throws

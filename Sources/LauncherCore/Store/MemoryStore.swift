@@ -291,9 +291,10 @@ public final class MemoryStore: LauncherStore {
                 data.record.quarantinedAt = quarantine ? (data.record.quarantinedAt ?? now) : nil
                 data.wakeAt = retryAt
             }
+            let consecutive = Int64(try state.record(workloadID).errorCount)
             state.addEvent(
                 workloadID, kind: quarantine ? "quarantined" : "error", message: message,
-                data: ["retryAt": Timestamp.json(retryAt)], now: now)
+                data: ["retryAt": Timestamp.json(retryAt), "consecutive": .int(consecutive)], now: now)
         }
     }
 
@@ -680,16 +681,28 @@ struct MemoryWorkloadQueues: WorkloadQueues {
 
     func finishIfDone(sourceDone: Bool, ignoreUnconsumedItems: Bool) async throws -> Bool {
         guard sourceDone else { return false }
-        return try onWorkload(false) { data, now in
-            guard data.record.finished == nil,
-                ignoreUnconsumedItems || !data.items[data.firstUnconsumed...].contains(where: { $0.consumed == nil }),
-                !data.rows.contains(where: {
-                    $0.status == .pending || $0.status.isActive || ($0.status == .succeeded && $0.consumed == nil)
-                })
-            else { return false }
-            data.record.finished = now
-            data.record.updated = now
-            data.wakeAt = nil
+        let workloadID = self.workloadID
+        return try locked { state in
+            guard state.workloads[workloadID] != nil else { return false }
+            let now = Date()
+            let counts = try state.withWorkload(workloadID) { data -> [WorkflowStatus: Int]? in
+                guard data.record.finished == nil,
+                    ignoreUnconsumedItems || !data.items[data.firstUnconsumed...].contains(where: { $0.consumed == nil }),
+                    !data.rows.contains(where: {
+                        $0.status == .pending || $0.status.isActive || ($0.status == .succeeded && $0.consumed == nil)
+                    })
+                else { return nil }
+                data.record.finished = now
+                data.record.updated = now
+                data.wakeAt = nil
+                var counts: [WorkflowStatus: Int] = [:]
+                for row in data.rows where row.retriedBy == nil { counts[row.status, default: 0] += 1 }
+                return counts
+            }
+            guard let counts else { return false }
+            var data: JSONObject = [:]
+            for (status, count) in counts { data[status.rawValue] = .int(Int64(count)) }
+            state.addEvent(workloadID, kind: "finished", message: "Workload finished", data: .object(data), now: now)
             return true
         }
     }
@@ -716,6 +729,68 @@ struct MemoryWorkloadQueues: WorkloadQueues {
     }
 }
 
+// MARK: - Notifications
+
+extension MemoryStore {
+    public func claimNotifications(limit: Int, lease: Duration) async throws -> [OutgoingNotification] {
+        try locked { state in
+            let now = Date()
+            let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+            let due = state.notifications.indices
+                .filter {
+                    state.notifications[$0].sent == nil && state.notifications[$0].gaveUp == nil && state.notifications[$0].due <= now
+                }
+                .sorted {
+                    (state.notifications[$0].due, state.notifications[$0].id) < (state.notifications[$1].due, state.notifications[$1].id)
+                }
+                .prefix(limit)
+            var claimed: [OutgoingNotification] = []
+            for index in due.sorted(by: { state.notifications[$0].id < state.notifications[$1].id }) {
+                state.notifications[index].due = now.addingTimeInterval(seconds)
+                state.notifications[index].attempts += 1
+                let row = state.notifications[index]
+                guard let data = state.workloads[row.workloadID], let event = data.events.first(where: { $0.id == row.eventID }) else {
+                    continue
+                }
+                claimed.append(
+                    OutgoingNotification(
+                        id: row.id, key: row.key, attempts: row.attempts, watcher: row.watcher, workload: data.record.uuid,
+                        project: data.record.project, event: event))
+            }
+            return claimed
+        }
+    }
+
+    public func recordNotifications(_ results: [Int64: NotificationResult]) async throws {
+        try locked { state in
+            let now = Date()
+            for index in state.notifications.indices {
+                let row = state.notifications[index]
+                guard let result = results[row.id], row.sent == nil, row.gaveUp == nil else { continue }
+                switch result {
+                case .sent:
+                    state.notifications[index].sent = now
+                    state.notifications[index].lastError = nil
+                case .retry(let at, let error):
+                    state.notifications[index].due = at
+                    state.notifications[index].lastError = error
+                case .gaveUp(let error):
+                    state.notifications[index].gaveUp = now
+                    state.notifications[index].lastError = error
+                    state.addEvent(
+                        row.workloadID, kind: "notification-failed", message: error,
+                        data: ["notification": .string(row.key.uuidString.lowercased()), "watcher": row.watcher], now: now)
+                }
+            }
+        }
+    }
+
+    /// The outbox as it stands (tests).
+    public func notificationStates() throws -> [(key: UUID, watcher: JSONValue, attempts: Int, sent: Bool, gaveUp: Bool)] {
+        try locked { state in state.notifications.map { ($0.key, $0.watcher, $0.attempts, $0.sent != nil, $0.gaveUp != nil) } }
+    }
+}
+
 // MARK: - State
 
 /// Every table of the store. Ids come from one counter per table, as PostgreSQL's identity
@@ -729,6 +804,8 @@ fileprivate struct State: Sendable {
     var lastItemID: Int64 = 0
     var lastWorkflowID: Int64 = 0
     var lastEventID: Int64 = 0
+    var lastNotificationID: Int64 = 0
+    var notifications: [NotificationRow] = []
     /// Workloads whose update lock is held.
     var locks: Set<Int64> = []
     var tokens: [(hash: [UInt8], record: APITokenRecord)] = []
@@ -771,6 +848,13 @@ fileprivate struct State: Sendable {
         guard workloads[id] != nil else { return }
         lastEventID += 1
         workloads[id]!.events.append(WorkloadEvent(id: lastEventID, at: now, kind: kind, message: message, data: data, actor: actor))
+        // The outbox rows, with the event (as PostgreSQL's one statement).
+        guard NotificationRule.notifies(kind: kind, data: data) else { return }
+        for watcher in workloads[id]!.record.watchers.arrayValue ?? [] {
+            lastNotificationID += 1
+            notifications.append(
+                NotificationRow(id: lastNotificationID, key: UUID(), workloadID: id, eventID: lastEventID, watcher: watcher, due: now))
+        }
     }
 
     /// Unclaimed items become Aborted workflows, in item order (the PostgreSQL shared statement).
@@ -819,6 +903,19 @@ fileprivate struct ItemRow: Sendable {
     var id: Int64
     var payload: JSONValue
     var consumed: Date?
+}
+
+fileprivate struct NotificationRow: Sendable {
+    var id: Int64
+    var key: UUID
+    var workloadID: Int64
+    var eventID: Int64
+    var watcher: JSONValue
+    var due: Date
+    var attempts = 0
+    var sent: Date?
+    var gaveUp: Date?
+    var lastError: String?
 }
 
 fileprivate struct WorkloadData: Sendable {

@@ -136,7 +136,6 @@ struct WorkloadTick {
             try await queues.finishIfDone(sourceDone: sourceDone, ignoreUnconsumedItems: workload.aborted != nil)
         {
             report.finished = true
-            try await queues.addEvent(kind: "finished", message: "Workload finished", data: .null)
             logger.info("workload finished")
         } else {
             if report.launched > 0 || report.claimed > 0 { wake.append(Date()) }

@@ -29,19 +29,33 @@ struct Update: AsyncParsableCommand {
 
     func run() async throws {
         let json = options.json
-        let report = try await Launcher.with(options, updaterOptions: updater.updaterOptions) { launcher in
-            await launcher.updater.runPass()
+        let (report, notified) = try await Launcher.with(options, updaterOptions: updater.updaterOptions) { launcher in
+            let report = await launcher.updater.runPass()
+            // Then what the pass (and earlier ones) left in the outbox, until nothing is due.
+            var notified = 0
+            do {
+                while notified < 100_000 {
+                    let tried = try await launcher.notifier.sendDue()
+                    if tried == 0 { break }
+                    notified += tried
+                }
+            } catch {
+                launcher.logger.warning("notifications: cannot read the outbox: \(error)")
+            }
+            return (report, notified)
         }
         if json {
             Output.printJSON([
                 "due": .int(Int64(report.due)), "updated": .int(Int64(report.updated)),
                 "finished": .int(Int64(report.finished)), "skippedLocked": .int(Int64(report.skippedLocked)),
                 "failed": .int(Int64(report.failed)), "seconds": .double(report.seconds),
+                "notifications": .int(Int64(notified)),
             ])
         } else {
             print(
                 "Updated \(report.updated) of \(report.due) due workload(s) in \(String(format: "%.2f", report.seconds)) s: "
-                    + "\(report.finished) finished, \(report.skippedLocked) skipped (another updater had them), \(report.failed) failed.")
+                    + "\(report.finished) finished, \(report.skippedLocked) skipped (another updater had them), \(report.failed) failed"
+                    + (notified > 0 ? "; \(notified) notification(s) tried." : "."))
         }
         if report.failed > 0 { throw ExitCode(1) }
     }
@@ -112,7 +126,10 @@ struct Serve: AsyncParsableCommand {
                     "address": "\(host):\(port)", "database": "\(launcher.databaseDescription)", "interval": "\(interval)s",
                     "auth": "\(authOn ? (auth.oidc != nil ? "API tokens and OIDC" : "API tokens") : "off")",
                 ])
-            return [UpdateLoop(updater: launcher.updater, interval: interval, status: loop, logger: launcher.logger), app]
+            return [
+                UpdateLoop(updater: launcher.updater, interval: interval, status: loop, logger: launcher.logger),
+                NotifyLoop(notifier: launcher.notifier, interval: min(interval, 2)), app,
+            ]
         }
     }
 }
@@ -137,6 +154,17 @@ struct UpdateLoop: Service {
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(interval)) }
         }
+    }
+}
+
+/// Sends the notification outbox beside the update loop, so a slow receiver never holds up
+/// a pass.
+struct NotifyLoop: Service {
+    let notifier: Notifier
+    let interval: Double
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await notifier.run(every: .milliseconds(Int64(interval * 1000))) }
     }
 }
 

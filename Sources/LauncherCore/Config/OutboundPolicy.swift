@@ -1,11 +1,10 @@
 import Foundation
-import LauncherCore
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Where a URL chosen by a request (a WES server, later a webhook) may point. The operator may
+/// Where a URL chosen by a request (a WES server, a webhook watcher) may point. The operator may
 /// allow only some hosts (`WFL_OUTBOUND_ALLOW`) and deny more (`WFL_OUTBOUND_DENY`); by default
 /// any host is allowed except link-local and cloud-metadata addresses (169.254.169.254 and
 /// friends), which would hand the machine's own credentials to whoever wrote the request.
