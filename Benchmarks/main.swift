@@ -1,6 +1,7 @@
 // wfl-bench: throughput and idle-cost benchmarks against a real PostgreSQL.
 //
-//   swift run -c release wfl-bench [json|validation|throughput|containers|slurm|idle|all] [--items N] [--workloads N] [--batch-size N]
+//   swift run -c release wfl-bench [json|validation|throughput|counts|containers|slurm|idle|all] [--items N] [--workloads N]
+//     [--batch-size N]
 //
 // Uses a fresh database on the server named by WFL_BENCH_DATABASE_URL (or
 // WFL_TEST_DATABASE_URL, as scripts/pg-up.sh prints it), dropped afterwards.
@@ -10,6 +11,7 @@ import LauncherPostgres
 import LauncherStages
 import LauncherSystem
 import Logging
+import Synchronization
 
 struct Options {
     var mode = "all"
@@ -27,7 +29,8 @@ struct Options {
             case "--workloads": workloads = Int(rest.next() ?? "") ?? workloads
             case "--batch-size": batchSize = Int(rest.next() ?? "") ?? batchSize
             case "--concurrency": concurrency = Int(rest.next() ?? "") ?? concurrency
-            case "throughput", "idle", "slurm", "containers", "json", "validation", "listing", "dashboard", "all": mode = argument
+            case "throughput", "idle", "slurm", "containers", "json", "validation", "listing", "dashboard", "counts", "all":
+                mode = argument
             case "--array": arraySize = Int(rest.next() ?? "") ?? arraySize
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
@@ -131,6 +134,54 @@ func throughput() async throws {
         let tableSize = try await database.scalar("SELECT pg_total_relation_size('workflow') / 1048576")
         print("workflow table incl. indexes: \(tableSize ?? -1) MiB")
     }
+}
+
+/// What keeping the counts by status costs and what it saves: the throughput run with the
+/// counting triggers (as shipped) and with them disabled, interleaved, and a workload read
+/// (its counts) from the kept counts against the full `GROUP BY` they replace.
+func counts() async throws {
+    print("== counts: \(options.items) items through Items → Mock → None with and without the kept counts ==")
+    let rates = Mutex<[Bool: [Double]]>([:])
+    for round in 0..<4 {
+        let triggers = round % 2 == 0
+        try await withBenchDatabase { service, updater, database, _ in
+            if !triggers { try await database.execute("ALTER TABLE workflow DISABLE TRIGGER USER") }
+            let items: [JSONValue] = (0..<options.items).map { ["sample": .string("S\($0)")] }
+            let start = ContinuousClock.now
+            let view = try await service.create(
+                [
+                    "project": "bench", "source": ["name": "Items", "items": .array(items)], "executor": ["name": "Mock"],
+                    "sink": ["name": "None"],
+                ],
+                start: true)
+            while try await service.workload(view.record.uuid).record.finished == nil { _ = await updater.runPass() }
+            let rate = Double(options.items) / seconds(since: start)
+            rates.withLock { $0[triggers, default: []].append(rate) }
+            print("  \(triggers ? "kept counts" : "no counts  "): \(Int(rate)) items/s end to end")
+            guard triggers else { return }
+            // Reads of the finished workload: the service (kept counts) and the query it replaced.
+            var kept: [Double] = [], full: [Double] = []
+            for _ in 0..<20 {
+                let a = ContinuousClock.now
+                _ = try await service.workload(view.record.uuid)
+                kept.append(seconds(since: a) * 1000)
+                let b = ContinuousClock.now
+                _ = try await database.scalar(
+                    "SELECT count(*)::int FROM (SELECT status, count(*) FROM workflow WHERE workload_id = \(view.record.id) AND retried_by IS NULL GROUP BY 1) c"
+                )
+                full.append(seconds(since: b) * 1000)
+            }
+            kept.sort()
+            full.sort()
+            print(
+                "  workload read at \(options.items) workflows: p50 \(format(kept[10], 1)) ms (kept counts) vs the full GROUP BY alone "
+                    + "p50 \(format(full[10], 1)) ms")
+        }
+    }
+    let (withCounts, without) = rates.withLock { ($0[true, default: []], $0[false, default: []]) }
+    let on = withCounts.reduce(0, +) / Double(max(1, withCounts.count))
+    let off = without.reduce(0, +) / Double(max(1, without.count))
+    print("kept counts cost: \(format(on / off, 3))× the throughput without them (\(Int(on)) vs \(Int(off)) items/s, mean of 2 each)")
 }
 
 /// A pass over N started workloads that have nothing to do (one Mock workflow each, running
@@ -495,6 +546,7 @@ if options.mode == "listing" || options.mode == "dashboard" { try await listing(
 if options.mode == "json" || options.mode == "all" { try json() }
 if options.mode == "validation" || options.mode == "all" { try validation() }
 if options.mode == "throughput" || options.mode == "all" { try await throughput() }
+if options.mode == "counts" || options.mode == "all" { try await counts() }
 if options.mode == "containers" || options.mode == "all" { try await containers() }
 if options.mode == "slurm" || options.mode == "all" { try await slurm() }
 if options.mode == "idle" || options.mode == "all" { try await idle() }

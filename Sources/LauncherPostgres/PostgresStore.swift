@@ -88,12 +88,12 @@ public final class PostgresStore: LauncherStore {
         var counts: [Int64: [WorkflowStatus: Int]] = [:]
         for row in try await database.rows(
             """
-            SELECT workload_id, status, count(*) FROM workflow
-            WHERE workload_id = ANY(\(workloadIDs)) AND retried_by IS NULL GROUP BY 1, 2
+            SELECT workload_id, status, count FROM workload_status_count
+            WHERE workload_id = ANY(\(workloadIDs)) AND count > 0
             """)
         {
-            let (id, status, count) = try row.decode((Int64, WorkflowStatus, Int).self)
-            counts[id, default: [:]][status] = count
+            let (id, status, count) = try row.decode((Int64, WorkflowStatus, Int64).self)
+            counts[id, default: [:]][status] = Int(clamping: count)
         }
         return counts
     }

@@ -443,7 +443,7 @@ struct PostgresWorkloadQueues: WorkloadQueues, @unchecked Sendable {
                 var counts: JSONObject = [:]
                 for row in try await connection.rows(
                     """
-                    SELECT status, count(*) FROM workflow WHERE workload_id = \(workloadID) AND retried_by IS NULL GROUP BY 1
+                    SELECT status, count FROM workload_status_count WHERE workload_id = \(workloadID) AND count > 0
                     """, logger: logger)
                 {
                     let (status, count) = try row.decode((WorkflowStatus, Int64).self)
