@@ -158,6 +158,8 @@ let package = Package(
         // The store contract: one set of scenarios run against the in-memory store (fast, in
         // LauncherCoreTests) and against PostgreSQL (in LauncherPostgresTests).
         .target(name: "LauncherStoreContract", dependencies: ["LauncherCore"], path: "Tests/StoreContract", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LauncherNotificationsTests", dependencies: ["LauncherNotifications", "LauncherCore"], swiftSettings: swiftSettings),
         .testTarget(name: "LauncherCoreTests", dependencies: ["LauncherCore", "LauncherStoreContract"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LauncherStagesTests", dependencies: ["LauncherStages", "LauncherTestSupport", "LauncherSystem"],

@@ -77,6 +77,7 @@ enum APIContract {
                 summary: "One workload (uuid), or a page of workloads (of a project).",
                 query: [
                     QueryParameters.uuid, QueryParameters.project, QueryParameters.state, QueryParameters.label, QueryParameters.creator,
+                    QueryParameters.sort,
                 ]
                     + QueryParameters.page, response: array(of: "Workload"), paged: true),
             APIRoute(

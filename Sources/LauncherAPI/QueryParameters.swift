@@ -82,6 +82,9 @@ enum QueryParameters {
         examples: WorkloadState.allCases.map(\.rawValue))
     static let label = QueryParameter(name: "label", kind: .text(max: Limits.shortText), summary: "Only workloads with this label.")
     static let creator = QueryParameter(name: "creator", kind: .text(max: Limits.shortText), summary: "Only this creator's.")
+    static let sort = QueryParameter(
+        name: "sort", kind: .text(max: 16), summary: "The listing's order: oldest (creation order, the default), newest, or project.",
+        examples: WorkloadOrder.allCases.map(\.rawValue))
     static let limit = QueryParameter(
         name: "limit", kind: .integer(1...WorkloadService.maxPageSize),
         summary: "Items per page. Without limit and cursor the whole listing is returned (as WFL does), streamed.")

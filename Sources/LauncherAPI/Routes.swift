@@ -141,8 +141,9 @@ public struct APIRoutes: Sendable {
             let query = formQuery(request)
             let uuid = try QueryParameters.uuid.text(query)
             let project = try QueryParameters.project.text(query)
-            let (state, label, creator) = (
-                try QueryParameters.state.text(query), try QueryParameters.label.text(query), try QueryParameters.creator.text(query)
+            let (state, label, creator, sort) = (
+                try QueryParameters.state.text(query), try QueryParameters.label.text(query), try QueryParameters.creator.text(query),
+                try QueryParameters.sort.text(query)
             )
             if uuid != nil && (project != nil || state != nil || label != nil || creator != nil) {
                 throw LauncherError.invalid("uuid", "give uuid or filters (project, state, label, creator), not both")
@@ -154,11 +155,11 @@ public struct APIRoutes: Sendable {
             }
             let (cursor, limit) = (try QueryParameters.cursor.text(query), try QueryParameters.limit.integer(query))
             if cursor == nil && limit == nil {
-                let listing = try await service.allWorkloads(project: project, state: state, label: label, creator: creator)
+                let listing = try await service.allWorkloads(project: project, state: state, label: label, creator: creator, sort: sort)
                 return try await JSONResponses.stream(listing, context: context) { $0.json }
             }
             let page = try await service.workloads(
-                project: project, state: state, label: label, creator: creator, cursor: cursor, limit: limit)
+                project: project, state: state, label: label, creator: creator, sort: sort, cursor: cursor, limit: limit)
             return JSONResponses.page(page.items.map(\.json), nextCursor: page.nextCursor, request: request)
         }
         api.get("workload/:uuid") { _, context in

@@ -24,8 +24,11 @@ struct EmailChannel: NotificationChannel {
     }
 
     func send(_ message: NotificationMessage, to address: String) async -> SendOutcome {
-        guard WatcherAddress.isMailAddress(address), WatcherAddress.isMailAddress(from) else {
-            return .refused("\(Constraint.excerpt(address)) or the sender \(Constraint.excerpt(from)) is not an address SMTP can carry")
+        guard WatcherAddress.isMailAddress(address) else {
+            return .refused("\(Constraint.excerpt(address)) is not an address SMTP can carry")
+        }
+        guard WatcherAddress.isSenderAddress(from) else {
+            return .refused("the sender \(Constraint.excerpt(from)) (WFL_MAIL_FROM) is not an address SMTP can carry")
         }
         do {
             try await deliver(Self.render(message, from: from, to: address), to: address)
@@ -79,18 +82,36 @@ struct EmailChannel: NotificationChannel {
         let headers = [
             "From: Workflow Launcher <\(from)>", "To: <\(to)>", "Subject: \(subject(message.summary))",
             "Date: \(date.string(from: Date()))", "Message-ID: <\(key)@wfl>", "X-WFL-Notification: \(key)",
-            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit",
+            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64",
         ]
-        let body = message.text.split(separator: "\n", omittingEmptySubsequences: false)
-            .map { $0.hasPrefix(".") ? "." + $0 : String($0) }
+        // base64 in 76-character lines: any text, any length of line, through any relay (no
+        // 8BITMIME needed, no line over SMTP's 998, nothing to dot-stuff).
+        let encoded = Data(message.text.replacingOccurrences(of: "\n", with: "\r\n").utf8).base64EncodedString()
+        var body: [String] = []
+        var rest = Substring(encoded)
+        while !rest.isEmpty {
+            body.append(String(rest.prefix(76)))
+            rest = rest.dropFirst(76)
+        }
         return (headers + [""] + body).joined(separator: "\r\n")
     }
 
-    /// A header value on one line; non-ASCII text as an RFC 2047 encoded word.
+    /// A header value on one line; non-ASCII text as RFC 2047 encoded words of at most 75
+    /// characters each (45 bytes of UTF-8, never split inside a character), folded.
     static func subject(_ text: String) -> String {
         let line = NotificationMessage.oneLine(text, limit: 200)
         if line.unicodeScalars.allSatisfy(\.isASCII) { return line }
-        return "=?UTF-8?B?\(Data(line.utf8).base64EncodedString())?="
+        var words: [String] = []
+        var chunk = ""
+        for scalar in line.unicodeScalars {
+            if chunk.utf8.count + String(scalar).utf8.count > 45 {
+                words.append(chunk)
+                chunk = ""
+            }
+            chunk.unicodeScalars.append(scalar)
+        }
+        if !chunk.isEmpty { words.append(chunk) }
+        return words.map { "=?UTF-8?B?\(Data($0.utf8).base64EncodedString())?=" }.joined(separator: "\r\n ")
     }
 }
 

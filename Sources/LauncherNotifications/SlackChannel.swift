@@ -11,11 +11,16 @@ struct SlackChannel: NotificationChannel {
     let api: String
     let token: String
 
-    /// Errors Slack documents as passing: try again later. Any other `error` is for good.
-    static let transient: Set<String> = ["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"]
+    /// Errors Slack documents as passing, and the token's own troubles (the operator's to fix,
+    /// after which the messages should still go out): try again later, within the attempt
+    /// budget. Any other `error` (channel_not_found, not_in_channel, is_archived) is for good.
+    static let transient: Set<String> = [
+        "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
+        "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "missing_scope",
+    ]
 
     func send(_ message: NotificationMessage, to channel: String) async -> SendOutcome {
-        let client = BackendClient(service: "Slack", timeout: .seconds(20), messageKeys: ["error"]) { [token] in
+        let client = BackendClient(service: "Slack", timeout: .seconds(20), messageKeys: ["error"], maxReplyBytes: 1 << 20) { [token] in
             [("Authorization", "Bearer \(token)")]
         }
         let body: JSONValue = [
@@ -27,7 +32,7 @@ struct SlackChannel: NotificationChannel {
         } catch {
             return .failed("\(error)")
         }
-        if reply.status == 429 || reply.status >= 500 {
+        if reply.status == 429 || reply.status >= 500 || reply.status == 401 || reply.status == 403 {
             return .failed("Slack answered HTTP \(reply.status)", retryAfter: reply.headers.first(name: "Retry-After").flatMap(Double.init))
         }
         guard reply.status == 200 else { return .refused("Slack answered HTTP \(reply.status)") }

@@ -78,8 +78,19 @@ public final class PostgresStore: LauncherStore {
             case .created: sql.append(" AND finished IS NULL AND aborted IS NULL AND stopped IS NULL AND started IS NULL")
             }
         }
-        if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
-        sql.append(" ORDER BY id LIMIT \(sql.bind(limit))")
+        switch filter.order {
+        case .oldest:
+            if let afterID { sql.append(" AND id > \(sql.bind(afterID))") }
+            sql.append(" ORDER BY id")
+        case .newest:
+            if let afterID { sql.append(" AND id < \(sql.bind(afterID))") }
+            sql.append(" ORDER BY id DESC")
+        case .project:
+            // The cursor is the last workload's id; its project is looked up (index workload_project).
+            if let afterID { sql.append(" AND (project, id) > (SELECT project, id FROM workload WHERE id = \(sql.bind(afterID)))") }
+            sql.append(" ORDER BY project, id")
+        }
+        sql.append(" LIMIT \(sql.bind(limit))")
         return try await database.rows(sql.query).map(Rows.workload)
     }
 
@@ -88,8 +99,8 @@ public final class PostgresStore: LauncherStore {
         var counts: [Int64: [WorkflowStatus: Int]] = [:]
         for row in try await database.rows(
             """
-            SELECT workload_id, status, count FROM workload_status_count
-            WHERE workload_id = ANY(\(workloadIDs)) AND count > 0
+            SELECT workload_id, status, sum(count)::int8 FROM workload_status_count
+            WHERE workload_id = ANY(\(workloadIDs)) GROUP BY 1, 2 HAVING sum(count) > 0
             """)
         {
             let (id, status, count) = try row.decode((Int64, WorkflowStatus, Int64).self)
@@ -347,13 +358,16 @@ public final class PostgresStore: LauncherStore {
                                     wake_at = \(retryAt), updated = now(),
                                     quarantined_at = CASE WHEN \(quarantine) THEN COALESCE(quarantined_at, now()) END
                 WHERE id = \(workloadID)
-                RETURNING error_count::bigint
+                RETURNING error_count::bigint, quarantined_at = now()
                 """, logger: logger)
-            guard let consecutive = try rows.first?.decode(Int64.self) else { return }
-            // The count in the event lets the notification rule tell the first of a streak.
+            guard let (consecutive, newly) = try rows.first?.decode((Int64, Bool?).self) else { return }
+            // The count (and for quarantine, whether it is new) lets the notification rule tell
+            // the moment a streak or a quarantine begins.
+            var data: JSONObject = ["retryAt": Timestamp.json(retryAt), "consecutive": .int(consecutive)]
+            if quarantine { data["newlyQuarantined"] = .bool(newly ?? false) }
             try await SharedStatements.addEvent(
                 connection, logger: logger, workloadID: workloadID, kind: quarantine ? "quarantined" : "error",
-                message: message, data: ["retryAt": Timestamp.json(retryAt), "consecutive": .int(consecutive)])
+                message: message, data: .object(data))
         }
     }
 

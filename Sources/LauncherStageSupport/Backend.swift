@@ -97,13 +97,17 @@ package struct BackendClient: Sendable {
     package let messageKeys: [String]
     /// For URLs a request chose: the hosts the operator lets the launcher call.
     package let outbound: OutboundPolicy?
+    /// Replies larger than this are refused.
+    package let maxReplyBytes: Int
 
     package init(
         service: String, timeout: TimeAmount, retry: RetryPolicy = .once, messageKeys: [String] = ["message"],
-        outbound: OutboundPolicy? = nil, headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }
+        outbound: OutboundPolicy? = nil, maxReplyBytes: Int = BackendHTTP.maxReplyBytes,
+        headers: @escaping @Sendable () async throws -> [(String, String)] = { [] }
     ) {
         self.service = service
         self.outbound = outbound
+        self.maxReplyBytes = maxReplyBytes
         self.timeout = timeout
         self.retry = retry
         self.messageKeys = messageKeys
@@ -139,7 +143,7 @@ package struct BackendClient: Sendable {
         let start = ContinuousClock.now
         do {
             let response = try await Self.execute(request, timeout: timeout)
-            let bytes = try await response.body.collect(upTo: BackendHTTP.maxReplyBytes)
+            let bytes = try await response.body.collect(upTo: maxReplyBytes)
             let code = response.status.code
             BackendMetrics.record(
                 service,

@@ -70,33 +70,41 @@ final class ScriptedChannel: NotificationChannel {
         #expect(try await notifier.sendDue() == 0)
     }
 
-    /// A watcher whose channel this server no longer has (its operator removed the token) and
-    /// a stored watcher of a shape this version does not know are given up, saying why; a
-    /// receiver that never answers is cut off at the send timeout and retried.
-    @Test func missingChannelsUnknownWatchersAndHangingReceivers() async throws {
+    /// A sender takes only what it has a channel for: a replica (or a cron `wfl update`)
+    /// configured without Slack leaves Slack's notifications, and a watcher of a kind no
+    /// version sends, untouched for one that can. A receiver that never answers is cut off at
+    /// the send timeout and retried.
+    @Test func onlyWhatItCanSendAndHangingReceiversAreCutOff() async throws {
         let store = MemoryStore()
         let w = try await workload(store, watchers: [["slack", "C1"], ["pager", "x"], ["email", "a@b.org"]])
         var notifier = Notifier(store: store, channels: [.email: ScriptedChannel([.accepted], hang: true)], publicURL: nil)
         notifier.sendTimeout = .milliseconds(100)
-        #expect(try await notifier.sendDue() == 3)
-        let failed = try await store.events(workloadID: w.id, afterID: nil, limit: 100).filter { $0.kind == "notification-failed" }
-            .map(\.message)
-        #expect(failed.contains { $0.contains("slack C1") && $0.contains("WFL_SLACK_TOKEN") }, "\(failed)")
-        #expect(failed.contains { $0.contains("not a watcher this server knows") }, "\(failed)")
-        let email = try #require(try store.notificationStates().first { $0.watcher == ["email", "a@b.org"] })
+        #expect(try await notifier.sendDue() == 1)
+        #expect(try await store.events(workloadID: w.id, afterID: nil, limit: 100).filter { $0.kind == "notification-failed" }.isEmpty)
+        let states = try store.notificationStates()
+        let email = try #require(states.first { $0.watcher == ["email", "a@b.org"] })
         #expect(!email.sent && !email.gaveUp && email.attempts == 1, "timed out, to be retried")
+        #expect(states.filter { $0.watcher != ["email", "a@b.org"] }.allSatisfy { $0.attempts == 0 && !$0.sent && !$0.gaveUp })
+        // A replica with Slack sends Slack's.
+        let slack = ScriptedChannel([.accepted])
+        #expect(try await Notifier(store: store, channels: [.slack: slack], publicURL: nil).sendDue() == 1)
+        #expect(slack.sent.map(\.address) == ["C1"])
+        #expect(try await Notifier(store: store, channels: [:], publicURL: nil).sendDue() == 0, "no channels, nothing claimed")
     }
 
-    /// Request text in a message is one bounded line: no header injection into an e-mail
-    /// subject, no second line in a Slack message.
+    /// Request text in a message is one bounded line: no second line in a Slack message, no
+    /// character of a thousand combining marks that a limit in characters would let through.
     @Test func messagesAreOneBoundedLinePerPart() async throws {
         let store = MemoryStore()
-        _ = try await workload(
-            store, watchers: [["slack", "C1"]], project: "evil\r\nBcc: all@example.org " + String(repeating: "x", count: 500))
+        let project = "evil\r\nBcc: all@example.org\u{2028}" + String(repeating: "x", count: 500)
+        _ = try await workload(store, watchers: [["slack", "C1"]], project: project)
         let slack = ScriptedChannel([.accepted])
         try await Notifier(store: store, channels: [.slack: slack], publicURL: nil).sendDue()
         let summary = try #require(slack.sent.first?.summary)
-        #expect(!summary.contains("\r") && !summary.contains("\n") && summary.contains("evil Bcc: all@example.org"))
-        #expect(summary.count < 140)
+        #expect(!summary.contains("\r") && !summary.contains("\n") && !summary.contains("\u{2028}"))
+        #expect(summary.contains("evil Bcc: all@example.org"))
+        #expect(summary.unicodeScalars.count < 140)
+        let zalgo = "a" + String(repeating: "\u{0301}", count: 5000)
+        #expect(zalgo.count == 1 && NotificationMessage.oneLine(zalgo, limit: 80).unicodeScalars.count <= 81)
     }
 }

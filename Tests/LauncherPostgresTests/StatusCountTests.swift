@@ -11,7 +11,7 @@ import Testing
     /// Whether the kept counts equal a full count, in one statement (one snapshot), and what
     /// each says when they differ.
     static func agree(_ database: Database) async throws -> (Bool, String) {
-        let kept = "SELECT workload_id, status, count FROM workload_status_count WHERE count <> 0"
+        let kept = "SELECT workload_id, status, sum(count) AS count FROM workload_status_count GROUP BY 1, 2 HAVING sum(count) <> 0"
         let full = "SELECT workload_id, status, count(*) AS count FROM workflow WHERE retried_by IS NULL GROUP BY 1, 2"
         let text =
             try await database.scalarText(
@@ -20,7 +20,7 @@ import Testing
                        (SELECT coalesce(jsonb_agg(f ORDER BY f.workload_id, f.status), '[]') FROM (\(full)) f)::text
                 """) ?? ""
         let parts = text.components(separatedBy: " vs ")
-        return (parts.count == 2 && parts[0] == parts[1], text)
+        return (parts.count == 2 && parts[0] == parts[1], String(text.prefix(2000)))
     }
 
     /// Two updaters racing over three workloads while requests retry the failed workflows of
@@ -44,14 +44,23 @@ import Testing
                     for updater in [launcher.updater, second] {
                         group.addTask {
                             for _ in 0..<400 {
-                                _ = await updater.runPass()
+                                let pass = await updater.runPass()
+                                if pass.failed > 0 { checks.add("an update pass failed (a deadlock?)") }
                                 try await database.execute("UPDATE workload SET wake_at = now() WHERE finished IS NULL")
                             }
                         }
                     }
                     group.addTask {
                         for round in 0..<40 {
-                            for id in [ids[0], ids[2]] { _ = try? await launcher.service.retry(id, request: ["status": "Failed"]) }
+                            for id in [ids[0], ids[2]] {
+                                do {
+                                    _ = try await launcher.service.retry(id, request: ["status": "Failed"])
+                                } catch let error as LauncherError where error.kind == .badRequest {
+                                    // nothing failed just now
+                                } catch {
+                                    checks.add("a retry failed: \(error)")
+                                }
+                            }
                             if round == 1 { _ = try await launcher.service.abort(ids[1]) }
                             let (same, text) = try await Self.agree(database)
                             checks.add(same ? nil : text)
@@ -62,7 +71,11 @@ import Testing
                 }
             }
             #expect(checks.failures.isEmpty, "kept counts differed mid-run: \(checks.failures.prefix(2))")
-            #expect(checks.count == 40)
+            #expect(checks.count >= 40)
+            // Compaction keeps the rows a read sums few.
+            let rows = try await database.scalar(
+                "SELECT max(n)::int FROM (SELECT count(*) AS n FROM workload_status_count GROUP BY workload_id) c")
+            #expect((rows ?? 0) <= 64, "\(rows ?? 0) count rows for one workload")
             let (same, text) = try await Self.agree(database)
             #expect(same, "\(text)")
             // Retries happened (old attempts leave the counts) and the abort reached running work.

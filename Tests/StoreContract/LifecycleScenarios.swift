@@ -110,6 +110,33 @@ extension Scenarios {
         } catch let error as LauncherError {
             #expect(error.kind == .badRequest && error.details["field"] == "state", "\(error)")
         }
+
+        // Orders: newest first and by project, paged by cursor without gaps or repeats.
+        let sortA = try await h.create(project: "sort-b", start: false)
+        let sortB = try await h.create(project: "sort-a", start: false)
+        let sortC = try await h.create(project: "sort-b", labels: ["sort:yes"], start: false)
+        let sortD = try await h.create(project: "sort-a", labels: ["sort:yes"], start: false)
+        _ = sortC
+        func walk(_ sort: String, label: String? = nil) async throws -> [Int64] {
+            var ids: [Int64] = []
+            var cursor: String?
+            repeat {
+                let page = try await h.service.workloads(project: nil, label: label, sort: sort, cursor: cursor, limit: 1)
+                ids += page.items.map(\.record.id)
+                cursor = page.nextCursor
+            } while cursor != nil && ids.count < 100
+            return ids.filter { [sortA.id, sortB.id, sortC.id, sortD.id].contains($0) }
+        }
+        #expect(try await walk("oldest") == [sortA.id, sortB.id, sortC.id, sortD.id])
+        #expect(try await walk("NEWEST") == [sortD.id, sortC.id, sortB.id, sortA.id])
+        #expect(try await walk("project") == [sortB.id, sortD.id, sortA.id, sortC.id])
+        #expect(try await walk("project", label: "sort:yes") == [sortD.id, sortC.id])
+        do {
+            _ = try await h.service.workloads(project: nil, sort: "size", cursor: nil, limit: 10)
+            Issue.record("an unknown order was accepted")
+        } catch let error as LauncherError {
+            #expect(error.kind == .badRequest && error.details["field"] == "sort" && error.message.contains("oldest, newest, project"))
+        }
     }
 
     /// The chain end to end: items are claimed into Pending workflows, launched, polled to a

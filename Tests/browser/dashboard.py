@@ -79,6 +79,13 @@ with sync_playwright() as playwright:
     page.emulate_media(media="print")
     page.screenshot(path=f"{SHOTS}/workloads-print.png", full_page=True)
     page.emulate_media(media="screen")
+    # Sortable: the Created header turns the order round, and the order is kept in the link.
+    oldest = [rows.nth(i).get_attribute("data-uuid") for i in range(rows.count())]
+    page.click("#sort-created")
+    page.wait_for_url("**sort=newest**")
+    newest = [rows.nth(i).get_attribute("data-uuid") for i in range(rows.count())]
+    check(newest == list(reversed(oldest)), f"sorting by Created, newest first, reverses the list ({oldest} → {newest})")
+    check("sort=oldest" in (page.locator("#sort-created").get_attribute("href") or ""), "the header now offers oldest first")
 
     # The workload page: the numbers of the seeded database.
     page.goto(f"{BASE}/ui/workloads/{FINISHED}")
@@ -150,6 +157,13 @@ with sync_playwright() as playwright:
     check(status == 403 and "where it comes from" in body, f"a post that names no origin is refused ({status})")
     status, body = post(f"/ui/workloads/{FINISHED}/start", f"csrf={token}", cookies)
     check(status == 200 and "Started." in body, f"a post with its token, from the dashboard, is done ({status}; start is a no-op once started)")
+    # Login and logout forms refused the same way answer with the login page, not JSON.
+    for path in ["/ui/login", "/ui/logout"]:
+        status, body = post(path, f"csrf=forged&token={OPERATOR}", cookies)
+        check(status == 403 and "<html" in body and "stale" in body and "Log in" in body,
+              f"a forged {path} form gets the login page saying why ({status}: {body[:80]})")
+        status, body = post(path, f"csrf={token}", cookies, origin="http://evil.example")
+        check(status == 403 and "<html" in body and "another site" in body, f"a {path} form from another site gets an HTML page ({status})")
     check(not errors, f"no script errors ({errors})")
 
     # A viewer sees no buttons, and the server refuses the action anyway.

@@ -46,8 +46,13 @@ struct Dashboard: Sendable {
             return render("login", page)
         }
         router.post("/ui/login") { request, context in
-            let form = try await DashboardSession.form(request)
-            try session.check(request, form: form)
+            let form: [String: String]
+            do {
+                form = try await DashboardSession.form(request)
+                try session.check(request, form: form)
+            } catch let error as LauncherError {
+                return refusedForm(request, error, template: "login", next: "/ui/")
+            }
             let token = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             let next = safeNext(form["next"])
             guard !token.isEmpty, token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
@@ -74,8 +79,11 @@ struct Dashboard: Sendable {
             return response
         }
         router.post("/ui/logout") { request, _ in
-            let form = try await DashboardSession.form(request)
-            try session.check(request, form: form)
+            do {
+                try session.check(request, form: try await DashboardSession.form(request))
+            } catch let error as LauncherError {
+                return refusedForm(request, error, template: "login", next: "/ui/")
+            }
             var response = Response(status: .seeOther, headers: [.location: "/ui/"])
             response.headers[values: .setCookie].append(
                 DashboardSession.setCookie(DashboardSession.sessionCookie, "", request: request, maxAge: 0))
@@ -112,9 +120,11 @@ struct Dashboard: Sendable {
             try given(QueryParameters.project), try given(QueryParameters.label), try given(QueryParameters.creator)
         )
         let state = try given(QueryParameters.state) ?? ""
+        let sort = try given(QueryParameters.sort).map { try WorkloadOrder.parse($0) } ?? .oldest
         let cursor = try given(QueryParameters.cursor)
         let listed = try await service.workloads(
-            project: project, state: state.isEmpty ? nil : state, label: label, creator: creator, cursor: cursor, limit: 50)
+            project: project, state: state.isEmpty ? nil : state, label: label, creator: creator, sort: sort.rawValue, cursor: cursor,
+            limit: 50)
         let views = listed.items
         var page = PageValues(request: request, session: session, principal: service.principal, title: "Workloads")
         page["project"] = project ?? ""
@@ -134,12 +144,18 @@ struct Dashboard: Sendable {
                 "done": done, "total": view.counts.values.reduce(0, +),
             ]
         }
+        // The filters as query items, for the next page and the sortable column headers.
+        var filters: [URLQueryItem] = []
+        for (name, value) in [("project", project), ("label", label), ("creator", creator), ("state", state.isEmpty ? nil : state)] {
+            if let value { filters.append(URLQueryItem(name: name, value: value)) }
+        }
+        func sorted(_ order: WorkloadOrder) -> String { Self.link("/ui/", filters + [URLQueryItem(name: "sort", value: order.rawValue)]) }
+        page["sortProject"] = sorted(.project)
+        page["sortCreated"] = sorted(sort == .newest ? .oldest : .newest)
+        page["sortedBy"] = ["project": sort == .project, "newest": sort == .newest, "oldest": sort == .oldest]
         if let next = listed.nextCursor {
-            var items = [URLQueryItem(name: "cursor", value: next)]
-            for (name, value) in [("project", project), ("label", label), ("creator", creator), ("state", state.isEmpty ? nil : state)] {
-                if let value { items.append(URLQueryItem(name: name, value: value)) }
-            }
-            page["next"] = Self.link("/ui/", items)
+            page["next"] = Self.link(
+                "/ui/", [URLQueryItem(name: "cursor", value: next)] + filters + [URLQueryItem(name: "sort", value: sort.rawValue)])
         }
         return render("workloads", page)
     }
@@ -370,6 +386,15 @@ struct Dashboard: Sendable {
             response.status = .internalServerError
             return response
         }
+    }
+
+    /// A login or logout form the server would not take (its CSRF token stale or missing, a
+    /// post from another site, a body too large): the login page again, saying so, with the
+    /// refusal's status. A browser user gets a page, not the API's JSON error.
+    private func refusedForm(_ request: Request, _ error: LauncherError, template: String, next: String) -> Response {
+        var response = page(request, nil, template, title: "Log in", notice: "Not done: \(error.message)", next: next)
+        response.status = error.kind.httpStatus
+        return response
     }
 
     private func page(

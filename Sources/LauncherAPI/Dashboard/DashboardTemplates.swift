@@ -34,7 +34,7 @@ enum DashboardTemplates {
         </form>
         {{#empty}}<p class="empty">No workloads match.</p>{{/empty}}
         {{^empty}}
-        <table class="list" id="workloads"><thead><tr><th>Workload</th><th>Project</th><th>State</th><th>Executor</th><th>Creator</th><th>Created</th><th>Workflows</th><th>Progress</th></tr></thead><tbody>
+        <table class="list" id="workloads"><thead><tr><th>Workload</th><th><a id="sort-project" href="{{sortProject}}">Project{{#sortedBy.project}} ▲{{/sortedBy.project}}</a></th><th>State</th><th>Executor</th><th>Creator</th><th><a id="sort-created" href="{{sortCreated}}">Created{{#sortedBy.newest}} ▼{{/sortedBy.newest}}{{#sortedBy.oldest}} ▲{{/sortedBy.oldest}}</a></th><th>Workflows</th><th>Progress</th></tr></thead><tbody>
         {{#rows}}<tr data-uuid="{{uuid}}"><td><a href="/ui/workloads/{{uuid}}">{{short}}</a></td><td>{{project}}</td><td><span class="state {{stateClass}}">{{state}}</span></td>
         <td>{{executor}}</td><td>{{creator}}</td><td>{{created}}</td><td>{{{bar}}}</td><td class="num">{{done}}/{{total}}</td></tr>{{/rows}}
         </tbody></table>

@@ -50,6 +50,8 @@ package struct OutboundPolicy: Sendable {
                 if let (base, bits) = Self.cidr(rule), Self.inRange(v4, base, bits) { return "which WFL_OUTBOUND_DENY refuses" }
                 if rule.hasSuffix("."), address.hasPrefix(rule) { return "which WFL_OUTBOUND_DENY refuses" }
             }
+        } else if address.lowercased() == "fd00:ec2::254" {
+            return "a cloud metadata address"
         } else if address.lowercased().hasPrefix("fe8") || address.lowercased().hasPrefix("fe9")
             || address.lowercased().hasPrefix("fea") || address.lowercased().hasPrefix("feb")
         {
@@ -88,9 +90,13 @@ package struct OutboundPolicy: Sendable {
         return address & mask == base & mask
     }
 
-    /// The host's addresses as text (the host itself when it is an address literal).
+    /// The host's addresses as text, as the resolver reads it: the host itself only when it is a
+    /// plain dotted quad. Anything else goes through getaddrinfo, which is what the HTTP client
+    /// connects with, so `0251.0376.0251.0376` (octal), `2852039166` and `[::ffff:a9fe:a9fe]`
+    /// come back as the metadata address they name, in canonical text.
     static func addresses(_ host: String) -> [String] {
-        if ipv4(host) != nil || host.contains(":") { return [host] }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        if ipv4(host) != nil, parts.allSatisfy({ UInt8($0).map(String.init) == String($0) }) { return [host] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?

@@ -119,19 +119,52 @@ public enum WorkloadState: String, Sendable, CaseIterable {
     }
 }
 
-/// Which workloads a listing selects: each filter given must match.
+/// The order of a workload listing. Each is a keyset order ending in the id, so a page far
+/// down costs what the first costs and the cursor stays one workload's id.
+public enum WorkloadOrder: String, Sendable, CaseIterable {
+    /// Creation order (WFL's, the default).
+    case oldest
+    case newest
+    /// By project name, then creation order.
+    case project
+
+    /// Any capitalisation of an order's name; a 400 naming `field` otherwise.
+    public static func parse(_ text: String, field: String = "sort") throws -> WorkloadOrder {
+        guard let order = WorkloadOrder(rawValue: text.lowercased()) else {
+            throw LauncherError.invalid(
+                field,
+                "unknown order \"\(Constraint.excerpt(text, max: 40))\"; use one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return order
+    }
+
+    /// Whether `a` comes before `b` in this order.
+    public func precedes(_ a: WorkloadRecord, _ b: WorkloadRecord) -> Bool {
+        switch self {
+        case .oldest: a.id < b.id
+        case .newest: a.id > b.id
+        case .project: (a.project, a.id) < (b.project, b.id)
+        }
+    }
+}
+
+/// Which workloads a listing selects (each filter given must match), and in what order.
 public struct WorkloadFilter: Sendable, Equatable {
     public var project: String?
     public var state: WorkloadState?
     /// Workloads carrying this label (`team:imaging`).
     public var label: String?
     public var creator: String?
+    public var order: WorkloadOrder
 
-    public init(project: String? = nil, state: WorkloadState? = nil, label: String? = nil, creator: String? = nil) {
+    public init(
+        project: String? = nil, state: WorkloadState? = nil, label: String? = nil, creator: String? = nil, order: WorkloadOrder = .oldest
+    ) {
         self.project = project
         self.state = state
         self.label = label
         self.creator = creator
+        self.order = order
     }
 
     public func matches(_ record: WorkloadRecord) -> Bool {

@@ -14,7 +14,8 @@ public enum NotificationRule {
         // One per update, however many workflows failed in it.
         case "workflows": (data[WorkflowStatus.failed.rawValue]?.intValue ?? 0) > 0
         case "error": data["consecutive"]?.intValue == Int64(errorsBeforeNotice)
-        case "quarantined": data["consecutive"]?.intValue == 1 || data["consecutive"]?.intValue == Int64(errorsBeforeNotice)
+        // Once, when it becomes quarantined.
+        case "quarantined": data["newlyQuarantined"] == true
         default: false
         }
     }
@@ -41,6 +42,33 @@ public struct WatcherAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(kind.rawValue) \(address)" }
+
+    /// Why a webhook URL is not one the launcher calls: https to any host; http only to this
+    /// machine (a receiver beside the launcher: `localhost`, an address 127.x.y.z, `[::1]`); no
+    /// credentials in the URL (they would show in every listing). Checked at create and again
+    /// before every call, with the outbound policy.
+    public static func webhookProblem(_ text: String) -> String? {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            return "expected an absolute http(s) URL, got \(Constraint.excerpt(text))"
+        }
+        if url.user != nil || url.password != nil { return "a webhook URL may not carry a user name or password" }
+        if url.fragment != nil { return "a webhook URL may not have a #fragment" }
+        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let loopback = name == "localhost" || name == "::1" || (OutboundPolicy.ipv4(name).map { $0 >> 24 == 127 } ?? false)
+        switch scheme {
+        case "https": return nil
+        case "http" where loopback: return nil
+        case "http": return "a webhook URL must use https (http only to this machine)"
+        default: return "a webhook URL must use https, not \(Constraint.excerpt(scheme))"
+        }
+    }
+
+    /// The operator's sender address: like a watcher's, but the domain may be a bare host name
+    /// (`wfl@launcher`, the default in a container whose host name has no dots).
+    public static func isSenderAddress(_ text: String) -> Bool {
+        text.utf8.count <= 254
+            && text.wholeMatch(of: /[A-Za-z0-9.!#$%&'*+\/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?/) != nil
+    }
 
     /// An address SMTP can carry as given: a plain local part and a dotted domain, nothing
     /// that could end the `RCPT TO:<…>` line or start another command.
@@ -84,6 +112,24 @@ public enum NotificationResult: Sendable, Equatable {
     case retry(at: Date, error: String)
     /// Not sent, and never will be: the reason is logged on the workload.
     case gaveUp(error: String)
+}
+
+/// One attempt's result, for the outbox: which notification, which attempt of it.
+public struct NotificationAttempt: Sendable, Equatable {
+    public var id: Int64
+    /// The notification's attempt count when it was claimed for this attempt.
+    public var attempt: Int
+    public var result: NotificationResult
+
+    public init(id: Int64, attempt: Int, result: NotificationResult) {
+        self.id = id
+        self.attempt = attempt
+        self.result = result
+    }
+
+    public init(_ notification: OutgoingNotification, _ result: NotificationResult) {
+        self.init(id: notification.id, attempt: notification.attempts, result: result)
+    }
 }
 
 /// What a receiver said to one attempt.
@@ -162,19 +208,27 @@ public struct NotificationMessage: Sendable {
     }
 
     /// Text that came from a request or a backend, made one bounded line (no header injection
-    /// in an e-mail subject, no markup surprises in Slack).
+    /// in an e-mail subject, no markup surprises in Slack): control characters and line
+    /// separators become spaces, and at most `limit` Unicode scalars are kept (a limit in
+    /// characters would let one character of a thousand combining marks through).
     public static func oneLine(_ text: String, limit: Int) -> String {
         var result = ""
+        var kept = 0
         for scalar in text.unicodeScalars {
+            guard kept < limit else { return result + "…" }
             if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) || scalar == "\u{2028}"
                 || scalar == "\u{2029}"
             {
-                if !result.hasSuffix(" ") { result.append(" ") }
+                if result.unicodeScalars.last != " " {
+                    result.unicodeScalars.append(" ")
+                    kept += 1
+                }
             } else {
                 result.unicodeScalars.append(scalar)
+                kept += 1
             }
         }
-        return result.count > limit ? String(result.prefix(limit)) + "…" : result
+        return result
     }
 }
 
@@ -219,7 +273,11 @@ public struct NotificationSettings: Sendable {
                 problems.append("\(Settings.Key.smtpServer.rawValue): expected host or host:port, got \(Constraint.excerpt(server))")
             }
         }
-        mailFrom = settings[.mailFrom] ?? "wfl@\(ProcessInfo.processInfo.hostName)"
+        let host = ProcessInfo.processInfo.hostName
+        mailFrom = settings[.mailFrom] ?? "wfl@\(host.isEmpty ? "localhost" : host)"
+        if smtpServer != nil && !WatcherAddress.isSenderAddress(mailFrom) {
+            problems.append("\(Settings.Key.mailFrom.rawValue): \(Constraint.excerpt(mailFrom)) is not an address to send from")
+        }
         webhookSecret = fileOrValue(.webhookSecretFile, nil, into: &problems).map { Array($0.utf8) }
         publicURL = settings[.publicURL].map { settings.url(.publicURL, default: $0) }
         retry = RetryPolicy(

@@ -15,11 +15,15 @@ public struct Notifier: Sendable {
     /// Attempts and backoff (`NotificationSettings.retry`: 8 attempts over about two hours by default).
     public var retry: RetryPolicy
     /// How long a claimed notification is left to its sender before another may send it.
-    public var lease: Duration = .seconds(120)
-    /// Time limit of one send (well inside the lease).
+    public var lease: Duration = .seconds(300)
+    /// Time limit of one send.
     public var sendTimeout: Duration = .seconds(30)
     /// Sends at once, across receivers.
     public var parallel = 8
+    /// Notifications claimed per pass: few enough that the pass ends well inside the lease
+    /// even when every receiver takes its whole timeout (4 rounds of 30 s against 300 s), so
+    /// no other sender takes them up while they are being sent.
+    public var claimLimit: Int { parallel * 4 }
     public let logger: Logger
 
     public init(
@@ -35,25 +39,29 @@ public struct Notifier: Sendable {
 
     /// One pass over what is due: returns how many notifications it tried.
     @discardableResult
-    public func sendDue(limit: Int = 200) async throws -> Int {
-        let claimed = try await store.claimNotifications(limit: limit, lease: lease)
+    public func sendDue(limit: Int? = nil) async throws -> Int {
+        // Only what this process can send: a replica or a cron `wfl update` configured without
+        // Slack leaves Slack's notifications to one that has it.
+        let kinds = channels.keys.map(\.rawValue).sorted()
+        guard !kinds.isEmpty else { return 0 }
+        let claimed = try await store.claimNotifications(limit: min(limit ?? claimLimit, claimLimit), lease: lease, kinds: kinds)
         guard !claimed.isEmpty else { return 0 }
-        var results: [Int64: NotificationResult] = [:]
-        await withTaskGroup(of: (Int64, NotificationResult).self) { group in
+        var results: [NotificationAttempt] = []
+        await withTaskGroup(of: NotificationAttempt.self) { group in
             var next = claimed.makeIterator()
             func add() -> Bool {
                 guard let notification = next.next() else { return false }
-                group.addTask { (notification.id, await self.attempt(notification)) }
+                group.addTask { NotificationAttempt(notification, await self.attempt(notification)) }
                 return true
             }
             for _ in 0..<parallel where add() {}
-            while let (id, result) = await group.next() {
-                results[id] = result
+            while let result = await group.next() {
+                results.append(result)
                 _ = add()
             }
         }
         try await store.recordNotifications(results)
-        for result in results.values {
+        for result in results.map(\.result) {
             let label: String
             switch result {
             case .sent: label = "sent"

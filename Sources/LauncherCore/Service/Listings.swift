@@ -33,11 +33,11 @@ public struct Listing<Element: Sendable>: Sendable {
 
 extension WorkloadService {
     /// Every workload (of a project), checked now; read when iterated.
-    public func allWorkloads(project: String?, state: String? = nil, label: String? = nil, creator: String? = nil) async throws
-        -> Listing<WorkloadView>
-    {
+    public func allWorkloads(
+        project: String?, state: String? = nil, label: String? = nil, creator: String? = nil, sort: String? = nil
+    ) async throws -> Listing<WorkloadView> {
         try principal.require(.viewer, to: "read workloads")
-        let filter = try Self.workloadFilter(project: project, state: state, label: label, creator: creator)
+        let filter = try Self.workloadFilter(project: project, state: state, label: label, creator: creator, sort: sort)
         let store = self.store
         return Listing(
             fetch: { after, limit in

@@ -108,7 +108,7 @@ struct Watcher: ConfigValue {
             }
         case .webhook:
             guard values.count == 2 else { throw path.invalid("a webhook watcher is [\"webhook\", an https URL]") }
-            if let problem = webhookProblem(values[1]) { throw path.index(1).invalid(problem) }
+            if let problem = WatcherAddress.webhookProblem(values[1]) { throw path.index(1).invalid(problem) }
         }
         if context.origin == .request {
             let notifications = NotificationSettings(context.settings)
@@ -118,23 +118,6 @@ struct Watcher: ConfigValue {
             }
         }
         return Watcher(parts: values)
-    }
-
-    /// https to any host; http only to this machine (a receiver beside the launcher). No
-    /// credentials in the URL (they would show in every listing).
-    static func webhookProblem(_ text: String) -> String? {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
-            return "expected an absolute http(s) URL, got \(Constraint.excerpt(text))"
-        }
-        if url.user != nil || url.password != nil { return "a webhook URL may not carry a user name or password" }
-        if url.fragment != nil { return "a webhook URL may not have a #fragment" }
-        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
-        switch scheme {
-        case "https": return nil
-        case "http" where loopback: return nil
-        case "http": return "a webhook URL must use https (http only to this machine)"
-        default: return "a webhook URL must use https, not \(Constraint.excerpt(scheme))"
-        }
     }
 
     var configJSON: JSONValue { .array(parts.map(JSONValue.string)) }

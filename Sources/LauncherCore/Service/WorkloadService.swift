@@ -146,10 +146,11 @@ public final class WorkloadService: Sendable {
     }
 
     public func workloads(
-        project: String?, state: String? = nil, label: String? = nil, creator: String? = nil, cursor: String?, limit: Int?
+        project: String?, state: String? = nil, label: String? = nil, creator: String? = nil, sort: String? = nil, cursor: String?,
+        limit: Int?
     ) async throws -> Page<WorkloadView> {
         try principal.require(.viewer, to: "read workloads")
-        let filter = try Self.workloadFilter(project: project, state: state, label: label, creator: creator)
+        let filter = try Self.workloadFilter(project: project, state: state, label: label, creator: creator, sort: sort)
         let after = try Cursor.decode(cursor, kind: "workload")
         let limit = try pageSize(limit)
         let records = try await store.workloads(filter: filter, afterID: after, limit: limit + 1)
@@ -313,11 +314,15 @@ public final class WorkloadService: Sendable {
     }
 
     /// The filters of a workload listing, each checked and named when wrong.
-    public static func workloadFilter(project: String?, state: String?, label: String?, creator: String?) throws -> WorkloadFilter {
+    public static func workloadFilter(
+        project: String?, state: String?, label: String?, creator: String?, sort: String? = nil
+    ) throws -> WorkloadFilter {
         for (name, value) in [("project", project), ("label", label), ("creator", creator)] {
             if let value { try Constraint.text(max: Limits.shortText).checkText(value, at: FieldPath(name)) }
         }
-        return WorkloadFilter(project: project, state: try state.map { try WorkloadState.parse($0) }, label: label, creator: creator)
+        return WorkloadFilter(
+            project: project, state: try state.map { try WorkloadState.parse($0) }, label: label, creator: creator,
+            order: try sort.map { try WorkloadOrder.parse($0) } ?? .oldest)
     }
 
     public static func parseUUID(_ text: String, field: String = "uuid") throws -> UUID {

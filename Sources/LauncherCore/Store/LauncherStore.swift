@@ -12,9 +12,10 @@ public protocol LauncherStore: Sendable {
     /// Writes the workload and its initial source items in one transaction; nothing on error.
     func createWorkload(_ workload: NewWorkload, items: [JSONValue], start: Bool) async throws -> WorkloadRecord
     func workload(uuid: UUID) async throws -> WorkloadRecord?
-    /// Workloads in creation order after `afterID` that match the filter.
+    /// Workloads that match the filter, in its order, after the workload `afterID` (in that order).
     func workloads(filter: WorkloadFilter, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord]
-    /// Workflow counts by status (newest attempts only), for many workloads in one query.
+    /// Workflow counts by status (newest attempts only), for many workloads in one query. Kept
+    /// up to date as statuses change, so a read costs the same at any workload size.
     func statusCounts(workloadIDs: [Int64]) async throws -> [Int64: [WorkflowStatus: Int]]
 
     /// Sets `started` (no-op when already started). Returns the workload as it now is.
@@ -66,14 +67,16 @@ public protocol LauncherStore: Sendable {
 
     // Notifications: the outbox. Events the `NotificationRule` picks are written with one
     // notification per watcher, in the event's own statement.
-    /// Claims up to `limit` due notifications, oldest first, for `lease`: until then no other
-    /// sender (another replica) claims them, and after it a notification whose result was never
-    /// recorded (the sender crashed) is due again, so one may be sent twice but none is lost.
-    /// Counts the attempt.
-    func claimNotifications(limit: Int, lease: Duration) async throws -> [OutgoingNotification]
-    /// Records attempts' results in one transaction. A notification given up logs a
-    /// `notification-failed` event on its workload with the reason.
-    func recordNotifications(_ results: [Int64: NotificationResult]) async throws
+    /// Claims up to `limit` due notifications to watchers of `kinds` (the channels this process
+    /// has), oldest first, for `lease`: until then no other sender (another replica) claims
+    /// them, and after it a notification whose result was never recorded (the sender crashed)
+    /// is due again, so one may be sent twice but none is lost. Counts the attempt.
+    func claimNotifications(limit: Int, lease: Duration, kinds: [String]) async throws -> [OutgoingNotification]
+    /// Records attempts' results in one transaction. A retry or a give-up counts only from the
+    /// attempt that holds the notification (a sender whose lease ran out and was claimed again
+    /// does not reschedule the new holder's); a send always counts. A notification given up
+    /// logs a `notification-failed` event on its workload with the reason.
+    func recordNotifications(_ results: [NotificationAttempt]) async throws
 
     // API tokens (only their hashes are stored)
     /// Stores a new token; a conflict when a live token already has the name.

@@ -59,14 +59,20 @@ public final class MemoryStore: LauncherStore {
 
     public func workloads(filter: WorkloadFilter, afterID: Int64?, limit: Int) async throws -> [WorkloadRecord] {
         try locked { state in
-            var result: [WorkloadRecord] = []
-            for id in state.order where id > (afterID ?? Int64.min) {
-                guard result.count < limit else { break }
-                guard let record = state.workloads[id]?.record else { continue }
-                if !filter.matches(record) { continue }
-                result.append(record)
+            if filter.order == .oldest {
+                var result: [WorkloadRecord] = []
+                for id in state.order where id > (afterID ?? Int64.min) {
+                    guard result.count < limit else { break }
+                    guard let record = state.workloads[id]?.record else { continue }
+                    if !filter.matches(record) { continue }
+                    result.append(record)
+                }
+                return result
             }
-            return result
+            // Other orders: sorted in full (a test double; PostgreSQL walks an index).
+            let after = afterID.flatMap { state.workloads[$0]?.record }
+            let sorted = state.workloads.values.map(\.record).filter(filter.matches).sorted(by: filter.order.precedes)
+            return Array(sorted.filter { record in after.map { filter.order.precedes($0, record) } ?? true }.prefix(limit))
         }
     }
 
@@ -291,10 +297,10 @@ public final class MemoryStore: LauncherStore {
                 data.record.quarantinedAt = quarantine ? (data.record.quarantinedAt ?? now) : nil
                 data.wakeAt = retryAt
             }
-            let consecutive = Int64(try state.record(workloadID).errorCount)
-            state.addEvent(
-                workloadID, kind: quarantine ? "quarantined" : "error", message: message,
-                data: ["retryAt": Timestamp.json(retryAt), "consecutive": .int(consecutive)], now: now)
+            let record = try state.record(workloadID)
+            var data: JSONObject = ["retryAt": Timestamp.json(retryAt), "consecutive": .int(Int64(record.errorCount))]
+            if quarantine { data["newlyQuarantined"] = .bool(record.quarantinedAt == now) }
+            state.addEvent(workloadID, kind: quarantine ? "quarantined" : "error", message: message, data: .object(data), now: now)
         }
     }
 
@@ -732,13 +738,15 @@ struct MemoryWorkloadQueues: WorkloadQueues {
 // MARK: - Notifications
 
 extension MemoryStore {
-    public func claimNotifications(limit: Int, lease: Duration) async throws -> [OutgoingNotification] {
+    public func claimNotifications(limit: Int, lease: Duration, kinds: [String]) async throws -> [OutgoingNotification] {
         try locked { state in
             let now = Date()
             let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
             let due = state.notifications.indices
                 .filter {
-                    state.notifications[$0].sent == nil && state.notifications[$0].gaveUp == nil && state.notifications[$0].due <= now
+                    let row = state.notifications[$0]
+                    return row.sent == nil && row.gaveUp == nil && row.due <= now
+                        && kinds.contains(row.watcher.arrayValue?.first?.stringValue ?? "")
                 }
                 .sorted {
                     (state.notifications[$0].due, state.notifications[$0].id) < (state.notifications[$1].due, state.notifications[$1].id)
@@ -761,13 +769,16 @@ extension MemoryStore {
         }
     }
 
-    public func recordNotifications(_ results: [Int64: NotificationResult]) async throws {
+    public func recordNotifications(_ results: [NotificationAttempt]) async throws {
+        let byID = Dictionary(results.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
         try locked { state in
             let now = Date()
             for index in state.notifications.indices {
                 let row = state.notifications[index]
-                guard let result = results[row.id], row.sent == nil, row.gaveUp == nil else { continue }
-                switch result {
+                guard let attempt = byID[row.id], row.sent == nil, row.gaveUp == nil else { continue }
+                // A send always counts; a retry or a give-up only from the attempt holding the row.
+                if attempt.result != .sent && attempt.attempt != row.attempts { continue }
+                switch attempt.result {
                 case .sent:
                     state.notifications[index].sent = now
                     state.notifications[index].lastError = nil

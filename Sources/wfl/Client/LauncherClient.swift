@@ -14,7 +14,7 @@ protocol LauncherClient: Sendable {
     func stop(_ uuid: UUID) async throws -> WorkloadSummary
     func abort(_ uuid: UUID) async throws -> WorkloadSummary
     func workloads(
-        project: String?, state: String?, label: String?, creator: String?, cursor: String?, limit: Int?
+        project: String?, state: String?, label: String?, creator: String?, sort: String?, cursor: String?, limit: Int?
     ) async throws -> Page<WorkloadSummary>
     func workflows(
         _ uuid: UUID, status: String?, submission: String?, includeRetried: Bool, cursor: String?, limit: Int?
@@ -70,9 +70,10 @@ struct LocalClient: LauncherClient {
     func abort(_ uuid: UUID) async throws -> WorkloadSummary { try .read(try await service.abort(uuid).json) }
 
     func workloads(
-        project: String?, state: String?, label: String?, creator: String?, cursor: String?, limit: Int?
+        project: String?, state: String?, label: String?, creator: String?, sort: String?, cursor: String?, limit: Int?
     ) async throws -> Page<WorkloadSummary> {
-        let page = try await service.workloads(project: project, state: state, label: label, creator: creator, cursor: cursor, limit: limit)
+        let page = try await service.workloads(
+            project: project, state: state, label: label, creator: creator, sort: sort, cursor: cursor, limit: limit)
         return Page(items: try .readAll(page.items.map(\.json)), nextCursor: page.nextCursor)
     }
 

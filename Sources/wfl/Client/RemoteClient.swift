@@ -68,10 +68,11 @@ struct RemoteClient: LauncherClient {
     func abort(_ uuid: UUID) async throws -> WorkloadSummary { try .read(try await call(.POST, "/api/v1/workload/\(id(uuid))/abort").json) }
 
     func workloads(
-        project: String?, state: String?, label: String?, creator: String?, cursor: String?, limit: Int?
+        project: String?, state: String?, label: String?, creator: String?, sort: String?, cursor: String?, limit: Int?
     ) async throws -> Page<WorkloadSummary> {
         try await page(
-            "/api/v1/workload", ["project": project, "state": state, "label": label, "creator": creator], cursor: cursor, limit: limit)
+            "/api/v1/workload", ["project": project, "state": state, "label": label, "creator": creator, "sort": sort], cursor: cursor,
+            limit: limit)
     }
 
     func workflows(

@@ -11,6 +11,7 @@ struct Workloads: AsyncParsableCommand {
     @Option(help: "Only workloads in this state: Created, Running, Stopped, Aborting, Aborted or Finished.") var state: String?
     @Option(help: "Only workloads with this label (team:imaging).") var label: String?
     @Option(help: "Only workloads this creator made.") var creator: String?
+    @Option(help: "Order: oldest (the default), newest, or project.") var sort: String?
     @Option(help: "Workloads per page (1-1000, default 100).") var limit: Int?
     @Option(help: "Continue from a previous page.") var cursor: String?
     @OptionGroup var options: GlobalOptions
@@ -18,7 +19,7 @@ struct Workloads: AsyncParsableCommand {
     func run() async throws {
         let id = try uuid.map(parseUUID)
         let (json, project, limit, cursor) = (options.json, project, limit, cursor)
-        let (state, label, creator) = (state, label, creator)
+        let (state, label, creator, sort) = (state, label, creator, sort)
         try await Clients.with(options) { client in
             if let id {
                 let view = try await client.workload(id)
@@ -26,7 +27,7 @@ struct Workloads: AsyncParsableCommand {
                 return
             }
             let page = try await client.workloads(
-                project: project, state: state, label: label, creator: creator, cursor: cursor, limit: limit)
+                project: project, state: state, label: label, creator: creator, sort: sort, cursor: cursor, limit: limit)
             if json { Output.printJSON(.array(page.items.map(\.json))) } else { Output.workloads(page.items) }
             Output.nextPage(page.nextCursor)
         }
