@@ -32,7 +32,7 @@ import Testing
             let failing = try await launcher.service.create(
                 TestLauncher.request(source: items(300), executor: ["name": "Mock", "failWhen": ["fail": true]]), start: true)
             let slow = try await launcher.service.create(
-                TestLauncher.request(source: items(150), executor: ["name": "Mock", "delaySeconds": 2]), start: true)
+                TestLauncher.request(source: items(150), executor: ["name": "Mock", "delaySeconds": 3600]), start: true)
             let mixed = try await launcher.service.create(
                 TestLauncher.request(source: items(90), executor: ["name": "Mock", "failWhen": ["fail": true], "delaySeconds": 0.05]),
                 start: true)
