@@ -42,19 +42,9 @@ final class ServeProcess: @unchecked Sendable {
     /// A port nothing listens on now: the kernel's choice for port 0 (a random pick collided
     /// with the many servers a test run starts).
     static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        return bound ? Int(UInt16(bigEndian: address.sin_port)) : Int.random(in: 20_000..<60_000)
+        guard let (fd, port) = LoopbackSocket.bind() else { return Int.random(in: 20_000..<60_000) }
+        close(fd)
+        return port
     }
 
     /// Set once stopped or crashed on purpose; until then, dropping this object kills the

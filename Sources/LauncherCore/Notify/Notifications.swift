@@ -297,7 +297,7 @@ public struct NotificationSettings: Sendable {
         return configured ? nil : Self.unavailableMessage(kind)
     }
 
-    static func unavailableMessage(_ kind: WatcherAddress.Kind) -> String {
+    private static func unavailableMessage(_ kind: WatcherAddress.Kind) -> String {
         switch kind {
         case .slack: "this server sends no Slack messages (its operator has not set WFL_SLACK_TOKEN_FILE or WFL_SLACK_TOKEN)"
         case .email: "this server sends no e-mail (its operator has not set WFL_SMTP_SERVER)"

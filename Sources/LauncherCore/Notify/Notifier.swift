@@ -95,13 +95,11 @@ public struct Notifier: Sendable {
     /// One attempt at one notification, as the outbox records it.
     func attempt(_ notification: OutgoingNotification) async -> NotificationResult {
         let what = Self.what(notification.event.kind)
-        guard let watcher = WatcherAddress(notification.watcher) else {
+        // Claimed by the kinds of `channels`, so a channel is there unless the stored watcher
+        // is malformed (a kind with no address).
+        guard let watcher = WatcherAddress(notification.watcher), let channel = channels[watcher.kind] else {
             return .gaveUp(
                 error: "Gave up telling \(Constraint.excerpt(notification.watcher.description)) \(what): not a watcher this server knows")
-        }
-        guard let channel = channels[watcher.kind] else {
-            return .gaveUp(
-                error: "Gave up telling \(watcher) \(what): \(NotificationSettings.unavailableMessage(watcher.kind))")
         }
         let message = NotificationMessage(notification, publicURL: publicURL)
         let outcome: SendOutcome
